@@ -1,0 +1,75 @@
+use thiserror::Error;
+
+/// Everything that can go wrong in `parmemo-stats`.
+///
+/// Each variant says what was wrong with the input and, where there is one, where: the
+/// index of the first offending value, so that the caller can find it in their data.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum StatsError {
+    /// The input had no values at all.
+    #[error("empty {what}: pass at least one value")]
+    Empty {
+        /// What was empty (`"sample"`, `"p-values"`, ...).
+        what: &'static str,
+    },
+    /// The input had values, but fewer than the statistic needs.
+    #[error("{what} needs at least {needed} values, got {got}: pass a longer sample")]
+    TooFew {
+        /// The statistic that was asked for.
+        what: &'static str,
+        /// The smallest number of values it accepts.
+        needed: usize,
+        /// The number of values it was given.
+        got: usize,
+    },
+    /// A value was NaN or infinite.
+    #[error("value at index {index} is {value}: remove or impute non-finite values first")]
+    NonFinite {
+        /// Position of the first non-finite value in the input slice.
+        index: usize,
+        /// The value itself (NaN, inf or -inf), widened to f64.
+        value: f64,
+    },
+    /// A parameter of the computation (not the data) was NaN or infinite.
+    #[error("parameter `{name}` is {value}: it must be a finite number")]
+    NonFiniteParameter {
+        /// The parameter's name, as in the function's signature.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A standard deviation was zero, negative, NaN or infinite.
+    #[error("sigma is {sigma}: a standard deviation must be finite and > 0")]
+    InvalidSigma {
+        /// The value given.
+        sigma: f64,
+    },
+    /// A row length of zero was given for a row-major matrix.
+    #[error("row_len is 0: give the number of values in one row (> 0)")]
+    ZeroRowLen,
+    /// The buffer length is not a whole number of rows.
+    #[error("{len} values do not split into rows of {row_len}: the buffer length must be a multiple of row_len")]
+    RaggedRows {
+        /// Length of the flat buffer.
+        len: usize,
+        /// The row length given.
+        row_len: usize,
+    },
+    /// An output buffer had the wrong length.
+    #[error("output buffer holds {got} values but {expected} are needed: allocate one per input")]
+    OutputLength {
+        /// The length the output must have.
+        expected: usize,
+        /// The length it had.
+        got: usize,
+    },
+    /// A p-value was outside `[0, 1]` or NaN.
+    #[error("p-value at index {index} is {value}: p-values must lie in [0, 1]")]
+    PValueOutOfRange {
+        /// Position of the first bad p-value.
+        index: usize,
+        /// The value given.
+        value: f64,
+    },
+}

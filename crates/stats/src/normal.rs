@@ -1,0 +1,263 @@
+//! The normal distribution: density, log-density and CDF, for one point or a slice.
+//!
+//! The tutorial's kernel wrote `exp(+power)` with `power = (x - mu)^2 / (2 sigma^2)`:
+//! a density that grows without bound away from the mean. Here it is `exp(-power)`.
+
+use crate::{validate, StatsError};
+use core::f64::consts::{PI, SQRT_2};
+
+/// A normal distribution with mean `mu` and standard deviation `sigma`.
+///
+/// The constants of the density are computed once at construction, so evaluating it
+/// over many points costs one `exp` and a few multiplications each.
+///
+/// ```
+/// use parmemo_stats::Normal;
+/// let standard = Normal::new(0.0, 1.0)?;
+/// assert!((standard.pdf(0.0) - 0.398_942_280_401_432_7).abs() < 1e-15);
+/// assert_eq!(standard.cdf(0.0), 0.5);
+/// # Ok::<(), parmemo_stats::StatsError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Normal {
+    mu: f64,
+    sigma: f64,
+    inv_sigma: f64,
+    density_scale: f64,
+    log_density_offset: f64,
+}
+
+impl Normal {
+    /// The distribution N(`mu`, `sigma`^2).
+    ///
+    /// # Errors
+    /// [`StatsError::NonFiniteParameter`] for a non-finite `mu`,
+    /// [`StatsError::InvalidSigma`] unless `sigma` is finite and > 0.
+    ///
+    /// ```
+    /// use parmemo_stats::{Normal, StatsError};
+    /// assert!(Normal::new(1.0, 2.0).is_ok());
+    /// assert_eq!(Normal::new(0.0, -1.0), Err(StatsError::InvalidSigma { sigma: -1.0 }));
+    /// ```
+    pub fn new(mu: f64, sigma: f64) -> Result<Self, StatsError> {
+        validate::finite_parameter("mu", mu)?;
+        validate::sigma(sigma)?;
+        let log_sigma_sqrt_2pi = sigma.ln() + 0.5 * (2.0 * PI).ln();
+        Ok(Normal {
+            mu,
+            sigma,
+            inv_sigma: 1.0 / sigma,
+            density_scale: 1.0 / (sigma * (2.0 * PI).sqrt()),
+            log_density_offset: -log_sigma_sqrt_2pi,
+        })
+    }
+
+    /// The standard normal N(0, 1).
+    ///
+    /// ```
+    /// use parmemo_stats::Normal;
+    /// assert_eq!(Normal::standard().mean(), 0.0);
+    /// ```
+    #[must_use]
+    pub fn standard() -> Self {
+        Normal {
+            mu: 0.0,
+            sigma: 1.0,
+            inv_sigma: 1.0,
+            density_scale: 1.0 / (2.0 * PI).sqrt(),
+            log_density_offset: -0.5 * (2.0 * PI).ln(),
+        }
+    }
+
+    /// The mean `mu`.
+    ///
+    /// ```
+    /// # use parmemo_stats::Normal;
+    /// assert_eq!(Normal::new(3.0, 1.0)?.mean(), 3.0);
+    /// # Ok::<(), parmemo_stats::StatsError>(())
+    /// ```
+    #[must_use]
+    pub fn mean(&self) -> f64 {
+        self.mu
+    }
+
+    /// The standard deviation `sigma`.
+    ///
+    /// ```
+    /// # use parmemo_stats::Normal;
+    /// assert_eq!(Normal::new(3.0, 2.0)?.std_dev(), 2.0);
+    /// # Ok::<(), parmemo_stats::StatsError>(())
+    /// ```
+    #[must_use]
+    pub fn std_dev(&self) -> f64 {
+        self.sigma
+    }
+
+    /// The density at `x`. Follows IEEE arithmetic: 0 at the infinities, NaN for NaN.
+    /// The slice methods reject non-finite points instead.
+    ///
+    /// ```
+    /// # use parmemo_stats::Normal;
+    /// let n = Normal::new(1.0, 2.0)?;
+    /// assert!((n.pdf(3.0) - 0.120_985_362_259_571_7).abs() < 1e-15);
+    /// # Ok::<(), parmemo_stats::StatsError>(())
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn pdf(&self, x: f64) -> f64 {
+        let z = (x - self.mu) * self.inv_sigma;
+        self.density_scale * (-0.5 * z * z).exp()
+    }
+
+    /// The natural logarithm of the density at `x`; finite far into the tails where
+    /// [`pdf`](Self::pdf) underflows to 0.
+    ///
+    /// ```
+    /// # use parmemo_stats::Normal;
+    /// let n = Normal::standard();
+    /// assert_eq!(n.pdf(40.0), 0.0);
+    /// assert!((n.logpdf(40.0) + 800.918_938_533_204_7).abs() < 1e-9);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn logpdf(&self, x: f64) -> f64 {
+        let z = (x - self.mu) * self.inv_sigma;
+        self.log_density_offset - 0.5 * z * z
+    }
+
+    /// The cumulative distribution function `P(X <= x) = erfc(-(x - mu) / (sigma sqrt 2)) / 2`,
+    /// accurate in both tails.
+    ///
+    /// ```
+    /// # use parmemo_stats::Normal;
+    /// let n = Normal::standard();
+    /// assert!((n.cdf(1.959_963_984_540_054) - 0.975).abs() < 1e-15);
+    /// assert!(n.cdf(-30.0) > 0.0); // erfc keeps the tail that 1 + erf would lose
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn cdf(&self, x: f64) -> f64 {
+        0.5 * libm::erfc(-(x - self.mu) * self.inv_sigma / SQRT_2)
+    }
+
+    /// The density at every point of `points`, in a new vector.
+    ///
+    /// # Errors
+    /// [`StatsError::NonFinite`] with the index of the first NaN or infinite point.
+    ///
+    /// ```
+    /// # use parmemo_stats::Normal;
+    /// let n = Normal::standard();
+    /// let densities = n.pdf_slice(&[-1.0, 0.0, 1.0])?;
+    /// assert_eq!(densities[0], densities[2]);
+    /// # Ok::<(), parmemo_stats::StatsError>(())
+    /// ```
+    pub fn pdf_slice(&self, points: &[f64]) -> Result<Vec<f64>, StatsError> {
+        let mut all_finite = true;
+        let densities = points
+            .iter()
+            .map(|&x| {
+                all_finite &= x.is_finite();
+                self.pdf(x)
+            })
+            .collect();
+        if all_finite {
+            Ok(densities)
+        } else {
+            validate::all_finite(points).map(|()| densities)
+        }
+    }
+
+    /// The density at every point of `points`, written into `out` (same length).
+    ///
+    /// # Errors
+    /// [`StatsError::OutputLength`] when `out` is not as long as `points`;
+    /// [`StatsError::NonFinite`] with the index of the first NaN or infinite point (then
+    /// `out` holds unspecified values).
+    ///
+    /// ```
+    /// # use parmemo_stats::Normal;
+    /// let mut out = [0.0; 2];
+    /// Normal::standard().pdf_into(&[0.0, 0.0], &mut out)?;
+    /// assert_eq!(out[0], out[1]);
+    /// # Ok::<(), parmemo_stats::StatsError>(())
+    /// ```
+    pub fn pdf_into(&self, points: &[f64], out: &mut [f64]) -> Result<(), StatsError> {
+        if out.len() != points.len() {
+            return Err(StatsError::OutputLength {
+                expected: points.len(),
+                got: out.len(),
+            });
+        }
+        // Checked in the same pass (a branch-free flag), and only scanned again to name
+        // the bad point: a NaN density comes from a NaN point, but an infinite point
+        // gives 0, so the points are what must be checked.
+        let mut all_finite = true;
+        for (density, &x) in out.iter_mut().zip(points) {
+            all_finite &= x.is_finite();
+            *density = self.pdf(x);
+        }
+        if all_finite {
+            Ok(())
+        } else {
+            validate::all_finite(points)
+        }
+    }
+}
+
+impl Default for Normal {
+    fn default() -> Self {
+        Normal::standard()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logpdf_is_the_log_of_pdf() {
+        let n = Normal::new(-2.0, 0.5).unwrap();
+        for x in [-4.0, -2.0, -1.1, 0.0, 3.0] {
+            assert!((n.logpdf(x) - n.pdf(x).ln()).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn density_decays_away_from_the_mean() {
+        let n = Normal::new(1.0, 1.0).unwrap();
+        assert!(n.pdf(1.0) > n.pdf(2.0));
+        assert!(n.pdf(2.0) > n.pdf(5.0));
+        assert_eq!(n.pdf(f64::INFINITY), 0.0);
+    }
+
+    #[test]
+    fn cdf_is_symmetric_and_bounded() {
+        let n = Normal::new(0.5, 3.0).unwrap();
+        for d in [0.1, 1.0, 7.5, 40.0] {
+            let total = n.cdf(0.5 + d) + n.cdf(0.5 - d);
+            assert!((total - 1.0).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn slices_reject_non_finite_points_and_bad_buffers() {
+        let n = Normal::standard();
+        assert!(matches!(
+            n.pdf_slice(&[0.0, f64::NAN]),
+            Err(StatsError::NonFinite { index: 1, .. })
+        ));
+        assert_eq!(
+            n.pdf_into(&[0.0, 1.0], &mut [0.0]),
+            Err(StatsError::OutputLength {
+                expected: 2,
+                got: 1
+            })
+        );
+    }
+
+    #[test]
+    fn standard_equals_new_zero_one() {
+        assert_eq!(Normal::standard(), Normal::new(0.0, 1.0).unwrap());
+    }
+}

@@ -1,0 +1,413 @@
+//! Rank selection in the implicit sorted matrix of Walsh averages; see README.md here.
+
+use crate::Float;
+
+/// Which pairs `(i, j)` of the sorted sample take part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pairs {
+    /// `i < j`: the Walsh averages of distinct points.
+    Distinct,
+    /// `i <= j`: also each point with itself (the Hodges-Lehmann estimator).
+    WithSelf,
+}
+
+impl Pairs {
+    fn row_start(self, row: usize) -> usize {
+        match self {
+            Pairs::Distinct => row + 1,
+            Pairs::WithSelf => row,
+        }
+    }
+
+    pub(crate) fn count(self, n: usize) -> usize {
+        match self {
+            Pairs::Distinct => n * n.saturating_sub(1) / 2,
+            Pairs::WithSelf => n * (n + 1) / 2,
+        }
+    }
+}
+
+/// Which side of a pivot a cut counts.
+#[derive(Clone, Copy)]
+enum Cut {
+    /// Count the averages `< pivot`.
+    Below,
+    /// Count the averages `<= pivot`.
+    AtOrBelow,
+}
+
+/// Averages drawn per round to place the pivots; more samples, tighter brackets.
+const MAX_SAMPLES: usize = 1024;
+const MIN_SAMPLES: usize = 32;
+/// Below this many candidates per row (times n) a direct selection beats another round:
+/// collecting is branch-free, while a round is two latency-bound sweeps.
+const SMALL_FACTOR: usize = 8;
+
+/// How far a row's boundary is looked for at once, without a branch per element: the
+/// boundary moves by about one column per row on average, so eight rarely fall short.
+const BOUNDARY_WINDOW: usize = 8;
+
+/// Row `i`, column `j` of the matrix: the average of the i-th and j-th smallest values.
+/// Non-decreasing along rows and columns because `midpoint` is a monotone rounding.
+///
+/// `PLAIN` says the sample's magnitudes allow the branch-free midpoint, which then
+/// equals the general one (see [`Float::plain_midpoint`]).
+struct Matrix<'a, T, const PLAIN: bool> {
+    sorted: &'a [T],
+    pairs: Pairs,
+}
+
+impl<T: Float, const PLAIN: bool> Matrix<'_, T, PLAIN> {
+    #[inline]
+    fn average(a: T, b: T) -> T {
+        if PLAIN {
+            T::plain_midpoint(a, b)
+        } else {
+            T::midpoint(a, b)
+        }
+    }
+
+    #[inline]
+    fn at(&self, row: usize, col: usize) -> T {
+        Self::average(self.sorted[row], self.sorted[col])
+    }
+
+    fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// For each row, the first column whose average is not counted, for two cuts at
+    /// once, searched only within the row's candidate range `lo..hi` (outside it the
+    /// answer is already known); returns how many averages of the whole triangle each
+    /// cut counts.
+    ///
+    /// Two cuts in one pass over the rows: each is a chain of dependent steps (a row's
+    /// boundary starts from the previous row's), so interleaving two keeps the processor
+    /// busy where one would leave it waiting.
+    ///
+    /// The boundary never moves right as the row index grows (the matrix is monotone in
+    /// columns too), so one pointer per cut walks all boundaries in O(n) in all, and rows
+    /// without candidates cost nothing but their known boundary.
+    fn cut_two(
+        &self,
+        Sweep {
+            pivot: pivot_a,
+            cut: rule_a,
+            boundary: boundary_a,
+        }: Sweep<'_, T>,
+        Sweep {
+            pivot: pivot_b,
+            cut: rule_b,
+            boundary: boundary_b,
+        }: Sweep<'_, T>,
+        lo: &[usize],
+        hi: &[usize],
+    ) -> (usize, usize) {
+        let n = self.len();
+        // Upper bounds of the current row's boundaries over its whole row.
+        let (mut col_a, mut col_b) = (n, n);
+        let (mut total_a, mut total_b) = (0, 0);
+        for row in 0..n {
+            let (row_lo, row_hi) = (lo[row], hi[row]);
+            let start = self.pairs.row_start(row).min(n);
+            let mut top_a = col_a.min(row_hi).max(row_lo);
+            let mut top_b = col_b.min(row_hi).max(row_lo);
+            if row_lo < row_hi {
+                let x = self.sorted[row];
+                top_a = self.row_boundary(x, pivot_a, rule_a, row_lo, top_a);
+                top_b = self.row_boundary(x, pivot_b, rule_b, row_lo, top_b);
+                col_a = top_a;
+                col_b = top_b;
+            }
+            boundary_a[row] = top_a;
+            boundary_b[row] = top_b;
+            total_a += top_a - start;
+            total_b += top_b - start;
+        }
+        (total_a, total_b)
+    }
+
+    /// The first column in `row_lo..top` of the row of `x` whose average `cut` does not
+    /// count, given that none at or after `top` is counted.
+    #[inline]
+    fn row_boundary(&self, x: T, pivot: T, cut: Cut, row_lo: usize, mut top: usize) -> usize {
+        loop {
+            // Count the uncounted averages just left of `top` in one branch-free pass;
+            // they form a suffix of the window, as rows are sorted.
+            let from = top.saturating_sub(BOUNDARY_WINDOW).max(row_lo);
+            let window = &self.sorted[from..top];
+            let uncounted = match cut {
+                Cut::Below => count_where(window, |&y| Self::average(x, y) >= pivot),
+                Cut::AtOrBelow => count_where(window, |&y| Self::average(x, y) > pivot),
+            };
+            top -= uncounted;
+            if uncounted < window.len() || top == row_lo {
+                return top;
+            }
+        }
+    }
+}
+
+#[inline]
+fn count_where<T: Copy>(values: &[T], predicate: impl Fn(&T) -> bool) -> usize {
+    values
+        .iter()
+        .map(|value| usize::from(predicate(value)))
+        .sum()
+}
+
+/// One cut to make in a sweep: count against `pivot`, boundaries into `boundary`.
+struct Sweep<'b, T> {
+    pivot: T,
+    cut: Cut,
+    boundary: &'b mut [usize],
+}
+
+/// A small, fast generator for pivot sampling. Reproducible runs matter more here than
+/// cryptographic quality, and the selection is exact whatever the draws are.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..bound` (Lemire's multiply-shift; the bias is below 2^-40 here).
+    fn below(&mut self, bound: usize) -> usize {
+        // The product shifted right by 64 is below `bound`, so it fits a usize.
+        #[allow(clippy::cast_possible_truncation)]
+        let drawn = ((u128::from(self.next_u64()) * bound as u128) >> 64) as usize;
+        drawn
+    }
+}
+
+/// The state of one selection: for each row the half-open column range `lo..hi` of the
+/// averages that may still hold the wanted rank. Averages left of `lo` are known to rank
+/// before it, those at or right of `hi` after it.
+struct Selection<'a, T, const PLAIN: bool> {
+    matrix: Matrix<'a, T, PLAIN>,
+    lo: Vec<usize>,
+    hi: Vec<usize>,
+    below: Vec<usize>,
+    above: Vec<usize>,
+    rng: SplitMix64,
+}
+
+impl<'a, T: Float, const PLAIN: bool> Selection<'a, T, PLAIN> {
+    fn new(sorted: &'a [T], pairs: Pairs) -> Self {
+        let n = sorted.len();
+        let lo = (0..n).map(|row| pairs.row_start(row).min(n)).collect();
+        Selection {
+            matrix: Matrix { sorted, pairs },
+            lo,
+            hi: vec![n; n],
+            below: vec![0; n],
+            above: vec![0; n],
+            rng: SplitMix64(0x5EED ^ n as u64),
+        }
+    }
+
+    fn remaining(&self) -> usize {
+        self.lo.iter().zip(&self.hi).map(|(lo, hi)| hi - lo).sum()
+    }
+
+    /// Averages known to rank before every remaining candidate.
+    fn known_before(&self) -> usize {
+        let pairs = self.matrix.pairs;
+        let n = self.matrix.len();
+        (0..n)
+            .map(|row| self.lo[row] - pairs.row_start(row).min(n))
+            .sum()
+    }
+
+    /// The candidates whose positions among the candidates (row by row) are `positions`,
+    /// sorted ascending.
+    fn candidates_at(&self, positions: &[usize]) -> Vec<T> {
+        let mut found = Vec::with_capacity(positions.len());
+        let mut wanted = positions.iter().peekable();
+        let mut before = 0;
+        for row in 0..self.matrix.len() {
+            let width = self.hi[row] - self.lo[row];
+            while let Some(&&position) = wanted.peek() {
+                if position >= before + width {
+                    break;
+                }
+                found.push(self.matrix.at(row, self.lo[row] + position - before));
+                wanted.next();
+            }
+            before += width;
+        }
+        found
+    }
+
+    /// Two sampled pivots expected to bracket the target closely (as Floyd and Rivest
+    /// do for arrays): the target's relative rank among the candidates, plus or minus
+    /// about 2.5 standard deviations of where it falls in the sample.
+    fn bracket(&mut self, target: usize, remaining: usize) -> (T, T) {
+        let samples = remaining.isqrt().clamp(MIN_SAMPLES, MAX_SAMPLES);
+        let mut positions: Vec<usize> = (0..samples).map(|_| self.rng.below(remaining)).collect();
+        positions.sort_unstable();
+        let mut values = self.candidates_at(&positions);
+        values.sort_unstable_by(T::total_cmp);
+        let centre = (target as f64 + 0.5) / remaining as f64 * samples as f64;
+        let spread = 1.25 * (samples as f64).sqrt();
+        let last = (samples - 1) as f64;
+        // Clamped to 0..=last first, so the cast neither wraps nor truncates.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let at = |position: f64| position.clamp(0.0, last) as usize;
+        (values[at(centre - spread)], values[at(centre + spread)])
+    }
+
+    /// Keeps only the candidates on the side of `low <= high` where rank `rank` lies, or
+    /// returns the answer when it is one of them. Every branch but the middle one removes
+    /// `low` or `high` from the candidates, so a single pivot always makes progress.
+    fn locate(&mut self, rank: usize, low: T, high: T) -> Option<T> {
+        let (before_low, through_high) = self.matrix.cut_two(
+            Sweep {
+                pivot: low,
+                cut: Cut::Below,
+                boundary: &mut self.below,
+            },
+            Sweep {
+                pivot: high,
+                cut: Cut::AtOrBelow,
+                boundary: &mut self.above,
+            },
+            &self.lo,
+            &self.hi,
+        );
+        if rank < before_low {
+            narrow_from_above(&mut self.hi, &self.lo, &self.below);
+            return None;
+        }
+        if rank >= through_high {
+            narrow_from_below(&mut self.lo, &self.hi, &self.above);
+            return None;
+        }
+        if low == high {
+            return Some(low);
+        }
+        narrow_from_below(&mut self.lo, &self.hi, &self.below);
+        narrow_from_above(&mut self.hi, &self.lo, &self.above);
+        None
+    }
+
+    /// The candidate of rank `target` among the candidates, and the next one when it is
+    /// a candidate too.
+    fn select_among_candidates(&self, target: usize) -> (T, Option<T>) {
+        let mut candidates = Vec::with_capacity(self.remaining());
+        for row in 0..self.matrix.len() {
+            candidates.extend((self.lo[row]..self.hi[row]).map(|col| self.matrix.at(row, col)));
+        }
+        let (_, &mut found, after) = candidates.select_nth_unstable_by(target, T::total_cmp);
+        let next = after.iter().copied().min_by(T::total_cmp);
+        (found, next)
+    }
+
+    /// The average of rank `rank` (0-based) among all pairs, and the one of rank
+    /// `rank + 1` when the search found it on the way.
+    fn select(&mut self, rank: usize) -> (T, Option<T>) {
+        let small_enough = (self.matrix.len() * SMALL_FACTOR).max(256);
+        loop {
+            let remaining = self.remaining();
+            let target = rank - self.known_before();
+            if remaining <= small_enough {
+                return self.select_among_candidates(target);
+            }
+            let (low, high) = self.bracket(target, remaining);
+            if let Some(found) = self.locate(rank, low, high) {
+                return (found, None);
+            }
+            if self.remaining() == remaining {
+                // The bracket spanned every candidate (heavy ties): one random pivot
+                // always removes at least itself.
+                let position = self.rng.below(remaining);
+                let pivot = self.candidates_at(&[position])[0];
+                if let Some(found) = self.locate(rank, pivot, pivot) {
+                    return (found, None);
+                }
+            }
+        }
+    }
+
+    /// The average of rank `rank + 1`, given `value`, the one of rank `rank`.
+    fn next_after(&mut self, rank: usize, value: T) -> T {
+        // Search every row in full: the averages just above `value` may lie outside the
+        // candidate ranges the selection of `rank` left behind.
+        let n = self.matrix.len();
+        let whole_rows: Vec<usize> = (0..n)
+            .map(|row| self.matrix.pairs.row_start(row).min(n))
+            .collect();
+        let ends = vec![n; n];
+        let (through_value, _) = self.matrix.cut_two(
+            Sweep {
+                pivot: value,
+                cut: Cut::AtOrBelow,
+                boundary: &mut self.above,
+            },
+            Sweep {
+                pivot: value,
+                cut: Cut::Below,
+                boundary: &mut self.below,
+            },
+            &whole_rows,
+            &ends,
+        );
+        if through_value > rank + 1 {
+            return value;
+        }
+        let mut next: Option<T> = None;
+        for (row, &col) in self.above.iter().enumerate() {
+            if col < n {
+                let candidate = self.matrix.at(row, col);
+                if next.is_none_or(|best| candidate < best) {
+                    next = Some(candidate);
+                }
+            }
+        }
+        // rank + 1 exists, so some average is greater than `value`.
+        next.unwrap_or(value)
+    }
+}
+
+fn narrow_from_above(hi: &mut [usize], lo: &[usize], boundary: &[usize]) {
+    for ((hi, &lo), &bound) in hi.iter_mut().zip(lo).zip(boundary) {
+        *hi = (*hi).min(bound).max(lo);
+    }
+}
+
+fn narrow_from_below(lo: &mut [usize], hi: &[usize], boundary: &[usize]) {
+    for ((lo, &hi), &bound) in lo.iter_mut().zip(hi).zip(boundary) {
+        *lo = (*lo).max(bound).min(hi);
+    }
+}
+
+/// The median of the pair averages of `sorted` (ascending, finite, with at least one
+/// pair): the middle one, or the midpoint of the two middle ones, as `numpy.median`.
+pub(crate) fn median_of_pairs<T: Float>(sorted: &[T], pairs: Pairs) -> T {
+    // Sorted, so the largest magnitude is at one end.
+    let within_limit =
+        |value: Option<&T>| value.is_some_and(|v| v.abs() <= T::PLAIN_MIDPOINT_LIMIT);
+    let plain = within_limit(sorted.first()) && within_limit(sorted.last());
+    if plain {
+        median_with::<T, true>(sorted, pairs)
+    } else {
+        median_with::<T, false>(sorted, pairs)
+    }
+}
+
+fn median_with<T: Float, const PLAIN: bool>(sorted: &[T], pairs: Pairs) -> T {
+    let count = pairs.count(sorted.len());
+    let mut selection = Selection::<T, PLAIN>::new(sorted, pairs);
+    let upper = count / 2;
+    if count % 2 == 1 {
+        return selection.select(upper).0;
+    }
+    let (lower, next) = selection.select(upper - 1);
+    let next = next.unwrap_or_else(|| selection.next_after(upper - 1, lower));
+    T::midpoint(lower, next)
+}

@@ -1,0 +1,108 @@
+//! The fast estimators must equal the naive sort of all pair averages, to the bit.
+
+use parmemo_stats::reference::{hodges_lehmann_naive, walsh_median_naive};
+use parmemo_stats::{hodges_lehmann, walsh_median};
+use proptest::prelude::*;
+
+/// Samples that stress the selection: few distinct values (heavy ties), wide ranges of
+/// magnitude, both signs.
+fn sample_f64() -> impl Strategy<Value = Vec<f64>> {
+    let tied = prop::collection::vec((-3_i32..=3).prop_map(f64::from), 1..300);
+    let plain = prop::collection::vec(-1.0e3_f64..1.0e3, 1..300);
+    let magnitudes = prop::collection::vec(
+        (any::<bool>(), -300_i32..300, 1.0_f64..2.0)
+            .prop_map(|(neg, exp, m)| if neg { -m } else { m } * 10_f64.powi(exp)),
+        1..300,
+    );
+    let extremes = prop::collection::vec(
+        prop::sample::select(vec![
+            f64::MAX,
+            -f64::MAX,
+            f64::MIN_POSITIVE,
+            -5e-324,
+            0.0,
+            -0.0,
+            1.0,
+        ]),
+        1..100,
+    );
+    prop_oneof![tied, plain, magnitudes, extremes]
+}
+
+fn sample_f32() -> impl Strategy<Value = Vec<f32>> {
+    let tied = prop::collection::vec((-2_i16..=2).prop_map(f32::from), 1..300);
+    let plain = prop::collection::vec(-1.0e3_f32..1.0e3, 1..300);
+    let magnitudes = prop::collection::vec(
+        (any::<bool>(), -37_i32..38, 1.0_f32..2.0)
+            .prop_map(|(neg, exp, m)| if neg { -m } else { m } * 10_f32.powi(exp)),
+        1..300,
+    );
+    let extremes = prop::collection::vec(
+        prop::sample::select(vec![
+            f32::MAX,
+            -f32::MAX,
+            f32::MIN_POSITIVE,
+            1e-45,
+            0.0,
+            1.0,
+        ]),
+        1..100,
+    );
+    prop_oneof![tied, plain, magnitudes, extremes]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn walsh_median_f64_equals_naive(sample in sample_f64()) {
+        prop_assert_eq!(walsh_median(&sample), walsh_median_naive(&sample));
+    }
+
+    #[test]
+    fn hodges_lehmann_f64_equals_naive(sample in sample_f64()) {
+        prop_assert_eq!(hodges_lehmann(&sample), hodges_lehmann_naive(&sample));
+    }
+
+    #[test]
+    fn walsh_median_f32_equals_naive(sample in sample_f32()) {
+        prop_assert_eq!(walsh_median(&sample), walsh_median_naive(&sample));
+    }
+
+    #[test]
+    fn hodges_lehmann_f32_equals_naive(sample in sample_f32()) {
+        prop_assert_eq!(hodges_lehmann(&sample), hodges_lehmann_naive(&sample));
+    }
+
+    #[test]
+    fn order_of_the_sample_does_not_matter(
+        (sample, shuffled) in sample_f64().prop_flat_map(|s| (Just(s.clone()), Just(s).prop_shuffle()))
+    ) {
+        prop_assert_eq!(walsh_median(&sample), walsh_median(&shuffled));
+    }
+
+    #[test]
+    fn shifting_the_sample_shifts_the_estimate(sample in prop::collection::vec(-100_i32..100, 2..200), shift in -50_i32..50) {
+        // Integers and halves are exact in f64, so equality is exact here.
+        let base: Vec<f64> = sample.iter().map(|&v| f64::from(v)).collect();
+        let moved: Vec<f64> = sample.iter().map(|&v| f64::from(v + shift)).collect();
+        prop_assert_eq!(walsh_median(&moved)?, walsh_median(&base)? + f64::from(shift));
+    }
+}
+
+#[test]
+fn larger_samples_than_the_properties_cover() {
+    for n in [1_000_usize, 2_001] {
+        let mut state = n as u64;
+        let sample: Vec<f32> = (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (state >> 40) as f32 / (1_u64 << 24) as f32
+            })
+            .collect();
+        assert_eq!(walsh_median(&sample), walsh_median_naive(&sample));
+        assert_eq!(hodges_lehmann(&sample), hodges_lehmann_naive(&sample));
+    }
+}
