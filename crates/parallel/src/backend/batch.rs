@@ -1,0 +1,263 @@
+//! Running one batch of tasks on a worker: panics caught, cancellation honoured between
+//! tasks, the running task published for timeouts.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one task returns to the engine: its value, or why it failed.
+pub(crate) type TaskResult<R> = Result<R, String>;
+
+/// What the dispatcher and the workers of one run share.
+pub(crate) struct RunState {
+    cancelled: AtomicBool,
+    epoch: Instant,
+    timeout: Option<Duration>,
+}
+
+impl RunState {
+    pub(crate) fn new(timeout: Option<Duration>) -> Self {
+        RunState {
+            cancelled: AtomicBool::new(false),
+            epoch: Instant::now(),
+            timeout,
+        }
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+const IDLE: usize = usize::MAX;
+
+/// The task a batch is running and since when; only kept when a timeout is set, so
+/// that tiny tasks without one pay nothing for it.
+pub(crate) struct Running {
+    index: AtomicUsize,
+    since: AtomicU64,
+}
+
+impl Running {
+    pub(crate) fn new() -> Self {
+        Running {
+            index: AtomicUsize::new(IDLE),
+            since: AtomicU64::new(0),
+        }
+    }
+
+    fn start(&self, index: usize, state: &RunState) {
+        self.since.store(state.now(), Ordering::Relaxed);
+        self.index.store(index, Ordering::Release);
+    }
+
+    fn stop(&self) {
+        self.index.store(IDLE, Ordering::Release);
+    }
+
+    /// The index of the task running past `timeout`, if this batch has one.
+    pub(crate) fn overdue(&self, state: &RunState, timeout: Duration) -> Option<usize> {
+        let index = self.index.load(Ordering::Acquire);
+        if index == IDLE {
+            return None;
+        }
+        let ran = state.now().saturating_sub(self.since.load(Ordering::Relaxed));
+        (Duration::from_nanos(ran) > timeout).then_some(index)
+    }
+
+    /// How long until the running task, if any, passes `timeout`.
+    pub(crate) fn time_left(&self, state: &RunState, timeout: Duration) -> Option<Duration> {
+        if self.index.load(Ordering::Acquire) == IDLE {
+            return None;
+        }
+        let ran = state.now().saturating_sub(self.since.load(Ordering::Relaxed));
+        Some(timeout.saturating_sub(Duration::from_nanos(ran)))
+    }
+}
+
+/// A slice of consecutive tasks sent to one worker.
+pub(crate) struct Batch<J> {
+    /// Index of the first task in the whole input.
+    pub(crate) start: usize,
+    pub(crate) jobs: Vec<J>,
+    pub(crate) running: Option<Arc<Running>>,
+}
+
+/// How a batch ended.
+pub(crate) enum Outcome<R> {
+    /// Every task ran; their results in order.
+    Done(Vec<R>),
+    /// Task `index` panicked or failed; the rest of the batch did not run.
+    Failed { index: usize, message: String },
+    /// Task `index` finished, but later than the timeout allows.
+    Overran { index: usize },
+    /// The run was cancelled before the batch finished.
+    Cancelled,
+}
+
+/// A batch's report to the dispatcher.
+pub(crate) struct Completion<R> {
+    pub(crate) start: usize,
+    pub(crate) len: usize,
+    pub(crate) elapsed: Duration,
+    pub(crate) outcome: Outcome<R>,
+}
+
+enum Halt {
+    Cancelled,
+    Failed(String),
+    Overran,
+}
+
+/// Runs the tasks of `batch` in order with `runner`, stopping at the first failure.
+pub(crate) fn run_batch<J, R>(
+    batch: Batch<J>,
+    runner: &impl Fn(J) -> TaskResult<R>,
+    state: &RunState,
+) -> Completion<R> {
+    let began = Instant::now();
+    let Batch {
+        start,
+        jobs,
+        running,
+    } = batch;
+    let len = jobs.len();
+    let mut results = Vec::with_capacity(len);
+    let halted = catch_unwind(AssertUnwindSafe(|| {
+        for job in jobs {
+            if state.is_cancelled() {
+                return Some(Halt::Cancelled);
+            }
+            let task_began = running.as_ref().map(|slot| {
+                slot.start(start + results.len(), state);
+                Instant::now()
+            });
+            match runner(job) {
+                Ok(value) => {
+                    if let (Some(began), Some(timeout)) = (task_began, state.timeout()) {
+                        if began.elapsed() > timeout {
+                            return Some(Halt::Overran);
+                        }
+                    }
+                    results.push(value);
+                }
+                Err(message) => return Some(Halt::Failed(message)),
+            }
+        }
+        None
+    }));
+    if let Some(slot) = &running {
+        slot.stop();
+    }
+    let index = start + results.len();
+    let outcome = match halted {
+        Ok(None) => Outcome::Done(results),
+        Ok(Some(Halt::Cancelled)) => Outcome::Cancelled,
+        Ok(Some(Halt::Failed(message))) => Outcome::Failed { index, message },
+        Ok(Some(Halt::Overran)) => Outcome::Overran { index },
+        Err(payload) => Outcome::Failed {
+            index,
+            message: panic_message(payload.as_ref()),
+        },
+    };
+    Completion {
+        start,
+        len,
+        elapsed: began.elapsed(),
+        outcome,
+    }
+}
+
+/// The text of a panic, as `std` prints it.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        format!("panicked: {text}")
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        format!("panicked: {text}")
+    } else {
+        "panicked with a payload that is not a string".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch<J>(start: usize, jobs: Vec<J>) -> Batch<J> {
+        Batch {
+            start,
+            jobs,
+            running: None,
+        }
+    }
+
+    #[test]
+    fn results_come_back_in_order() {
+        let state = RunState::new(None);
+        let done = run_batch(batch(10, vec![1, 2, 3]), &|x: i32| Ok(x * 10), &state);
+        assert!(matches!(done.outcome, Outcome::Done(v) if v == [10, 20, 30]));
+        assert_eq!((done.start, done.len), (10, 3));
+    }
+
+    #[test]
+    fn a_panic_names_the_task() {
+        let state = RunState::new(None);
+        let done = run_batch(
+            batch(5, vec![0, 1, 2]),
+            &|x: i32| {
+                assert!(x != 1, "boom at {x}");
+                Ok(x)
+            },
+            &state,
+        );
+        match done.outcome {
+            Outcome::Failed { index, message } => {
+                assert_eq!(index, 6);
+                assert!(message.contains("boom at 1"), "{message}");
+            }
+            _ => panic!("expected a failure"),
+        }
+    }
+
+    #[test]
+    fn cancellation_stops_between_tasks() {
+        let state = RunState::new(None);
+        state.cancel();
+        let done = run_batch(batch(0, vec![1, 2]), &|x: i32| Ok(x), &state);
+        assert!(matches!(done.outcome, Outcome::Cancelled));
+    }
+
+    #[test]
+    fn overrunning_tasks_are_reported_after_the_fact() {
+        let state = RunState::new(Some(Duration::from_millis(1)));
+        let running = Some(Arc::new(Running::new()));
+        let slow = Batch {
+            start: 3,
+            jobs: vec![0_u64, 20],
+            running,
+        };
+        let done = run_batch(
+            slow,
+            &|ms: u64| {
+                std::thread::sleep(Duration::from_millis(ms));
+                Ok(ms)
+            },
+            &state,
+        );
+        assert!(matches!(done.outcome, Outcome::Overran { index: 4 }));
+    }
+}

@@ -1,0 +1,212 @@
+//! The dispatcher: pulls tasks lazily from the input, hands batches to whatever runs
+//! them, and turns their completions into events in the order they happen.
+//!
+//! It does not know where batches run: the caller passes a `spawn` function (a scoped
+//! rayon spawn, a `'static` one, or running the batch on the spot). Only a bounded
+//! number of batches is in flight, so a generator of 10^7 tasks is never collected.
+
+use super::batch::{Batch, Completion, Outcome, RunState, Running};
+use super::pool::inside_worker;
+use super::sizing::{BatchSizer, BatchTarget};
+use crate::progress::{LogSink, Progress};
+use crate::BatchSize;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the dispatcher needs to know about one run.
+pub(crate) struct Plan {
+    pub(crate) workers: usize,
+    pub(crate) batch: BatchSize,
+    pub(crate) target: BatchTarget,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) verbose: u8,
+    pub(crate) n_jobs_label: usize,
+    pub(crate) log: LogSink,
+}
+
+/// What happened next in a run.
+pub(crate) enum Event<R> {
+    /// Tasks `start..start + results.len()` finished.
+    Results { start: usize, results: Vec<R> },
+    /// The first failure observed: the run stops.
+    Failed(crate::Error),
+}
+
+/// How long a waiting dispatcher sleeps at most before it looks at the clocks again.
+const TIMEOUT_POLL: Duration = Duration::from_millis(10);
+/// How long a dispatcher that is itself a pool worker blocks when no work is left to
+/// help with: short, so that it returns to helping soon.
+const WORKER_POLL: Duration = Duration::from_micros(200);
+
+pub(crate) struct Dispatcher<I: Iterator, R> {
+    jobs: I,
+    next_index: usize,
+    exhausted: bool,
+    stopped: bool,
+    in_flight: usize,
+    max_in_flight: usize,
+    sizer: BatchSizer,
+    state: Arc<RunState>,
+    sender: Sender<Completion<R>>,
+    receiver: Receiver<Completion<R>>,
+    running: Vec<(usize, Arc<Running>)>,
+    progress: Progress,
+    done: usize,
+}
+
+impl<I: Iterator, R> Dispatcher<I, R> {
+    pub(crate) fn new(jobs: I, plan: &Plan) -> Self {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let (lower, upper) = jobs.size_hint();
+        let total = (upper == Some(lower)).then_some(lower);
+        Dispatcher {
+            jobs,
+            next_index: 0,
+            exhausted: false,
+            stopped: false,
+            in_flight: 0,
+            // Two batches per worker: one running, one queued behind it.
+            max_in_flight: 2 * plan.workers.max(1),
+            sizer: BatchSizer::new(plan.batch, plan.target, plan.workers),
+            state: Arc::new(RunState::new(plan.timeout)),
+            sender,
+            receiver,
+            running: Vec::new(),
+            progress: Progress::new(plan.verbose, plan.n_jobs_label, total, plan.log.clone()),
+            done: 0,
+        }
+    }
+
+    /// The channel batches report on and the state they share with the dispatcher.
+    pub(crate) fn reporting(&self) -> (Sender<Completion<R>>, Arc<RunState>) {
+        (self.sender.clone(), Arc::clone(&self.state))
+    }
+
+    /// Stops the run: nothing more is dispatched and running batches stop before their
+    /// next task.
+    pub(crate) fn stop(&mut self) {
+        self.stopped = true;
+        self.state.cancel();
+    }
+
+    /// Closes the run's progress report (call after the last event).
+    pub(crate) fn finish(&mut self) {
+        if !self.stopped {
+            self.progress.finish(self.done);
+        }
+    }
+
+    fn fill(&mut self, spawn: &mut impl FnMut(Batch<I::Item>)) {
+        while !self.stopped && !self.exhausted && self.in_flight < self.max_in_flight {
+            let (lower, upper) = self.jobs.size_hint();
+            let remaining = (upper == Some(lower)).then_some(lower);
+            let size = self.sizer.next_size(remaining);
+            let jobs: Vec<I::Item> = self.jobs.by_ref().take(size).collect();
+            if jobs.len() < size {
+                self.exhausted = true;
+            }
+            if jobs.is_empty() {
+                break;
+            }
+            let start = self.next_index;
+            self.next_index += jobs.len();
+            let running = self.state.timeout().map(|_| {
+                let slot = Arc::new(Running::new());
+                self.running.push((start, Arc::clone(&slot)));
+                slot
+            });
+            self.in_flight += 1;
+            spawn(Batch {
+                start,
+                jobs,
+                running,
+            });
+        }
+    }
+
+    /// The next event of the run, dispatching more batches as room frees up; `None`
+    /// once every dispatched batch has reported and the input is exhausted (or the run
+    /// was stopped).
+    pub(crate) fn next_event(&mut self, spawn: &mut impl FnMut(Batch<I::Item>)) -> Option<Event<R>> {
+        loop {
+            self.fill(spawn);
+            if self.in_flight == 0 || self.stopped {
+                return None;
+            }
+            let completion = match self.wait() {
+                Ok(completion) => completion,
+                Err(overdue) => return Some(Event::Failed(crate::Error::Timeout { index: overdue })),
+            };
+            self.in_flight -= 1;
+            self.running.retain(|(start, _)| *start != completion.start);
+            self.sizer.record(completion.len, completion.elapsed);
+            match completion.outcome {
+                Outcome::Done(results) => {
+                    self.done += results.len();
+                    self.progress.update(self.done);
+                    // Top up before handing results over, so workers stay busy while
+                    // the consumer works on them.
+                    self.fill(spawn);
+                    return Some(Event::Results {
+                        start: completion.start,
+                        results,
+                    });
+                }
+                Outcome::Failed { index, message } => {
+                    return Some(Event::Failed(crate::Error::Task { index, message }));
+                }
+                Outcome::Overran { index } => {
+                    return Some(Event::Failed(crate::Error::Timeout { index }));
+                }
+                // Only after `stop`, whose caller no longer asks for events; skip it.
+                Outcome::Cancelled => {}
+            }
+        }
+    }
+
+    /// Waits for a completion, or returns the index of a task past its timeout.
+    fn wait(&mut self) -> Result<Completion<R>, usize> {
+        loop {
+            if let Some(timeout) = self.state.timeout() {
+                if let Some(index) = self
+                    .running
+                    .iter()
+                    .find_map(|(_, slot)| slot.overdue(&self.state, timeout))
+                {
+                    return Err(index);
+                }
+            }
+            if inside_worker() {
+                // Blocking here would take a worker from the pool our own batches need
+                // (a nested run): help with pending work instead.
+                match self.receiver.try_recv() {
+                    Ok(completion) => return Ok(completion),
+                    Err(TryRecvError::Empty) => {}
+                    Err(TryRecvError::Disconnected) => unreachable!("the dispatcher holds a sender"),
+                }
+                if !matches!(rayon::yield_now(), Some(rayon::Yield::Executed)) {
+                    if let Ok(completion) = self.receiver.recv_timeout(WORKER_POLL) {
+                        return Ok(completion);
+                    }
+                }
+                continue;
+            }
+            let patience = match self.state.timeout() {
+                None => return self.receiver.recv().map_err(|_| unreachable!("the dispatcher holds a sender")),
+                Some(timeout) => self
+                    .running
+                    .iter()
+                    .filter_map(|(_, slot)| slot.time_left(&self.state, timeout))
+                    .min()
+                    .unwrap_or(TIMEOUT_POLL)
+                    .clamp(Duration::from_micros(100), TIMEOUT_POLL),
+            };
+            match self.receiver.recv_timeout(patience) {
+                Ok(completion) => return Ok(completion),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => unreachable!("the dispatcher holds a sender"),
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! The machinery: where batches of tasks run. The API types (`Parallel`, `delayed`,
+//! the result iterators) sit above it and see none of its detail.
+//!
+//! A backend is a small interface, as joblib's: configure (the [`Plan`]), submit a
+//! batch (a `spawn` function handed to the [`Dispatcher`]), retrieve (completions on a
+//! channel), terminate (cancel). The in-process backends differ only in `spawn`.
+
+mod batch;
+mod dispatch;
+mod pool;
+mod sizing;
+
+pub(crate) use batch::{Batch, TaskResult};
+pub(crate) use dispatch::{Dispatcher, Event, Plan};
+pub(crate) use pool::{inside_worker, install};
+pub use sizing::BatchSize;
+pub(crate) use sizing::THREAD_TARGET;
+
+use crate::Error;
+use batch::run_batch;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+/// Runs every task on the calling thread, one after the other: joblib's `n_jobs=1`.
+/// For debugging (a panic's backtrace points at the task) and for measuring what the
+/// parallel backends buy.
+///
+/// ```
+/// use parmemo_parallel::{Backend, Parallel};
+/// let squares = Parallel::new().backend(Backend::Sequential).map(|x: i32| x * x, 1..4)?;
+/// assert_eq!(squares, [1, 4, 9]);
+/// # Ok::<(), parmemo_parallel::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sequential;
+
+/// Runs tasks on a pool of `n_jobs` threads (rayon, work stealing). Pools are built once
+/// per size and reused by later calls. The default backend.
+///
+/// A thread cannot be stopped from outside: a task past its `timeout` is reported as
+/// [`Error::Timeout`] but keeps running (see [`Parallel::timeout`](crate::Parallel::timeout)).
+///
+/// ```
+/// use parmemo_parallel::{Backend, Parallel};
+/// let squares = Parallel::new().backend(Backend::Threads).n_jobs(2).map(|x: i32| x * x, 1..4)?;
+/// assert_eq!(squares, [1, 4, 9]);
+/// # Ok::<(), parmemo_parallel::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Threads;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Sequential {}
+    impl Sealed for super::Threads {}
+}
+
+/// A backend [`Parallel`](crate::Parallel) can run on. Sealed: the backends are the
+/// unit types of this module, named through [`Backend`](crate::Backend).
+pub trait ExecutionBackend: sealed::Sealed + Copy + Send + Sync + 'static {
+    /// Whether tasks run on other threads than the caller's.
+    #[doc(hidden)]
+    fn is_threaded(self) -> bool;
+}
+
+/// The backends that run tasks inside this process, and so can run closures that borrow
+/// from the caller: [`Sequential`] and [`Threads`]. Backends in other processes take only
+/// plain functions with serializable arguments, so a closure given to them is a compile
+/// error rather than a runtime one.
+pub trait InProcess: ExecutionBackend {}
+
+impl ExecutionBackend for Sequential {
+    fn is_threaded(self) -> bool {
+        false
+    }
+}
+impl InProcess for Sequential {}
+
+impl ExecutionBackend for Threads {
+    fn is_threaded(self) -> bool {
+        true
+    }
+}
+impl InProcess for Threads {}
+
+fn drive<I: Iterator, R>(
+    dispatcher: &mut Dispatcher<I, R>,
+    spawn: &mut impl FnMut(Batch<I::Item>),
+    on_event: &mut impl FnMut(Event<R>) -> ControlFlow<()>,
+) {
+    while let Some(event) = dispatcher.next_event(spawn) {
+        if on_event(event).is_break() {
+            dispatcher.stop();
+            return;
+        }
+    }
+    dispatcher.finish();
+}
+
+/// Runs `jobs` with `runner` and hands each event to `on_event` on the calling thread,
+/// until the input is exhausted or `on_event` breaks. Tasks may borrow from the caller:
+/// this returns only once every task it started has finished.
+pub(crate) fn execute_scoped<I, R, Run>(
+    threaded: bool,
+    plan: &Plan,
+    jobs: I,
+    runner: &Run,
+    mut on_event: impl FnMut(Event<R>) -> ControlFlow<()>,
+) -> Result<(), Error>
+where
+    I: Iterator,
+    I::Item: Send,
+    R: Send,
+    Run: Fn(I::Item) -> TaskResult<R> + Sync,
+{
+    let mut dispatcher = Dispatcher::new(jobs, plan);
+    if !threaded || (plan.workers == 1 && !inside_worker()) {
+        let (sender, state) = dispatcher.reporting();
+        let mut spawn = |batch| {
+            // The receiver lives in `dispatcher` until after this call.
+            let _ = sender.send(run_batch(batch, runner, &state));
+        };
+        drive(&mut dispatcher, &mut spawn, &mut on_event);
+        return Ok(());
+    }
+    if inside_worker() {
+        rayon::in_place_scope(|scope| drive_in_scope(scope, &mut dispatcher, runner, &mut on_event));
+    } else {
+        pool::pool(plan.workers)?
+            .in_place_scope(|scope| drive_in_scope(scope, &mut dispatcher, runner, &mut on_event));
+    }
+    Ok(())
+}
+
+/// [`drive`] with each batch spawned into `scope`, which outlives the batches: they may
+/// borrow whatever outlives the scope.
+fn drive_in_scope<'scope, I, R, Run>(
+    scope: &rayon::Scope<'scope>,
+    dispatcher: &mut Dispatcher<I, R>,
+    runner: &'scope Run,
+    on_event: &mut impl FnMut(Event<R>) -> ControlFlow<()>,
+) where
+    I: Iterator,
+    I::Item: Send + 'scope,
+    R: Send + 'scope,
+    Run: Fn(I::Item) -> TaskResult<R> + Sync,
+{
+    let (sender, state) = dispatcher.reporting();
+    let mut spawn = |batch: Batch<I::Item>| {
+        let sender = sender.clone();
+        let state = Arc::clone(&state);
+        scope.spawn(move |_| {
+            let _ = sender.send(run_batch(batch, runner, &state));
+        });
+    };
+    drive(dispatcher, &mut spawn, on_event);
+}
+
+/// A run whose events are pulled one at a time by an iterator the caller keeps: tasks
+/// and results must own their data, since the run outlives the call that started it.
+pub(crate) trait EventSource<R> {
+    fn next_event(&mut self) -> Option<Event<R>>;
+    fn stop(&mut self);
+}
+
+type Spawner<J> = Box<dyn FnMut(Batch<J>)>;
+
+struct Stream<J, R> {
+    dispatcher: Dispatcher<Box<dyn Iterator<Item = J>>, R>,
+    spawn: Spawner<J>,
+    over: bool,
+}
+
+impl<J, R> EventSource<R> for Stream<J, R> {
+    fn next_event(&mut self) -> Option<Event<R>> {
+        if self.over {
+            return None;
+        }
+        let event = self.dispatcher.next_event(&mut self.spawn);
+        if event.is_none() {
+            self.over = true;
+            self.dispatcher.finish();
+        }
+        event
+    }
+
+    fn stop(&mut self) {
+        self.over = true;
+        self.dispatcher.stop();
+    }
+}
+
+impl<J, R> Drop for Stream<J, R> {
+    fn drop(&mut self) {
+        // Dropping the iterator early cancels what has not started.
+        self.dispatcher.stop();
+    }
+}
+
+/// Starts a run whose events a [`Stream`] hands out on demand.
+pub(crate) fn execute_streaming<J, R, Run>(
+    threaded: bool,
+    plan: &Plan,
+    jobs: Box<dyn Iterator<Item = J>>,
+    runner: Run,
+) -> Result<Box<dyn EventSource<R>>, Error>
+where
+    J: Send + 'static,
+    R: Send + 'static,
+    Run: Fn(J) -> TaskResult<R> + Send + Sync + 'static,
+{
+    let dispatcher = Dispatcher::new(jobs, plan);
+    let (sender, state) = dispatcher.reporting();
+    let spawn: Spawner<J> = if !threaded || (plan.workers == 1 && !inside_worker()) {
+        Box::new(move |batch| {
+            let _ = sender.send(run_batch(batch, &runner, &state));
+        })
+    } else {
+        let target = if inside_worker() {
+            None
+        } else {
+            Some(pool::pool(plan.workers)?)
+        };
+        let runner = Arc::new(runner);
+        Box::new(move |batch| {
+            let sender = sender.clone();
+            let state = Arc::clone(&state);
+            let runner = Arc::clone(&runner);
+            let job = move || {
+                // The receiver may be gone (the iterator dropped): nothing to report to.
+                let _ = sender.send(run_batch(batch, &*runner, &state));
+            };
+            match &target {
+                Some(pool) => pool.spawn(job),
+                None => rayon::spawn(job),
+            }
+        })
+    };
+    Ok(Box::new(Stream {
+        dispatcher,
+        spawn,
+        over: false,
+    }))
+}

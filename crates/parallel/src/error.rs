@@ -1,0 +1,65 @@
+use thiserror::Error;
+
+/// Everything that can go wrong in `parmemo-parallel`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `n_jobs(0)` was asked for.
+    #[error("n_jobs = {n_jobs} means no worker at all: use -1 for all cores, -2 for all but one, or a positive count")]
+    InvalidNJobs {
+        /// The value given.
+        n_jobs: i32,
+    },
+    /// A task panicked or returned an error; the first one observed is reported and the
+    /// tasks not yet started are cancelled.
+    #[error("task {index} failed: {message}")]
+    Task {
+        /// Position of the task in the input.
+        index: usize,
+        /// The panic message, or the task's error rendered with `Display`.
+        message: String,
+    },
+    /// A task ran longer than the `timeout` given to the builder.
+    #[error("task {index} ran past its timeout: raise `timeout`, or use the process backend to stop such tasks for real")]
+    Timeout {
+        /// Position of the task in the input.
+        index: usize,
+    },
+    /// The operating system refused to start the threads of a pool.
+    #[error("could not start a pool of {threads} threads ({message}): lower n_jobs or raise the process's thread limit")]
+    ThreadPool {
+        /// The number of threads asked for.
+        threads: usize,
+        /// What the pool builder said.
+        message: String,
+    },
+    /// An input of `vectorize` is not as long as the others.
+    #[error("argument {argument} has {got} elements but the others have {expected}: pass slices of one length, or a scalar to broadcast")]
+    LengthMismatch {
+        /// Position of the argument (0-based) in the kernel's parameters.
+        argument: usize,
+        /// The length of the earlier slice arguments.
+        expected: usize,
+        /// The length of this one.
+        got: usize,
+    },
+    /// An output buffer had the wrong length.
+    #[error("the output buffer holds {got} values but {expected} are produced: allocate exactly that many")]
+    OutputLength {
+        /// The length the output must have.
+        expected: usize,
+        /// The length it had.
+        got: usize,
+    },
+    /// `guvectorize` was given a row length of 0.
+    #[error("row_len is 0: give the number of values in one row (> 0)")]
+    ZeroRowLen,
+    /// The buffer given to `guvectorize` is not a whole number of rows.
+    #[error("{len} values do not split into rows of {row_len}: the buffer length must be a multiple of row_len")]
+    RaggedRows {
+        /// Length of the flat buffer.
+        len: usize,
+        /// The row length given.
+        row_len: usize,
+    },
+}

@@ -1,0 +1,54 @@
+//! Parallel map-reduce for Rust, after joblib and numba: run many independent calls at
+//! once, and apply kernels over arrays in parallel.
+//!
+//! # Brief overview
+//!
+//! * [`Parallel`] is joblib's `Parallel`: a builder (`n_jobs`, `batch_size`, `verbose`,
+//!   `timeout`) whose backend — [`Backend::Threads`] (default) or
+//!   [`Backend::Sequential`] — is part of its type. It runs tasks made by [`delayed`]
+//!   ([`run`](Parallel::run)), one function over many inputs ([`map`](Parallel::map)),
+//!   their fallible versions, and streams of results in input order
+//!   ([`run_iter`](Parallel::run_iter)) or as they complete
+//!   ([`run_unordered`](Parallel::run_unordered)). A failing task is an [`Error`] that
+//!   names it, and the rest is cancelled.
+//! * [`vectorize`] holds numba's helpers: [`vectorize()`](vectorize::vectorize) applies a
+//!   scalar kernel elementwise (scalars broadcast), [`guvectorize`](vectorize::guvectorize)
+//!   applies a kernel to each row of a matrix, [`reduce`](vectorize::reduce) is a
+//!   `prange` loop with a reduction.
+//!
+//! Under both sit rayon thread pools, one per `n_jobs`, built once and reused. A
+//! `Parallel` run inside a task of another shares the outer pool instead of adding
+//! threads.
+//!
+//! # Example
+//!
+//! ```
+//! use parmemo_parallel::{delayed, vectorize::{vectorize, Target}, Parallel};
+//!
+//! // joblib: Parallel(n_jobs=-1)(delayed(sum)(row) for row in rows)
+//! let rows = vec![vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]];
+//! let sums = Parallel::new().n_jobs(-1).run(rows.iter().map(|r| delayed(move || r.iter().sum::<f64>())))?;
+//! assert_eq!(sums, [3.0, 7.0, 11.0]);
+//!
+//! // numba: @vectorize def scale(x, a): return a * x
+//! let scaled = vectorize(|x: f64, a: f64| a * x).target(Target::Parallel).apply2(&sums[..], 2.0)?;
+//! assert_eq!(scaled, [6.0, 14.0, 22.0]);
+//! # Ok::<(), parmemo_parallel::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+pub use backend::{BatchSize, ExecutionBackend, InProcess, Sequential, Threads};
+pub use delayed::{delayed, Delayed};
+pub use error::Error;
+pub use jobs::available_cores;
+pub use parallel::{Backend, Parallel};
+pub use results::{RunIter, RunUnordered};
+
+pub mod backend;
+mod delayed;
+mod error;
+mod jobs;
+mod parallel;
+mod progress;
+mod results;
+pub mod vectorize;

@@ -1,0 +1,437 @@
+//! The `Parallel` builder: joblib's `Parallel(n_jobs=..., batch_size=..., verbose=...,
+//! timeout=...)`, with the backend part of its type.
+
+use crate::backend::{
+    execute_scoped, execute_streaming, inside_worker, BatchSize, Event, ExecutionBackend,
+    InProcess, Plan, Sequential, TaskResult, Threads, THREAD_TARGET,
+};
+use crate::progress::LogSink;
+use crate::results::{RunIter, RunUnordered};
+use crate::{jobs, Delayed, Error};
+use std::fmt::Display;
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The backends by name, for [`Parallel::backend`]: `Backend::Threads` (the default),
+/// `Backend::Sequential`.
+///
+/// Each name is a value of its own type ([`Threads`], [`Sequential`]), so the backend is
+/// part of a `Parallel`'s type and what it accepts is checked by the compiler: the
+/// in-process backends run closures that borrow, out-of-process ones only plain
+/// functions of serializable arguments.
+///
+/// ```
+/// use parmemo_parallel::{Backend, Parallel};
+/// let p = Parallel::new().backend(Backend::Sequential);
+/// assert_eq!(p.effective_n_jobs()?, 1);
+/// # Ok::<(), parmemo_parallel::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Backend {
+    _not_constructible: (),
+}
+
+// The names read as enum variants on purpose: `Backend::Threads`, as joblib's
+// `backend="threading"`.
+#[allow(non_upper_case_globals)]
+impl Backend {
+    /// Tasks on the calling thread, one after the other.
+    pub const Sequential: Sequential = Sequential;
+    /// Tasks on a reusable pool of `n_jobs` threads.
+    pub const Threads: Threads = Threads;
+}
+
+/// Runs many independent tasks at once: joblib's `Parallel`, configured by a builder.
+///
+/// ```
+/// use parmemo_parallel::{delayed, Parallel};
+///
+/// let samples: Vec<Vec<f64>> = (1..=8).map(|n| (0..n).map(f64::from).collect()).collect();
+/// // joblib: Parallel(n_jobs=-1)(delayed(mean)(s) for s in samples)
+/// let means = Parallel::new()
+///     .n_jobs(-1)
+///     .run(samples.iter().map(|s| delayed(move || s.iter().sum::<f64>() / s.len() as f64)))?;
+/// assert_eq!(means[3], 1.5);
+///
+/// // One function over many inputs.
+/// let lengths = Parallel::new().map(|s: &Vec<f64>| s.len(), &samples)?;
+/// assert_eq!(lengths, [1, 2, 3, 4, 5, 6, 7, 8]);
+/// # Ok::<(), parmemo_parallel::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a Parallel does nothing until one of its run or map methods is called"]
+pub struct Parallel<B = Threads> {
+    backend: B,
+    n_jobs: i32,
+    batch_size: BatchSize,
+    timeout: Option<Duration>,
+    verbose: u8,
+    log: LogSink,
+}
+
+impl Parallel<Threads> {
+    /// A builder with joblib's defaults, on threads: `n_jobs = -1` (all cores),
+    /// automatic batching, no timeout, silent.
+    ///
+    /// ```
+    /// let p = parmemo_parallel::Parallel::new();
+    /// assert_eq!(p.effective_n_jobs()?, parmemo_parallel::available_cores());
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn new() -> Self {
+        Parallel {
+            backend: Threads,
+            n_jobs: -1,
+            batch_size: BatchSize::Auto,
+            timeout: None,
+            verbose: 0,
+            log: LogSink::Stderr,
+        }
+    }
+}
+
+impl Default for Parallel<Threads> {
+    fn default() -> Self {
+        Parallel::new()
+    }
+}
+
+impl<B: ExecutionBackend> Parallel<B> {
+    /// Runs on `backend` instead, keeping the other settings.
+    ///
+    /// ```
+    /// use parmemo_parallel::{Backend, Parallel};
+    /// let p = Parallel::new().n_jobs(3).backend(Backend::Sequential);
+    /// assert_eq!(p.map(|x: u8| x + 1, [1, 2])?, [2, 3]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn backend<C: ExecutionBackend>(self, backend: C) -> Parallel<C> {
+        Parallel {
+            backend,
+            n_jobs: self.n_jobs,
+            batch_size: self.batch_size,
+            timeout: self.timeout,
+            verbose: self.verbose,
+            log: self.log,
+        }
+    }
+
+    /// How many workers, as joblib: `-1` all cores, `-2` all but one (and so on, at least
+    /// one), `n > 0` exactly `n`. `0` makes every run fail with [`Error::InvalidNJobs`].
+    ///
+    /// ```
+    /// use parmemo_parallel::{Error, Parallel};
+    /// assert_eq!(Parallel::new().n_jobs(3).effective_n_jobs(), Ok(3));
+    /// assert_eq!(Parallel::new().n_jobs(0).effective_n_jobs(), Err(Error::InvalidNJobs { n_jobs: 0 }));
+    /// ```
+    pub fn n_jobs(mut self, n_jobs: i32) -> Self {
+        self.n_jobs = n_jobs;
+        self
+    }
+
+    /// How many tasks go to a worker at once: [`BatchSize::Auto`] (the default) adapts so
+    /// that tiny tasks cost little, [`BatchSize::Fixed`] sets it.
+    ///
+    /// ```
+    /// use parmemo_parallel::{BatchSize, Parallel};
+    /// let p = Parallel::new().batch_size(BatchSize::Fixed(100));
+    /// assert_eq!(p.map(|x: u32| x % 7, 0..1000)?.len(), 1000);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn batch_size(mut self, batch_size: BatchSize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Progress reports, as joblib's `verbose`: 0 silent; from 1, lines such as
+    /// `[Parallel(n_jobs=2)]: Done 40 tasks | elapsed: 0.3s` at doubling task counts,
+    /// at every finished batch from 10 on, and a closing `Done N out of N` line. They go
+    /// to stderr (or to [`log_to`](Self::log_to)); with the `progress` feature, stderr
+    /// shows an indicatif bar instead.
+    ///
+    /// ```
+    /// let p = parmemo_parallel::Parallel::new().verbose(1);
+    /// # let p = p.log_to(std::io::sink());
+    /// assert_eq!(p.map(|x: i32| -x, [1])?, [-1]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Sends the [`verbose`](Self::verbose) lines to `writer` instead of stderr (a log
+    /// file, a buffer in a test).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// let p = parmemo_parallel::Parallel::new().verbose(1).log_to(Vec::new());
+    /// p.map(|x: u8| x, [1, 2, 3])?;
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn log_to(mut self, writer: impl Write + Send + 'static) -> Self {
+        self.log = LogSink::Writer(Arc::new(Mutex::new(writer)));
+        self
+    }
+
+    /// Bounds each task's run time: a task running past `timeout` fails the run with
+    /// [`Error::Timeout`] naming it, and the tasks not started are cancelled.
+    ///
+    /// Threads cannot be stopped from outside. On [`Threads`] the overrunning task keeps
+    /// running until it returns: streams ([`run_iter`](Self::run_iter),
+    /// [`run_unordered`](Self::run_unordered)) report the timeout as soon as it passes and
+    /// leave the task running in the pool; `run`/`map`, whose tasks may borrow the
+    /// caller's data, report it as soon as it passes but return only once the task has
+    /// finished. On [`Sequential`] a timeout is noticed when the task returns. Hard
+    /// timeouts, which kill the task, need the process backend.
+    ///
+    /// ```
+    /// use parmemo_parallel::{Error, Parallel};
+    /// use std::time::Duration;
+    /// let p = Parallel::new().timeout(Duration::from_millis(10));
+    /// let slow = |ms: u64| std::thread::sleep(Duration::from_millis(ms));
+    /// assert_eq!(p.map(slow, [0, 200]), Err(Error::Timeout { index: 1 }));
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The number of workers a run would use now: `n_jobs` resolved against the
+    /// available cores, 1 on [`Sequential`], and inside a task of another run the size of
+    /// the pool running it (nested runs share the outer budget instead of adding threads).
+    ///
+    /// # Errors
+    /// [`Error::InvalidNJobs`] for `n_jobs(0)`.
+    ///
+    /// ```
+    /// use parmemo_parallel::Parallel;
+    /// assert_eq!(Parallel::new().n_jobs(-1).effective_n_jobs()?, parmemo_parallel::available_cores());
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn effective_n_jobs(&self) -> Result<usize, Error> {
+        let requested = jobs::resolve(self.n_jobs, jobs::available_cores())?;
+        Ok(if !self.backend.is_threaded() {
+            1
+        } else if inside_worker() {
+            rayon::current_num_threads()
+        } else {
+            requested
+        })
+    }
+
+    fn plan(&self) -> Result<Plan, Error> {
+        let workers = self.effective_n_jobs()?;
+        Ok(Plan {
+            workers,
+            batch: self.batch_size,
+            target: THREAD_TARGET,
+            timeout: self.timeout,
+            verbose: self.verbose,
+            n_jobs_label: workers,
+            log: self.log.clone(),
+        })
+    }
+}
+
+impl<B: InProcess> Parallel<B> {
+    /// Runs every task and returns their results in input order.
+    ///
+    /// `tasks` is consumed lazily, a few batches ahead of the workers, so it can be a
+    /// generator of any length. Tasks may borrow from the caller.
+    ///
+    /// # Errors
+    /// [`Error::Task`] for the first task observed to panic (the tasks not started are
+    /// cancelled and the call returns once the running ones finish);
+    /// [`Error::Timeout`] for a task past the [`timeout`](Self::timeout);
+    /// [`Error::InvalidNJobs`], [`Error::ThreadPool`] for a run that cannot start.
+    ///
+    /// ```
+    /// use parmemo_parallel::{delayed, Parallel};
+    /// let words = ["joblib", "numba", "rayon"];
+    /// let lengths = Parallel::new().run(words.iter().map(|w| delayed(move || w.len())))?;
+    /// assert_eq!(lengths, [6, 5, 5]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn run<I, F, R>(&self, tasks: I) -> Result<Vec<R>, Error>
+    where
+        I: IntoIterator<Item = Delayed<F>>,
+        F: FnOnce() -> R + Send,
+        R: Send,
+    {
+        self.collect_ordered(tasks.into_iter(), &|task: Delayed<F>| Ok(task.call()))
+    }
+
+    /// [`run`](Self::run) for tasks that return `Result`: the first `Err` observed fails
+    /// the run as [`Error::Task`] with the error's `Display` text.
+    ///
+    /// # Errors
+    /// As [`run`](Self::run), and [`Error::Task`] for a task that returned `Err`.
+    ///
+    /// ```
+    /// use parmemo_parallel::{delayed, Error, Parallel};
+    /// let texts = ["1", "2", "x"];
+    /// let parsed = Parallel::new().try_run(texts.iter().map(|t| delayed(move || t.parse::<i32>())));
+    /// assert!(matches!(parsed, Err(Error::Task { index: 2, .. })));
+    /// ```
+    pub fn try_run<I, F, R, E>(&self, tasks: I) -> Result<Vec<R>, Error>
+    where
+        I: IntoIterator<Item = Delayed<F>>,
+        F: FnOnce() -> Result<R, E> + Send,
+        R: Send,
+        E: Display,
+    {
+        self.collect_ordered(tasks.into_iter(), &|task: Delayed<F>| {
+            task.call().map_err(|error| error.to_string())
+        })
+    }
+
+    /// Calls `f` on every item and returns the results in input order.
+    ///
+    /// A plain `fn(A) -> R` with serializable `A` and `R` runs unchanged on every
+    /// backend; on the in-process ones any `Fn(A) -> R + Sync` closure works too.
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
+    ///
+    /// ```
+    /// let cubes = parmemo_parallel::Parallel::new().map(|x: u64| x.pow(3), 0..5)?;
+    /// assert_eq!(cubes, [0, 1, 8, 27, 64]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn map<A, R, F, I>(&self, f: F, items: I) -> Result<Vec<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        A: Send,
+        R: Send,
+        F: Fn(A) -> R + Sync,
+    {
+        self.collect_ordered(items.into_iter(), &|item: A| Ok(f(item)))
+    }
+
+    /// [`map`](Self::map) for a function that returns `Result`.
+    ///
+    /// # Errors
+    /// As [`try_run`](Self::try_run).
+    ///
+    /// ```
+    /// use parmemo_parallel::{Error, Parallel};
+    /// let half = |x: u32| if x % 2 == 0 { Ok(x / 2) } else { Err(format!("{x} is odd")) };
+    /// assert_eq!(Parallel::new().try_map(half, [2, 4]), Ok(vec![1, 2]));
+    /// assert_eq!(
+    ///     Parallel::new().try_map(half, [2, 3]),
+    ///     Err(Error::Task { index: 1, message: "3 is odd".into() })
+    /// );
+    /// ```
+    pub fn try_map<A, R, E, F, I>(&self, f: F, items: I) -> Result<Vec<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        A: Send,
+        R: Send,
+        E: Display,
+        F: Fn(A) -> Result<R, E> + Sync,
+    {
+        self.collect_ordered(items.into_iter(), &|item: A| {
+            f(item).map_err(|error| error.to_string())
+        })
+    }
+
+    /// Runs the tasks and yields their results in input order as they become available
+    /// (joblib's `return_as="generator"`): the first results can be used while later
+    /// tasks still run. The input is pulled only as the workers need more.
+    ///
+    /// Tasks and results must own their data (`'static`), since they outlive this call.
+    ///
+    /// # Errors
+    /// [`Error::InvalidNJobs`], [`Error::ThreadPool`] if the run cannot start; task
+    /// failures are yielded by the iterator.
+    ///
+    /// ```
+    /// use parmemo_parallel::{delayed, Parallel};
+    /// let squares = Parallel::new().run_iter((0..5_u64).map(|x| delayed(move || x * x)))?;
+    /// let squares: Result<Vec<u64>, _> = squares.collect();
+    /// assert_eq!(squares?, [0, 1, 4, 9, 16]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn run_iter<I, F, R>(&self, tasks: I) -> Result<RunIter<R>, Error>
+    where
+        I: IntoIterator<Item = Delayed<F>>,
+        I::IntoIter: 'static,
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let source = execute_streaming(
+            self.backend.is_threaded(),
+            &self.plan()?,
+            Box::new(tasks.into_iter()),
+            |task: Delayed<F>| Ok(task.call()),
+        )?;
+        Ok(RunIter::new(source))
+    }
+
+    /// Runs the tasks and yields `(index, result)` pairs in the order tasks complete
+    /// (joblib's `return_as="generator_unordered"`).
+    ///
+    /// # Errors
+    /// As [`run_iter`](Self::run_iter).
+    ///
+    /// ```
+    /// use parmemo_parallel::{delayed, Parallel};
+    /// let mut done: Vec<(usize, u64)> = Parallel::new()
+    ///     .run_unordered((0..4_u64).map(|x| delayed(move || x + 10)))?
+    ///     .collect::<Result<_, _>>()?;
+    /// done.sort();
+    /// assert_eq!(done, [(0, 10), (1, 11), (2, 12), (3, 13)]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn run_unordered<I, F, R>(&self, tasks: I) -> Result<RunUnordered<R>, Error>
+    where
+        I: IntoIterator<Item = Delayed<F>>,
+        I::IntoIter: 'static,
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let source = execute_streaming(
+            self.backend.is_threaded(),
+            &self.plan()?,
+            Box::new(tasks.into_iter()),
+            |task: Delayed<F>| Ok(task.call()),
+        )?;
+        Ok(RunUnordered::new(source))
+    }
+
+    fn collect_ordered<J, R>(
+        &self,
+        jobs: impl Iterator<Item = J>,
+        runner: &(impl Fn(J) -> TaskResult<R> + Sync),
+    ) -> Result<Vec<R>, Error>
+    where
+        J: Send,
+        R: Send,
+    {
+        let plan = self.plan()?;
+        let mut chunks: Vec<(usize, Vec<R>)> = Vec::new();
+        let mut failure = None;
+        execute_scoped(self.backend.is_threaded(), &plan, jobs, runner, |event| match event {
+            Event::Results { start, results } => {
+                chunks.push((start, results));
+                ControlFlow::Continue(())
+            }
+            Event::Failed(error) => {
+                failure = Some(error);
+                ControlFlow::Break(())
+            }
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        chunks.sort_unstable_by_key(|(start, _)| *start);
+        let mut ordered = Vec::with_capacity(chunks.iter().map(|(_, c)| c.len()).sum());
+        for (_, chunk) in chunks {
+            ordered.extend(chunk);
+        }
+        Ok(ordered)
+    }
+}

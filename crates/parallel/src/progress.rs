@@ -1,0 +1,160 @@
+//! joblib-style progress lines (or, with the `progress` feature, an indicatif bar).
+
+use std::fmt;
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Where progress lines go: stderr unless the builder was given a writer.
+#[derive(Clone, Default)]
+pub(crate) enum LogSink {
+    #[default]
+    Stderr,
+    Writer(Arc<Mutex<dyn Write + Send>>),
+}
+
+impl fmt::Debug for LogSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogSink::Stderr => f.write_str("Stderr"),
+            LogSink::Writer(_) => f.write_str("Writer(..)"),
+        }
+    }
+}
+
+impl LogSink {
+    fn line(&self, text: &str) {
+        // Progress is best effort: a closed stderr must not fail the computation.
+        match self {
+            LogSink::Stderr => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+            LogSink::Writer(writer) => {
+                let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = writeln!(writer, "{text}");
+            }
+        }
+    }
+}
+
+/// joblib's short time format: `0.3s`, `12.5s`, `2.1min`.
+pub(crate) fn format_elapsed(elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs_f64();
+    if seconds >= 60.0 {
+        format!("{:.1}min", seconds / 60.0)
+    } else {
+        format!("{seconds:.1}s")
+    }
+}
+
+/// Reports how many tasks are done, as joblib's `verbose`: nothing at 0, lines at
+/// doubling counts from 1 to 9, a line per finished batch from 10 on, and a closing line.
+pub(crate) struct Progress {
+    verbose: u8,
+    label: String,
+    total: Option<usize>,
+    began: Instant,
+    next_report: usize,
+    sink: LogSink,
+    #[cfg(feature = "progress")]
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    pub(crate) fn new(verbose: u8, n_jobs: usize, total: Option<usize>, sink: LogSink) -> Self {
+        #[cfg(feature = "progress")]
+        let bar = (verbose > 0 && matches!(sink, LogSink::Stderr)).then(|| {
+            let bar = total.map_or_else(indicatif::ProgressBar::new_spinner, |n| {
+                indicatif::ProgressBar::new(n as u64)
+            });
+            bar.set_message(format!("Parallel(n_jobs={n_jobs})"));
+            bar
+        });
+        Progress {
+            verbose,
+            label: format!("[Parallel(n_jobs={n_jobs})]"),
+            total,
+            began: Instant::now(),
+            next_report: 1,
+            sink,
+            #[cfg(feature = "progress")]
+            bar,
+        }
+    }
+
+    /// `done` tasks have finished so far.
+    pub(crate) fn update(&mut self, done: usize) {
+        if self.verbose == 0 {
+            return;
+        }
+        #[cfg(feature = "progress")]
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            return;
+        }
+        if self.verbose >= 10 || done >= self.next_report {
+            self.next_report = done.saturating_mul(2).max(1);
+            let elapsed = format_elapsed(self.began.elapsed());
+            self.sink.line(&format!(
+                "{}: Done {done} tasks | elapsed: {elapsed}",
+                self.label
+            ));
+        }
+    }
+
+    /// Every one of `done` tasks has finished.
+    pub(crate) fn finish(&mut self, done: usize) {
+        if self.verbose == 0 {
+            return;
+        }
+        #[cfg(feature = "progress")]
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+            return;
+        }
+        let total = self.total.unwrap_or(done);
+        let elapsed = format_elapsed(self.began.elapsed());
+        self.sink.line(&format!(
+            "{}: Done {done} out of {total} | elapsed: {elapsed} finished",
+            self.label
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured(verbose: u8, total: Option<usize>, updates: &[usize]) -> Vec<String> {
+        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = LogSink::Writer(buffer.clone());
+        let mut progress = Progress::new(verbose, 2, total, sink);
+        for &done in updates {
+            progress.update(done);
+        }
+        progress.finish(*updates.last().unwrap_or(&0));
+        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn lines_look_like_joblib() {
+        let lines = captured(1, Some(40), &[1, 2, 3, 40]);
+        assert!(lines[0].starts_with("[Parallel(n_jobs=2)]: Done 1 tasks | elapsed: 0.0s"));
+        assert_eq!(lines.len(), 4, "1, 2, 40 and the closing line: {lines:?}");
+        assert!(lines[3].ends_with("finished"), "{lines:?}");
+        assert!(lines[3].starts_with("[Parallel(n_jobs=2)]: Done 40 out of 40 | elapsed: "));
+    }
+
+    #[test]
+    fn high_verbosity_reports_every_update_and_zero_nothing() {
+        assert_eq!(captured(10, None, &[1, 2, 3]).len(), 4);
+        assert!(captured(0, None, &[1, 2, 3]).is_empty());
+    }
+
+    #[test]
+    fn elapsed_formats() {
+        assert_eq!(format_elapsed(Duration::from_millis(300)), "0.3s");
+        assert_eq!(format_elapsed(Duration::from_secs(126)), "2.1min");
+    }
+}

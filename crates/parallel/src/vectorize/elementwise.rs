@@ -1,0 +1,565 @@
+//! `vectorize`: a scalar kernel applied elementwise over slices, scalars broadcast.
+
+use super::chunks::{fold_chunks, splits, Target};
+use crate::backend::install;
+use crate::{available_cores, Error};
+use rayon::prelude::*;
+use std::fmt::Display;
+
+/// One input of a vectorized kernel: a slice, or a scalar repeated for every element
+/// (numpy's broadcasting of a 0-d value).
+///
+/// Built with `From`: `&[T]`, `&Vec<T>` and `&[T; N]` become slices, a bare `T` a scalar.
+/// The element type comes from the kernel's parameter types, which is why a kernel's
+/// closure names them (`|x: f64| ...`).
+///
+/// ```
+/// use parmemo_parallel::vectorize::Arg;
+/// let xs = vec![1.0, 2.0];
+/// let slice: Arg<f64> = Arg::from(&xs);
+/// let scalar: Arg<f64> = Arg::from(3.0);
+/// assert!(matches!(slice, Arg::Slice(s) if s.len() == 2));
+/// assert!(matches!(scalar, Arg::Scalar(v) if v == 3.0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arg<'a, T> {
+    /// One value per element.
+    Slice(&'a [T]),
+    /// The same value for every element.
+    Scalar(T),
+}
+
+impl<'a, T> From<&'a [T]> for Arg<'a, T> {
+    fn from(values: &'a [T]) -> Self {
+        Arg::Slice(values)
+    }
+}
+
+impl<'a, T> From<&'a Vec<T>> for Arg<'a, T> {
+    fn from(values: &'a Vec<T>) -> Self {
+        Arg::Slice(values)
+    }
+}
+
+impl<'a, T, const N: usize> From<&'a [T; N]> for Arg<'a, T> {
+    fn from(values: &'a [T; N]) -> Self {
+        Arg::Slice(values)
+    }
+}
+
+impl<T> From<T> for Arg<'_, T> {
+    fn from(value: T) -> Self {
+        Arg::Scalar(value)
+    }
+}
+
+impl<T> Arg<'_, T> {
+    fn len(&self) -> Option<usize> {
+        match self {
+            Arg::Slice(values) => Some(values.len()),
+            Arg::Scalar(_) => None,
+        }
+    }
+}
+
+/// The length all slice arguments share, `None` when every argument is a scalar.
+fn common_len(lens: &[Option<usize>]) -> Result<Option<usize>, Error> {
+    let mut common = None;
+    for (argument, len) in lens.iter().enumerate() {
+        match (common, *len) {
+            (_, None) => {}
+            (None, Some(len)) => common = Some(len),
+            (Some(expected), Some(got)) if expected != got => {
+                return Err(Error::LengthMismatch {
+                    argument,
+                    expected,
+                    got,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(common)
+}
+
+/// A scalar kernel made to work over slices, as numba's `@vectorize`. Built by
+/// [`vectorize()`]; [`apply`](Self::apply), [`apply2`](Self::apply2) and
+/// [`apply3`](Self::apply3) call it for kernels of one, two and three parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct Vectorize<F> {
+    kernel: F,
+    target: Target,
+}
+
+/// Makes `kernel`, a function of one to three scalars, apply elementwise over slices.
+///
+/// ```
+/// use parmemo_parallel::vectorize::{vectorize, Target};
+/// let pdf = |x: f64, mu: f64, sigma: f64| {
+///     let z = (x - mu) / sigma;
+///     (-0.5 * z * z).exp() / (sigma * (2.0 * std::f64::consts::PI).sqrt())
+/// };
+/// let points = [-1.0, 0.0, 1.0];
+/// let density = vectorize(pdf).target(Target::Parallel).apply3(&points, 0.0, 1.0)?;
+/// assert_eq!(density[0], density[2]);
+/// # Ok::<(), parmemo_parallel::Error>(())
+/// ```
+pub fn vectorize<F>(kernel: F) -> Vectorize<F> {
+    Vectorize {
+        kernel,
+        target: Target::Sequential,
+    }
+}
+
+/// Where the values the kernel computes go: a new vector or a caller's buffer.
+trait Sink<R> {
+    type Output;
+    fn fill(self, element: impl Fn(usize) -> R + Sync) -> Self::Output;
+}
+
+struct NewVec {
+    len: usize,
+    target: Target,
+}
+
+impl<R: Send> Sink<R> for NewVec {
+    type Output = Result<Vec<R>, Error>;
+
+    fn fill(self, element: impl Fn(usize) -> R + Sync) -> Self::Output {
+        if !splits(self.target, self.len) {
+            return Ok((0..self.len).map(element).collect());
+        }
+        install(available_cores(), || {
+            (0..self.len)
+                .into_par_iter()
+                .with_min_len(super::chunks::PARALLEL_MIN_LEN / 4)
+                .map(&element)
+                .collect()
+        })
+    }
+}
+
+struct Into<'o, R> {
+    out: &'o mut [R],
+    target: Target,
+}
+
+impl<R: Send> Sink<R> for Into<'_, R> {
+    type Output = Result<(), Error>;
+
+    fn fill(self, element: impl Fn(usize) -> R + Sync) -> Self::Output {
+        let parallel = splits(self.target, self.out.len());
+        fold_chunks(
+            self.out,
+            1,
+            1,
+            parallel,
+            |start, chunk| {
+                for (offset, slot) in chunk.iter_mut().enumerate() {
+                    *slot = element(start + offset);
+                }
+            },
+            || (),
+            |(), ()| (),
+        )
+    }
+}
+
+/// A buffer filled by a fallible kernel: the first failure (lowest index) is reported.
+struct TryInto<'o, R> {
+    out: &'o mut [R],
+    target: Target,
+}
+
+impl<R: Send, E: Display + Send> Sink<Result<R, E>> for TryInto<'_, R> {
+    type Output = Result<(), Error>;
+
+    fn fill(self, element: impl Fn(usize) -> Result<R, E> + Sync) -> Self::Output {
+        let parallel = splits(self.target, self.out.len());
+        let first_failure = fold_chunks(
+            self.out,
+            1,
+            1,
+            parallel,
+            |start, chunk| {
+                for (offset, slot) in chunk.iter_mut().enumerate() {
+                    match element(start + offset) {
+                        Ok(value) => *slot = value,
+                        Err(error) => return Some((start + offset, error)),
+                    }
+                }
+                None
+            },
+            || None,
+            |a, b| match (a, b) {
+                (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+                (a, b) => a.or(b),
+            },
+        )?;
+        match first_failure {
+            None => Ok(()),
+            Some((index, error)) => Err(Error::Task {
+                index,
+                message: error.to_string(),
+            }),
+        }
+    }
+}
+
+fn into_sink<R>(out: &mut [R], len: Option<usize>, target: Target) -> Result<Into<'_, R>, Error> {
+    match len {
+        Some(expected) if expected != out.len() => Err(Error::OutputLength {
+            expected,
+            got: out.len(),
+        }),
+        _ => Ok(Into { out, target }),
+    }
+}
+
+impl<F> Vectorize<F> {
+    /// Where to run: [`Target::Sequential`] (the default) or [`Target::Parallel`].
+    ///
+    /// ```
+    /// use parmemo_parallel::vectorize::{vectorize, Target};
+    /// let v = vectorize(|x: u32| x + 1).target(Target::Parallel);
+    /// assert_eq!(v.apply(&[1, 2][..])?, [2, 3]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    #[must_use]
+    pub fn target(mut self, target: Target) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// The kernel of one parameter over `a`, in a new vector (one element for a scalar).
+    ///
+    /// # Errors
+    /// [`Error::ThreadPool`] if the pool cannot start.
+    ///
+    /// ```
+    /// use parmemo_parallel::vectorize::vectorize;
+    /// assert_eq!(vectorize(|x: f64| x.sqrt()).apply(&[4.0, 9.0])?, [2.0, 3.0]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn apply<'a, A, R>(&self, a: impl std::convert::Into<Arg<'a, A>>) -> Result<Vec<R>, Error>
+    where
+        F: Fn(A) -> R + Sync,
+        A: Copy + Sync + 'a,
+        R: Send,
+    {
+        let a = a.into();
+        let len = a.len().unwrap_or(1);
+        self.broadcast1(a, NewVec {
+            len,
+            target: self.target,
+        })
+    }
+
+    /// The kernel of one parameter over `a`, written into `out`.
+    ///
+    /// # Errors
+    /// [`Error::OutputLength`] unless `out` is as long as `a` (any length for a scalar,
+    /// which fills it); [`Error::ThreadPool`] if the pool cannot start.
+    ///
+    /// ```
+    /// use parmemo_parallel::vectorize::vectorize;
+    /// let mut out = [0; 3];
+    /// vectorize(|x: i32| x * x).apply_into(&[1, 2, 3], &mut out)?;
+    /// assert_eq!(out, [1, 4, 9]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn apply_into<'a, A, R>(
+        &self,
+        a: impl std::convert::Into<Arg<'a, A>>,
+        out: &mut [R],
+    ) -> Result<(), Error>
+    where
+        F: Fn(A) -> R + Sync,
+        A: Copy + Sync + 'a,
+        R: Send,
+    {
+        let a = a.into();
+        let sink = into_sink(out, a.len(), self.target)?;
+        self.broadcast1(a, sink)
+    }
+
+    /// [`apply_into`](Self::apply_into) for a kernel that can fail: the failure at the
+    /// lowest index is returned as [`Error::Task`] naming that element (the values after
+    /// it in its chunk are not written).
+    ///
+    /// # Errors
+    /// As [`apply_into`](Self::apply_into), and [`Error::Task`] for a failing element.
+    ///
+    /// ```
+    /// use parmemo_parallel::{vectorize::vectorize, Error};
+    /// let mut out = [0.0; 3];
+    /// let checked_ln = |x: f64| if x > 0.0 { Ok(x.ln()) } else { Err(format!("ln({x})")) };
+    /// let result = vectorize(checked_ln).try_apply_into(&[1.0, -2.0, 3.0], &mut out);
+    /// assert_eq!(result, Err(Error::Task { index: 1, message: "ln(-2)".into() }));
+    /// ```
+    pub fn try_apply_into<'a, A, R, E>(
+        &self,
+        a: impl std::convert::Into<Arg<'a, A>>,
+        out: &mut [R],
+    ) -> Result<(), Error>
+    where
+        F: Fn(A) -> Result<R, E> + Sync,
+        A: Copy + Sync + 'a,
+        R: Send,
+        E: Display + Send,
+    {
+        let a = a.into();
+        let Into { out, target } = into_sink(out, a.len(), self.target)?;
+        let kernel = &self.kernel;
+        let sink = TryInto { out, target };
+        match a {
+            Arg::Slice(a) => sink.fill(|i| kernel(a[i])),
+            Arg::Scalar(a) => sink.fill(|_| kernel(a)),
+        }
+    }
+
+    /// The kernel of two parameters over `a` and `b`, in a new vector.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for slices of different lengths;
+    /// [`Error::ThreadPool`] if the pool cannot start.
+    ///
+    /// ```
+    /// use parmemo_parallel::vectorize::vectorize;
+    /// let add = vectorize(|x: i64, y: i64| x + y);
+    /// assert_eq!(add.apply2(&[1, 2], &[10, 20])?, [11, 22]);
+    /// assert_eq!(add.apply2(&[1, 2], 100)?, [101, 102]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn apply2<'a, A, B, R>(
+        &self,
+        a: impl std::convert::Into<Arg<'a, A>>,
+        b: impl std::convert::Into<Arg<'a, B>>,
+    ) -> Result<Vec<R>, Error>
+    where
+        F: Fn(A, B) -> R + Sync,
+        A: Copy + Sync + 'a,
+        B: Copy + Sync + 'a,
+        R: Send,
+    {
+        let (a, b) = (a.into(), b.into());
+        let len = common_len(&[a.len(), b.len()])?.unwrap_or(1);
+        self.broadcast2(a, b, NewVec {
+            len,
+            target: self.target,
+        })
+    }
+
+    /// The kernel of two parameters over `a` and `b`, written into `out`.
+    ///
+    /// # Errors
+    /// As [`apply2`](Self::apply2), and [`Error::OutputLength`] for an `out` of another
+    /// length than the slices.
+    ///
+    /// ```
+    /// use parmemo_parallel::vectorize::vectorize;
+    /// let mut out = [0.0; 2];
+    /// vectorize(|x: f64, y: f64| x * y).apply2_into(2.0, &[1.5, 2.5], &mut out)?;
+    /// assert_eq!(out, [3.0, 5.0]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn apply2_into<'a, A, B, R>(
+        &self,
+        a: impl std::convert::Into<Arg<'a, A>>,
+        b: impl std::convert::Into<Arg<'a, B>>,
+        out: &mut [R],
+    ) -> Result<(), Error>
+    where
+        F: Fn(A, B) -> R + Sync,
+        A: Copy + Sync + 'a,
+        B: Copy + Sync + 'a,
+        R: Send,
+    {
+        let (a, b) = (a.into(), b.into());
+        let len = common_len(&[a.len(), b.len()])?;
+        let sink = into_sink(out, len, self.target)?;
+        self.broadcast2(a, b, sink)
+    }
+
+    /// The kernel of three parameters over `a`, `b` and `c`, in a new vector.
+    ///
+    /// # Errors
+    /// As [`apply2`](Self::apply2).
+    ///
+    /// ```
+    /// use parmemo_parallel::{vectorize::vectorize, Error};
+    /// let fma = vectorize(|x: f64, a: f64, b: f64| x.mul_add(a, b));
+    /// assert_eq!(fma.apply3(&[1.0, 2.0], 3.0, &[0.5, 0.25])?, [3.5, 6.25]);
+    /// assert_eq!(
+    ///     fma.apply3(&[1.0, 2.0], 3.0, &[0.5]),
+    ///     Err(Error::LengthMismatch { argument: 2, expected: 2, got: 1 })
+    /// );
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn apply3<'a, A, B, C, R>(
+        &self,
+        a: impl std::convert::Into<Arg<'a, A>>,
+        b: impl std::convert::Into<Arg<'a, B>>,
+        c: impl std::convert::Into<Arg<'a, C>>,
+    ) -> Result<Vec<R>, Error>
+    where
+        F: Fn(A, B, C) -> R + Sync,
+        A: Copy + Sync + 'a,
+        B: Copy + Sync + 'a,
+        C: Copy + Sync + 'a,
+        R: Send,
+    {
+        let (a, b, c) = (a.into(), b.into(), c.into());
+        let len = common_len(&[a.len(), b.len(), c.len()])?.unwrap_or(1);
+        self.broadcast3(a, b, c, NewVec {
+            len,
+            target: self.target,
+        })
+    }
+
+    /// The kernel of three parameters over `a`, `b` and `c`, written into `out`.
+    ///
+    /// # Errors
+    /// As [`apply2_into`](Self::apply2_into).
+    ///
+    /// ```
+    /// use parmemo_parallel::vectorize::{vectorize, Target};
+    /// let points: Vec<f64> = (0..100_000).map(|i| f64::from(i) / 1e4).collect();
+    /// let mut out = vec![0.0; points.len()];
+    /// vectorize(|x: f64, lo: f64, hi: f64| x.clamp(lo, hi))
+    ///     .target(Target::Parallel)
+    ///     .apply3_into(&points, 1.0, 2.0, &mut out)?;
+    /// assert_eq!((out[0], out[15_000], out[99_999]), (1.0, 1.5, 2.0));
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn apply3_into<'a, A, B, C, R>(
+        &self,
+        a: impl std::convert::Into<Arg<'a, A>>,
+        b: impl std::convert::Into<Arg<'a, B>>,
+        c: impl std::convert::Into<Arg<'a, C>>,
+        out: &mut [R],
+    ) -> Result<(), Error>
+    where
+        F: Fn(A, B, C) -> R + Sync,
+        A: Copy + Sync + 'a,
+        B: Copy + Sync + 'a,
+        C: Copy + Sync + 'a,
+        R: Send,
+    {
+        let (a, b, c) = (a.into(), b.into(), c.into());
+        let len = common_len(&[a.len(), b.len(), c.len()])?;
+        let sink = into_sink(out, len, self.target)?;
+        self.broadcast3(a, b, c, sink)
+    }
+
+    // One arm per mix of slices and scalars, so that each compiles to its own loop with
+    // the scalars hoisted out of it.
+
+    fn broadcast1<A, R, S>(&self, a: Arg<'_, A>, sink: S) -> S::Output
+    where
+        F: Fn(A) -> R + Sync,
+        A: Copy + Sync,
+        S: Sink<R>,
+    {
+        let f = &self.kernel;
+        match a {
+            Arg::Slice(a) => sink.fill(|i| f(a[i])),
+            Arg::Scalar(a) => sink.fill(|_| f(a)),
+        }
+    }
+
+    fn broadcast2<A, B, R, S>(&self, a: Arg<'_, A>, b: Arg<'_, B>, sink: S) -> S::Output
+    where
+        F: Fn(A, B) -> R + Sync,
+        A: Copy + Sync,
+        B: Copy + Sync,
+        S: Sink<R>,
+    {
+        use Arg::{Scalar as S_, Slice as V};
+        let f = &self.kernel;
+        match (a, b) {
+            (V(a), V(b)) => sink.fill(|i| f(a[i], b[i])),
+            (V(a), S_(b)) => sink.fill(|i| f(a[i], b)),
+            (S_(a), V(b)) => sink.fill(|i| f(a, b[i])),
+            (S_(a), S_(b)) => sink.fill(|_| f(a, b)),
+        }
+    }
+
+    fn broadcast3<A, B, C, R, S>(&self, a: Arg<'_, A>, b: Arg<'_, B>, c: Arg<'_, C>, sink: S) -> S::Output
+    where
+        F: Fn(A, B, C) -> R + Sync,
+        A: Copy + Sync,
+        B: Copy + Sync,
+        C: Copy + Sync,
+        S: Sink<R>,
+    {
+        use Arg::{Scalar as S_, Slice as V};
+        let f = &self.kernel;
+        match (a, b, c) {
+            (V(a), V(b), V(c)) => sink.fill(|i| f(a[i], b[i], c[i])),
+            (V(a), V(b), S_(c)) => sink.fill(|i| f(a[i], b[i], c)),
+            (V(a), S_(b), V(c)) => sink.fill(|i| f(a[i], b, c[i])),
+            (S_(a), V(b), V(c)) => sink.fill(|i| f(a, b[i], c[i])),
+            (V(a), S_(b), S_(c)) => sink.fill(|i| f(a[i], b, c)),
+            (S_(a), V(b), S_(c)) => sink.fill(|i| f(a, b[i], c)),
+            (S_(a), S_(b), V(c)) => sink.fill(|i| f(a, b, c[i])),
+            (S_(a), S_(b), S_(c)) => sink.fill(|_| f(a, b, c)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_must_agree() {
+        assert_eq!(common_len(&[None, None]), Ok(None));
+        assert_eq!(common_len(&[Some(3), None, Some(3)]), Ok(Some(3)));
+        assert_eq!(
+            common_len(&[None, Some(3), Some(4)]),
+            Err(Error::LengthMismatch {
+                argument: 2,
+                expected: 3,
+                got: 4
+            })
+        );
+    }
+
+    #[test]
+    fn scalars_alone_make_one_element_or_fill_the_output() {
+        let v = vectorize(|x: i32, y: i32| x * y);
+        assert_eq!(v.apply2(3, 4), Ok(vec![12]));
+        let mut out = [0; 4];
+        v.apply2_into(3, 4, &mut out).unwrap();
+        assert_eq!(out, [12; 4]);
+    }
+
+    #[test]
+    fn output_length_is_checked() {
+        let mut out = [0; 2];
+        assert_eq!(
+            vectorize(|x: i32| x).apply_into(&[1, 2, 3], &mut out),
+            Err(Error::OutputLength {
+                expected: 3,
+                got: 2
+            })
+        );
+    }
+
+    #[test]
+    fn the_first_failure_wins_in_parallel_too() {
+        let input: Vec<i64> = (0..100_000).collect();
+        let mut out = vec![0; input.len()];
+        let result = vectorize(|x: i64| if x % 30_000 == 29_999 { Err(x) } else { Ok(x) })
+            .target(Target::Parallel)
+            .try_apply_into(&input, &mut out);
+        assert_eq!(
+            result,
+            Err(Error::Task {
+                index: 29_999,
+                message: "29999".into()
+            })
+        );
+    }
+}
