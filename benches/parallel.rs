@@ -1,1 +1,166 @@
-fn main() {}
+//! `parmemo-parallel` against sequential loops and against rayon, in one run.
+//!
+//! `cargo bench --bench parallel`; the latest numbers are in docs/benchmarks.md.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use parmemo::parallel::vectorize::{vectorize, Target};
+use parmemo::parallel::{delayed, Backend, Parallel};
+use parmemo::stats::{correction, wald, walsh_median, walsh_median_rows, Normal};
+use rayon::prelude::*;
+use std::hint::black_box;
+
+fn uniform_f32(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 40) as f32 / (1_u32 << 24) as f32
+        })
+        .collect()
+}
+
+fn uniform(n: usize, seed: u64) -> Vec<f64> {
+    uniform_f32(n, seed).into_iter().map(f64::from).collect()
+}
+
+/// Dispatch cost: 100 000 tasks that do almost nothing.
+fn tiny_tasks(c: &mut Criterion) {
+    const N: u64 = 100_000;
+    let mut group = c.benchmark_group("tiny_tasks_100k");
+    group.throughput(Throughput::Elements(N));
+    let parallel = Parallel::new();
+    group.bench_function("parmemo_map_auto", |b| {
+        b.iter(|| parallel.map(|x: u64| x * x, black_box(0..N)));
+    });
+    group.bench_function("parmemo_run_delayed", |b| {
+        b.iter(|| parallel.run((0..N).map(|x| delayed(move || x * x))));
+    });
+    group.bench_function("rayon_par_iter", |b| {
+        b.iter(|| (0..N).into_par_iter().map(|x| x * x).collect::<Vec<u64>>());
+    });
+    group.bench_function("sequential_loop", |b| {
+        b.iter(|| black_box(0..N).map(|x| x * x).collect::<Vec<u64>>());
+    });
+    group.finish();
+}
+
+/// The tutorial's guvectorize section: a Walsh median per row of 10 000 x 100 f32.
+fn walsh_rows(c: &mut Criterion) {
+    let data = uniform_f32(10_000 * 100, 1);
+    let mut group = c.benchmark_group("walsh_rows_10000x100_f32");
+    group.sample_size(20);
+    group.bench_function("walsh_median_rows", |b| {
+        b.iter(|| walsh_median_rows(black_box(&data), 100));
+    });
+    group.bench_function("sequential_loop", |b| {
+        b.iter(|| {
+            data.chunks_exact(100)
+                .map(walsh_median)
+                .collect::<Result<Vec<f32>, _>>()
+        });
+    });
+    group.finish();
+}
+
+/// The tutorial's joblib section: 100 samples of 10 000 f32, one Walsh median each.
+fn joblib_job(c: &mut Criterion) {
+    let samples: Vec<Vec<f32>> = (0..100).map(|s| uniform_f32(10_000, s)).collect();
+    let mut group = c.benchmark_group("joblib_job_100x10000_f32");
+    group.sample_size(10);
+    group.bench_function("parallel_threads", |b| {
+        b.iter(|| Parallel::new().map(|s: &Vec<f32>| walsh_median(s), black_box(&samples)));
+    });
+    group.bench_function("sequential", |b| {
+        b.iter(|| {
+            Parallel::new()
+                .backend(Backend::Sequential)
+                .map(|s: &Vec<f32>| walsh_median(s), black_box(&samples))
+        });
+    });
+    group.finish();
+}
+
+/// The tutorial's prange section: 10 000 Wald tests and a Bonferroni correction.
+fn wald_map_reduce(c: &mut Criterion) {
+    let data = uniform(10_000 * 100, 2);
+    let mut group = c.benchmark_group("wald_10000x100");
+    group.bench_function("p_values_parallel+bonferroni", |b| {
+        b.iter(|| {
+            wald::p_values(black_box(&data), 100, 0.0, 1.0).and_then(|p| correction::bonferroni(&p))
+        });
+    });
+    group.bench_function("z_test_per_row_loop+bonferroni", |b| {
+        b.iter(|| {
+            data.chunks_exact(100)
+                .map(|row| wald::z_test(row, 0.0, 1.0))
+                .collect::<Result<Vec<f64>, _>>()
+                .and_then(|p| correction::bonferroni(&p))
+        });
+    });
+    group.finish();
+}
+
+/// The tutorial's vectorize section: the normal density over 1e7 points.
+fn normal_pdf(c: &mut Criterion) {
+    let points: Vec<f64> = uniform(10_000_000, 3)
+        .iter()
+        .map(|u| 8.0 * u - 4.0)
+        .collect();
+    let normal = Normal::standard();
+    let mut out = vec![0.0; points.len()];
+    let mut group = c.benchmark_group("pdf_1e7");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(points.len() as u64));
+    group.bench_function("pdf_into_parallel", |b| {
+        b.iter(|| normal.pdf_into(black_box(&points), &mut out));
+    });
+    group.bench_function("pdf_slice_parallel", |b| {
+        b.iter(|| normal.pdf_slice(black_box(&points)));
+    });
+    group.bench_function("scalar_loop", |b| {
+        b.iter(|| {
+            for (o, &x) in out.iter_mut().zip(black_box(&points)) {
+                *o = normal.pdf(x);
+            }
+        });
+    });
+    group.finish();
+}
+
+/// Where `Target::Parallel` starts to pay, for a cheap kernel (`exp`): the basis of
+/// `PARALLEL_MIN_LEN`. Parallel here forces the split by using rayon directly.
+fn vectorize_threshold(c: &mut Criterion) {
+    let mut group = c.benchmark_group("vectorize_threshold");
+    for n in [1_024_usize, 4_096, 16_384, 65_536] {
+        let points = uniform(n, 4);
+        let mut out = vec![0.0; n];
+        group.bench_with_input(BenchmarkId::new("sequential", n), &points, |b, p| {
+            b.iter(|| {
+                vectorize(f64::exp)
+                    .target(Target::Sequential)
+                    .apply_into(p, &mut out)
+            });
+        });
+        group.bench_with_input(BenchmarkId::new("split_over_cores", n), &points, |b, p| {
+            b.iter(|| {
+                out.par_chunks_mut(1_024)
+                    .zip(p.par_chunks(1_024))
+                    .for_each(|(o, x)| o.iter_mut().zip(x).for_each(|(o, x)| *o = x.exp()));
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    tiny_tasks,
+    walsh_rows,
+    joblib_job,
+    wald_map_reduce,
+    normal_pdf,
+    vectorize_threshold
+);
+criterion_main!(benches);

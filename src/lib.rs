@@ -3,23 +3,35 @@
 //!
 //! # Brief overview
 //!
+//! * [`parallel`]: joblib's `Parallel`/`delayed` over threads (and a sequential backend
+//!   for debugging), with `n_jobs`, auto batching, progress, ordered or as-completed
+//!   results and timeouts; numba's `vectorize`, `guvectorize` and `prange` reductions.
 //! * [`stats`]: the tutorial's showcase kernels, exact and fast (Walsh median /
 //!   Hodges-Lehmann, many Wald tests with multiple-testing corrections, the normal
-//!   distribution).
+//!   distribution), parallel over rows where it pays.
 //!
 //! # Example
 //!
 //! ```
-//! use parmemo::stats::walsh_median;
-//! assert_eq!(walsh_median(&[1.0_f64, 2.0, 3.0, 4.0])?, 2.5);
-//! # Ok::<(), parmemo::stats::StatsError>(())
+//! use parmemo::prelude::*;
+//!
+//! let samples: Vec<Vec<f64>> = (1..=10).map(|n| (0..n).map(f64::from).collect()).collect();
+//! // joblib: Parallel(n_jobs=-1)(delayed(walsh_median)(s) for s in samples[1:])
+//! let medians = Parallel::new()
+//!     .n_jobs(-1)
+//!     .run(samples[1..].iter().map(|s| delayed(move || walsh_median(s))))?;
+//! assert_eq!(medians[0], Ok(0.5));
+//! # Ok::<(), parmemo::parallel::Error>(())
 //! ```
 #![warn(missing_docs)]
 
+pub use parmemo_parallel as parallel;
 pub use parmemo_stats as stats;
 
 /// The names most programs need, in one `use parmemo::prelude::*`.
 pub mod prelude {
+    pub use parmemo_parallel::vectorize::{guvectorize, vectorize, Target};
+    pub use parmemo_parallel::{delayed, Backend, BatchSize, Parallel};
     pub use parmemo_stats::{hodges_lehmann, walsh_median, Normal, StatsError};
 }
 

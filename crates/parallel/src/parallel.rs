@@ -414,16 +414,22 @@ impl<B: InProcess> Parallel<B> {
         let plan = self.plan()?;
         let mut chunks: Vec<(usize, Vec<R>)> = Vec::new();
         let mut failure = None;
-        execute_scoped(self.backend.is_threaded(), &plan, jobs, runner, |event| match event {
-            Event::Results { start, results } => {
-                chunks.push((start, results));
-                ControlFlow::Continue(())
-            }
-            Event::Failed(error) => {
-                failure = Some(error);
-                ControlFlow::Break(())
-            }
-        })?;
+        execute_scoped(
+            self.backend.is_threaded(),
+            &plan,
+            jobs,
+            runner,
+            |event| match event {
+                Event::Results { start, results } => {
+                    chunks.push((start, results));
+                    ControlFlow::Continue(())
+                }
+                Event::Failed(error) => {
+                    failure = Some(error);
+                    ControlFlow::Break(())
+                }
+            },
+        )?;
         if let Some(error) = failure {
             return Err(error);
         }

@@ -1,6 +1,6 @@
 //! The iterators `run_iter` and `run_unordered` return.
 
-use crate::backend::{EventSource, Event};
+use crate::backend::{Event, EventSource};
 use crate::Error;
 use std::collections::BTreeMap;
 use std::fmt;

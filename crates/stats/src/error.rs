@@ -64,6 +64,9 @@ pub enum StatsError {
         /// The length it had.
         got: usize,
     },
+    /// The parallel machinery could not run (a thread pool that would not start).
+    #[error("parallel execution failed: {0}")]
+    Parallel(#[from] parmemo_parallel::Error),
     /// A p-value was outside `[0, 1]` or NaN.
     #[error("p-value at index {index} is {value}: p-values must lie in [0, 1]")]
     PValueOutOfRange {

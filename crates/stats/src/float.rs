@@ -46,8 +46,16 @@ pub trait Float:
     fn is_finite(self) -> bool;
     /// The value widened to `f64` (exactly, for both types).
     fn to_f64(self) -> f64;
-    /// The total order of IEEE-754 (`-0.0 < +0.0`), used only to sort finite values.
+    /// The total order of IEEE-754 (`-0.0 < +0.0`).
     fn total_cmp(&self, other: &Self) -> core::cmp::Ordering;
+    /// The order of finite values by plain comparison (`-0.0` ties with `+0.0`), cheaper
+    /// than [`total_cmp`](Self::total_cmp) in sorts; never called with NaN, which would
+    /// tie with everything.
+    #[inline]
+    fn cmp_finite(&self, other: &Self) -> core::cmp::Ordering {
+        self.partial_cmp(other)
+            .unwrap_or(core::cmp::Ordering::Equal)
+    }
 }
 
 impl Float for f64 {

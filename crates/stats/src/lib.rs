@@ -10,6 +10,8 @@
 //!   [`correction`] adjusts the resulting p-values for multiple testing (Bonferroni,
 //!   Holm, Benjamini-Hochberg).
 //! * [`Normal`] evaluates the normal density, log-density and CDF.
+//! * [`walsh_median_rows`] and [`hodges_lehmann_rows`] run them over every row of a
+//!   matrix, rows in parallel (through `parmemo-parallel`'s `guvectorize`).
 //! * [`reference`](mod@reference) holds the naive versions the fast ones are tested against.
 //!
 //! Bad input (empty samples, NaN, infinities, impossible shapes or parameters) is a
@@ -39,7 +41,7 @@
 pub use error::StatsError;
 pub use float::Float;
 pub use normal::Normal;
-pub use walsh::{hodges_lehmann, reference, walsh_median};
+pub use walsh::{hodges_lehmann, hodges_lehmann_rows, reference, walsh_median, walsh_median_rows};
 
 pub mod correction;
 mod error;

@@ -5,6 +5,7 @@
 
 use crate::{validate, StatsError};
 use core::f64::consts::{PI, SQRT_2};
+use parmemo_parallel::vectorize::{vectorize, Target};
 
 /// A normal distribution with mean `mu` and standard deviation `sigma`.
 ///
@@ -140,7 +141,9 @@ impl Normal {
         0.5 * libm::erfc(-(x - self.mu) * self.inv_sigma / SQRT_2)
     }
 
-    /// The density at every point of `points`, in a new vector.
+    /// The density at every point of `points`, in a new vector, computed on all cores
+    /// for long slices (numba's `@vectorize(target="parallel")`). Each value equals
+    /// [`pdf`](Self::pdf) at that point.
     ///
     /// # Errors
     /// [`StatsError::NonFinite`] with the index of the first NaN or infinite point.
@@ -153,22 +156,14 @@ impl Normal {
     /// # Ok::<(), parmemo_stats::StatsError>(())
     /// ```
     pub fn pdf_slice(&self, points: &[f64]) -> Result<Vec<f64>, StatsError> {
-        let mut all_finite = true;
-        let densities = points
-            .iter()
-            .map(|&x| {
-                all_finite &= x.is_finite();
-                self.pdf(x)
-            })
-            .collect();
-        if all_finite {
-            Ok(densities)
-        } else {
-            validate::all_finite(points).map(|()| densities)
-        }
+        // Zeroed by the allocator, lazily: the pages are first touched by the workers.
+        let mut out = vec![0.0; points.len()];
+        self.pdf_into(points, &mut out)?;
+        Ok(out)
     }
 
-    /// The density at every point of `points`, written into `out` (same length).
+    /// The density at every point of `points`, written into `out` (same length), on all
+    /// cores for long slices.
     ///
     /// # Errors
     /// [`StatsError::OutputLength`] when `out` is not as long as `points`;
@@ -189,18 +184,25 @@ impl Normal {
                 got: out.len(),
             });
         }
-        // Checked in the same pass (a branch-free flag), and only scanned again to name
-        // the bad point: a NaN density comes from a NaN point, but an infinite point
-        // gives 0, so the points are what must be checked.
-        let mut all_finite = true;
-        for (density, &x) in out.iter_mut().zip(points) {
-            all_finite &= x.is_finite();
-            *density = self.pdf(x);
-        }
-        if all_finite {
-            Ok(())
-        } else {
-            validate::all_finite(points)
+        // The finiteness check rides along with the density (an infinite point has a
+        // density, 0, but is still bad input here).
+        let checked = |x: f64| {
+            if x.is_finite() {
+                Ok(self.pdf(x))
+            } else {
+                Err("non-finite point")
+            }
+        };
+        match vectorize(checked)
+            .target(Target::Parallel)
+            .try_apply_into(points, out)
+        {
+            Ok(()) => Ok(()),
+            Err(parmemo_parallel::Error::Task { index, .. }) => Err(StatsError::NonFinite {
+                index,
+                value: points[index],
+            }),
+            Err(other) => Err(other.into()),
         }
     }
 }

@@ -30,6 +30,7 @@ impl RunState {
         self.cancelled.store(true, Ordering::Relaxed);
     }
 
+    #[inline]
     fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
@@ -75,7 +76,9 @@ impl Running {
         if index == IDLE {
             return None;
         }
-        let ran = state.now().saturating_sub(self.since.load(Ordering::Relaxed));
+        let ran = state
+            .now()
+            .saturating_sub(self.since.load(Ordering::Relaxed));
         (Duration::from_nanos(ran) > timeout).then_some(index)
     }
 
@@ -84,7 +87,9 @@ impl Running {
         if self.index.load(Ordering::Acquire) == IDLE {
             return None;
         }
-        let ran = state.now().saturating_sub(self.since.load(Ordering::Relaxed));
+        let ran = state
+            .now()
+            .saturating_sub(self.since.load(Ordering::Relaxed));
         Some(timeout.saturating_sub(Duration::from_nanos(ran)))
     }
 }
@@ -138,27 +143,11 @@ pub(crate) fn run_batch<J, R>(
     let len = jobs.len();
     let mut results = Vec::with_capacity(len);
     let halted = catch_unwind(AssertUnwindSafe(|| {
-        for job in jobs {
-            if state.is_cancelled() {
-                return Some(Halt::Cancelled);
-            }
-            let task_began = running.as_ref().map(|slot| {
-                slot.start(start + results.len(), state);
-                Instant::now()
-            });
-            match runner(job) {
-                Ok(value) => {
-                    if let (Some(began), Some(timeout)) = (task_began, state.timeout()) {
-                        if began.elapsed() > timeout {
-                            return Some(Halt::Overran);
-                        }
-                    }
-                    results.push(value);
-                }
-                Err(message) => return Some(Halt::Failed(message)),
-            }
+        if let (Some(slot), Some(timeout)) = (&running, state.timeout()) {
+            run_timed(jobs, runner, state, slot, timeout, start, &mut results)
+        } else {
+            run_plain(jobs, runner, state, &mut results)
         }
-        None
     }));
     if let Some(slot) = &running {
         slot.stop();
@@ -180,6 +169,52 @@ pub(crate) fn run_batch<J, R>(
         elapsed: began.elapsed(),
         outcome,
     }
+}
+
+/// The tasks of a batch without a timeout: no clock per task, so tiny tasks pay only
+/// for the cancellation check.
+fn run_plain<J, R>(
+    jobs: Vec<J>,
+    runner: &impl Fn(J) -> TaskResult<R>,
+    state: &RunState,
+    results: &mut Vec<R>,
+) -> Option<Halt> {
+    for job in jobs {
+        if state.is_cancelled() {
+            return Some(Halt::Cancelled);
+        }
+        match runner(job) {
+            Ok(value) => results.push(value),
+            Err(message) => return Some(Halt::Failed(message)),
+        }
+    }
+    None
+}
+
+/// The tasks of a batch under a timeout: each publishes itself in `slot` for the
+/// dispatcher's watch, and one that returns too late still fails the run.
+fn run_timed<J, R>(
+    jobs: Vec<J>,
+    runner: &impl Fn(J) -> TaskResult<R>,
+    state: &RunState,
+    slot: &Running,
+    timeout: Duration,
+    start: usize,
+    results: &mut Vec<R>,
+) -> Option<Halt> {
+    for job in jobs {
+        if state.is_cancelled() {
+            return Some(Halt::Cancelled);
+        }
+        slot.start(start + results.len(), state);
+        let began = Instant::now();
+        match runner(job) {
+            Ok(_) if began.elapsed() > timeout => return Some(Halt::Overran),
+            Ok(value) => results.push(value),
+            Err(message) => return Some(Halt::Failed(message)),
+        }
+    }
+    None
 }
 
 /// The text of a panic, as `std` prints it.

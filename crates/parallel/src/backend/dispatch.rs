@@ -46,6 +46,7 @@ pub(crate) struct Dispatcher<I: Iterator, R> {
     stopped: bool,
     in_flight: usize,
     max_in_flight: usize,
+    inline: bool,
     sizer: BatchSizer,
     state: Arc<RunState>,
     sender: Sender<Completion<R>>,
@@ -53,10 +54,13 @@ pub(crate) struct Dispatcher<I: Iterator, R> {
     running: Vec<(usize, Arc<Running>)>,
     progress: Progress,
     done: usize,
+    total: Option<usize>,
 }
 
 impl<I: Iterator, R> Dispatcher<I, R> {
-    pub(crate) fn new(jobs: I, plan: &Plan) -> Self {
+    /// A dispatcher for `jobs`; `inline` says `spawn` runs each batch before returning,
+    /// so that only one batch may be "in flight" and none is run ahead of the consumer.
+    pub(crate) fn new(jobs: I, plan: &Plan, inline: bool) -> Self {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let (lower, upper) = jobs.size_hint();
         let total = (upper == Some(lower)).then_some(lower);
@@ -67,7 +71,8 @@ impl<I: Iterator, R> Dispatcher<I, R> {
             stopped: false,
             in_flight: 0,
             // Two batches per worker: one running, one queued behind it.
-            max_in_flight: 2 * plan.workers.max(1),
+            max_in_flight: if inline { 1 } else { 2 * plan.workers.max(1) },
+            inline,
             sizer: BatchSizer::new(plan.batch, plan.target, plan.workers),
             state: Arc::new(RunState::new(plan.timeout)),
             sender,
@@ -75,6 +80,7 @@ impl<I: Iterator, R> Dispatcher<I, R> {
             running: Vec::new(),
             progress: Progress::new(plan.verbose, plan.n_jobs_label, total, plan.log.clone()),
             done: 0,
+            total,
         }
     }
 
@@ -99,9 +105,7 @@ impl<I: Iterator, R> Dispatcher<I, R> {
 
     fn fill(&mut self, spawn: &mut impl FnMut(Batch<I::Item>)) {
         while !self.stopped && !self.exhausted && self.in_flight < self.max_in_flight {
-            let (lower, upper) = self.jobs.size_hint();
-            let remaining = (upper == Some(lower)).then_some(lower);
-            let size = self.sizer.next_size(remaining);
+            let size = self.sizer.next_size(self.total);
             let jobs: Vec<I::Item> = self.jobs.by_ref().take(size).collect();
             if jobs.len() < size {
                 self.exhausted = true;
@@ -128,7 +132,10 @@ impl<I: Iterator, R> Dispatcher<I, R> {
     /// The next event of the run, dispatching more batches as room frees up; `None`
     /// once every dispatched batch has reported and the input is exhausted (or the run
     /// was stopped).
-    pub(crate) fn next_event(&mut self, spawn: &mut impl FnMut(Batch<I::Item>)) -> Option<Event<R>> {
+    pub(crate) fn next_event(
+        &mut self,
+        spawn: &mut impl FnMut(Batch<I::Item>),
+    ) -> Option<Event<R>> {
         loop {
             self.fill(spawn);
             if self.in_flight == 0 || self.stopped {
@@ -136,7 +143,9 @@ impl<I: Iterator, R> Dispatcher<I, R> {
             }
             let completion = match self.wait() {
                 Ok(completion) => completion,
-                Err(overdue) => return Some(Event::Failed(crate::Error::Timeout { index: overdue })),
+                Err(overdue) => {
+                    return Some(Event::Failed(crate::Error::Timeout { index: overdue }))
+                }
             };
             self.in_flight -= 1;
             self.running.retain(|(start, _)| *start != completion.start);
@@ -146,8 +155,10 @@ impl<I: Iterator, R> Dispatcher<I, R> {
                     self.done += results.len();
                     self.progress.update(self.done);
                     // Top up before handing results over, so workers stay busy while
-                    // the consumer works on them.
-                    self.fill(spawn);
+                    // the consumer works on them (inline, that would run ahead of it).
+                    if !self.inline {
+                        self.fill(spawn);
+                    }
                     return Some(Event::Results {
                         start: completion.start,
                         results,
@@ -183,7 +194,9 @@ impl<I: Iterator, R> Dispatcher<I, R> {
                 match self.receiver.try_recv() {
                     Ok(completion) => return Ok(completion),
                     Err(TryRecvError::Empty) => {}
-                    Err(TryRecvError::Disconnected) => unreachable!("the dispatcher holds a sender"),
+                    Err(TryRecvError::Disconnected) => {
+                        unreachable!("the dispatcher holds a sender")
+                    }
                 }
                 if !matches!(rayon::yield_now(), Some(rayon::Yield::Executed)) {
                     if let Ok(completion) = self.receiver.recv_timeout(WORKER_POLL) {
@@ -193,7 +206,12 @@ impl<I: Iterator, R> Dispatcher<I, R> {
                 continue;
             }
             let patience = match self.state.timeout() {
-                None => return self.receiver.recv().map_err(|_| unreachable!("the dispatcher holds a sender")),
+                None => {
+                    return self
+                        .receiver
+                        .recv()
+                        .map_err(|_| unreachable!("the dispatcher holds a sender"))
+                }
                 Some(timeout) => self
                     .running
                     .iter()
@@ -205,7 +223,9 @@ impl<I: Iterator, R> Dispatcher<I, R> {
             match self.receiver.recv_timeout(patience) {
                 Ok(completion) => return Ok(completion),
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => unreachable!("the dispatcher holds a sender"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    unreachable!("the dispatcher holds a sender")
+                }
             }
         }
     }

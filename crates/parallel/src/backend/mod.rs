@@ -113,8 +113,9 @@ where
     R: Send,
     Run: Fn(I::Item) -> TaskResult<R> + Sync,
 {
-    let mut dispatcher = Dispatcher::new(jobs, plan);
-    if !threaded || (plan.workers == 1 && !inside_worker()) {
+    let inline = !threaded || (plan.workers == 1 && !inside_worker());
+    let mut dispatcher = Dispatcher::new(jobs, plan, inline);
+    if inline {
         let (sender, state) = dispatcher.reporting();
         let mut spawn = |batch| {
             // The receiver lives in `dispatcher` until after this call.
@@ -124,10 +125,13 @@ where
         return Ok(());
     }
     if inside_worker() {
-        rayon::in_place_scope(|scope| drive_in_scope(scope, &mut dispatcher, runner, &mut on_event));
+        rayon::in_place_scope(|scope| {
+            drive_in_scope(scope, &mut dispatcher, runner, &mut on_event);
+        });
     } else {
-        pool::pool(plan.workers)?
-            .in_place_scope(|scope| drive_in_scope(scope, &mut dispatcher, runner, &mut on_event));
+        pool::pool(plan.workers)?.in_place_scope(|scope| {
+            drive_in_scope(scope, &mut dispatcher, runner, &mut on_event);
+        });
     }
     Ok(())
 }
@@ -209,9 +213,10 @@ where
     R: Send + 'static,
     Run: Fn(J) -> TaskResult<R> + Send + Sync + 'static,
 {
-    let dispatcher = Dispatcher::new(jobs, plan);
+    let inline = !threaded || (plan.workers == 1 && !inside_worker());
+    let dispatcher = Dispatcher::new(jobs, plan, inline);
     let (sender, state) = dispatcher.reporting();
-    let spawn: Spawner<J> = if !threaded || (plan.workers == 1 && !inside_worker()) {
+    let spawn: Spawner<J> = if inline {
         Box::new(move |batch| {
             let _ = sender.send(run_batch(batch, &runner, &state));
         })

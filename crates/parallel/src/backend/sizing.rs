@@ -36,6 +36,8 @@ pub(crate) const THREAD_TARGET: BatchTarget = BatchTarget {
 };
 
 const LARGEST_BATCH: usize = 1 << 20;
+/// The most a batch may grow after one far-too-short batch.
+const MAX_GROWTH: usize = 16;
 
 pub(crate) struct BatchSizer {
     fixed: Option<usize>,
@@ -57,17 +59,30 @@ impl BatchSizer {
         }
     }
 
-    /// The size of the next batch, given how many tasks remain when that is known.
-    pub(crate) fn next_size(&self, remaining: Option<usize>) -> usize {
+    /// The size of the next batch, given the run's total number of tasks when known.
+    ///
+    /// Each worker gets at least four batches of a known input, so that the end of the
+    /// run balances; batch durations are held near the target anyway, so the cap is on
+    /// the total, not on what remains (which would end the run in a long tail of ever
+    /// smaller batches, each a round trip).
+    pub(crate) fn next_size(&self, total: Option<usize>) -> usize {
         if let Some(fixed) = self.fixed {
             return fixed;
         }
-        match remaining {
-            // Leave each worker a few batches of what is left, so that the end of the
-            // run balances instead of waiting on one long batch.
-            Some(left) => self.size.min((left / (2 * self.workers)).max(1)),
+        match total {
+            Some(total) => self.size.min((total / (4 * self.workers)).max(1)),
             None => self.size,
         }
+    }
+
+    /// How many tasks would take `goal`, if `len` took `elapsed`.
+    fn size_taking(goal: Duration, len: usize, elapsed: Duration) -> usize {
+        let took = elapsed.as_secs_f64().max(1e-9);
+        let ideal = (len as f64 * goal.as_secs_f64() / took).min(LARGEST_BATCH as f64);
+        // Non-negative and capped just above, so the cast neither wraps nor truncates.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let ideal = ideal as usize;
+        ideal
     }
 
     /// Learns from a finished batch of `len` tasks that took `elapsed`.
@@ -76,13 +91,18 @@ impl BatchSizer {
             // A batch cut short by the end of the input says little about the size.
             return;
         }
-        let took = elapsed.as_secs_f64().max(1e-9);
-        let min = self.target.min.as_secs_f64();
         if elapsed < self.target.min {
-            let ideal = (len as f64 * min / took) as usize;
-            self.size = (2 * len).min(ideal.max(1)).clamp(1, LARGEST_BATCH);
+            // joblib doubles at most; far below the target (tiny tasks) that takes many
+            // round trips to reach it, so grow faster the further below it a batch is.
+            let ideal = Self::size_taking(self.target.min, len, elapsed);
+            let growth = if elapsed * 16 < self.target.min {
+                MAX_GROWTH
+            } else {
+                2
+            };
+            self.size = (growth * len).min(ideal.max(1)).clamp(1, LARGEST_BATCH);
         } else if elapsed > self.target.max && len >= 2 {
-            let ideal = (len as f64 * min / took) as usize;
+            let ideal = Self::size_taking(self.target.min, len, elapsed);
             self.size = (2 * ideal).max(1);
         }
     }
@@ -97,12 +117,21 @@ mod tests {
     }
 
     #[test]
-    fn fast_batches_double() {
+    fn far_too_short_batches_grow_sixteenfold() {
         let mut sizer = auto();
         sizer.record(1, Duration::from_micros(1));
-        assert_eq!(sizer.next_size(None), 2);
-        sizer.record(2, Duration::from_micros(1));
-        assert_eq!(sizer.next_size(None), 4);
+        assert_eq!(sizer.next_size(None), 16);
+        sizer.record(16, Duration::from_micros(1));
+        assert_eq!(sizer.next_size(None), 256);
+    }
+
+    #[test]
+    fn nearly_long_enough_batches_double() {
+        let mut sizer = auto();
+        sizer.size = 10;
+        // 10 tasks in 0.5 ms: within 16x of the 2 ms target, ideal 40.
+        sizer.record(10, Duration::from_micros(500));
+        assert_eq!(sizer.next_size(None), 20);
     }
 
     #[test]
@@ -123,11 +152,12 @@ mod tests {
     }
 
     #[test]
-    fn the_end_of_the_input_is_spread_over_workers() {
+    fn a_known_input_is_spread_over_workers() {
         let mut sizer = auto();
         sizer.size = 1000;
-        assert_eq!(sizer.next_size(Some(100)), 25);
+        assert_eq!(sizer.next_size(Some(200)), 25);
         assert_eq!(sizer.next_size(Some(1)), 1);
+        assert_eq!(sizer.next_size(Some(1_000_000)), 1000);
     }
 
     #[test]

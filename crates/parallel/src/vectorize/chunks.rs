@@ -29,9 +29,13 @@ pub enum Target {
 /// inputs run on the calling thread whatever the target.
 pub const PARALLEL_MIN_LEN: usize = 16_384;
 
-/// Elements each parallel chunk holds at least: a few microseconds of work, large next
-/// to what handing a chunk to a worker costs.
+/// Input elements each parallel chunk holds at least: a few microseconds of work, large
+/// next to what handing a chunk to a worker costs.
 const CHUNK_MIN_LEN: usize = 4_096;
+
+/// Chunks per thread at most: enough for work stealing to even out uneven chunks,
+/// few enough that scheduling them stays invisible.
+const CHUNKS_PER_THREAD: usize = 8;
 
 /// Whether work over `len` elements should be split.
 pub(crate) fn splits(target: Target, len: usize) -> bool {
@@ -43,7 +47,8 @@ pub(crate) fn splits(target: Target, len: usize) -> bool {
 /// and combines what the calls return with `combine`.
 ///
 /// `granule_cost` is the number of input elements behind one granule; chunks hold
-/// enough granules to cover [`CHUNK_MIN_LEN`] input elements.
+/// enough granules to cover [`CHUNK_MIN_LEN`] input elements, and there are at most
+/// [`CHUNKS_PER_THREAD`] per thread.
 pub(crate) fn fold_chunks<R, S>(
     out: &mut [R],
     granule: usize,
@@ -61,8 +66,13 @@ where
     if !parallel || out.len() <= granule {
         return Ok(work(0, out));
     }
-    let granules_per_chunk = (CHUNK_MIN_LEN / granule_cost.max(1)).max(1);
-    install(available_cores(), || {
+    let granules = out.len() / granule;
+    let threads = available_cores();
+    let fewest_granules = (CHUNK_MIN_LEN / granule_cost.max(1)).max(1);
+    let granules_per_chunk = granules
+        .div_ceil(threads * CHUNKS_PER_THREAD)
+        .max(fewest_granules);
+    install(threads, || {
         out.par_chunks_mut(granule * granules_per_chunk)
             .enumerate()
             .map(|(k, chunk)| work(k * granules_per_chunk, chunk))

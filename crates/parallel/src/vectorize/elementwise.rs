@@ -66,17 +66,17 @@ impl<T> Arg<'_, T> {
 fn common_len(lens: &[Option<usize>]) -> Result<Option<usize>, Error> {
     let mut common = None;
     for (argument, len) in lens.iter().enumerate() {
-        match (common, *len) {
-            (_, None) => {}
-            (None, Some(len)) => common = Some(len),
-            (Some(expected), Some(got)) if expected != got => {
+        let Some(got) = *len else { continue };
+        match common {
+            None => common = Some(got),
+            Some(expected) if expected != got => {
                 return Err(Error::LengthMismatch {
                     argument,
                     expected,
                     got,
                 });
             }
-            _ => {}
+            Some(_) => {}
         }
     }
     Ok(common)
@@ -249,10 +249,13 @@ impl<F> Vectorize<F> {
     {
         let a = a.into();
         let len = a.len().unwrap_or(1);
-        self.broadcast1(a, NewVec {
-            len,
-            target: self.target,
-        })
+        self.broadcast1(
+            a,
+            NewVec {
+                len,
+                target: self.target,
+            },
+        )
     }
 
     /// The kernel of one parameter over `a`, written into `out`.
@@ -344,10 +347,14 @@ impl<F> Vectorize<F> {
     {
         let (a, b) = (a.into(), b.into());
         let len = common_len(&[a.len(), b.len()])?.unwrap_or(1);
-        self.broadcast2(a, b, NewVec {
-            len,
-            target: self.target,
-        })
+        self.broadcast2(
+            a,
+            b,
+            NewVec {
+                len,
+                target: self.target,
+            },
+        )
     }
 
     /// The kernel of two parameters over `a` and `b`, written into `out`.
@@ -411,10 +418,15 @@ impl<F> Vectorize<F> {
     {
         let (a, b, c) = (a.into(), b.into(), c.into());
         let len = common_len(&[a.len(), b.len(), c.len()])?.unwrap_or(1);
-        self.broadcast3(a, b, c, NewVec {
-            len,
-            target: self.target,
-        })
+        self.broadcast3(
+            a,
+            b,
+            c,
+            NewVec {
+                len,
+                target: self.target,
+            },
+        )
     }
 
     /// The kernel of three parameters over `a`, `b` and `c`, written into `out`.
@@ -485,7 +497,13 @@ impl<F> Vectorize<F> {
         }
     }
 
-    fn broadcast3<A, B, C, R, S>(&self, a: Arg<'_, A>, b: Arg<'_, B>, c: Arg<'_, C>, sink: S) -> S::Output
+    fn broadcast3<A, B, C, R, S>(
+        &self,
+        a: Arg<'_, A>,
+        b: Arg<'_, B>,
+        c: Arg<'_, C>,
+        sink: S,
+    ) -> S::Output
     where
         F: Fn(A, B, C) -> R + Sync,
         A: Copy + Sync,

@@ -60,7 +60,13 @@ mod tests {
 
     #[test]
     fn empty_input_folds_once() {
-        let sum = reduce(&[] as &[u8], Target::Parallel, || 7, |c| c.len(), |a, b| a + b);
+        let sum = reduce(
+            &[] as &[u8],
+            Target::Parallel,
+            || 7,
+            <[u8]>::len,
+            |a, b| a + b,
+        );
         assert_eq!(sum, Ok(0));
     }
 }

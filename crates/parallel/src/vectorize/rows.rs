@@ -149,8 +149,8 @@ impl<F> GuVectorize<F> {
 
 #[cfg(feature = "ndarray")]
 impl<F> GuVectorize<F> {
-    /// The kernel over each row of a 2-d `ndarray` view, `out_len` outputs per row, in a
-    /// new `(rows, out_len)` array. Rows that are not contiguous in memory are copied
+    /// The kernel over each row of a 2-d `ndarray` array or view, `out_len` outputs per
+    /// row, in a new `(rows, out_len)` array. Rows that are not contiguous in memory are copied
     /// first; standard (C) layout is used in place.
     ///
     /// # Errors
@@ -161,16 +161,17 @@ impl<F> GuVectorize<F> {
     /// use parmemo_parallel::vectorize::guvectorize;
     /// let data = array![[1.0, 2.0], [3.0, 4.0]];
     /// let sums = guvectorize(|r: &[f64], o: &mut [f64]| o[0] = r.iter().sum())
-    ///     .apply_array(data.t(), 1)?; // columns of `data`, as rows
+    ///     .apply_array(&data.t(), 1)?; // columns of `data`, as rows
     /// assert_eq!(sums, array![[4.0], [6.0]]);
     /// # Ok::<(), parmemo_parallel::Error>(())
     /// ```
-    pub fn apply_array<T, R>(
+    pub fn apply_array<S, T, R>(
         &self,
-        data: ndarray::ArrayView2<'_, T>,
+        data: &ndarray::ArrayBase<S, ndarray::Ix2>,
         out_len: usize,
     ) -> Result<ndarray::Array2<R>, Error>
     where
+        S: ndarray::Data<Elem = T>,
         F: Fn(&[T], &mut [R]) + Sync,
         T: Clone + Sync,
         R: Default + Clone + Send,
@@ -221,11 +222,16 @@ mod tests {
             o[1] = r[0];
         };
         let seq = guvectorize(kernel).apply(&data, 7 * 7, 2);
-        let par = guvectorize(kernel).target(Target::Parallel).apply(&data, 7 * 7, 2);
+        let par = guvectorize(kernel)
+            .target(Target::Parallel)
+            .apply(&data, 7 * 7, 2);
         assert_eq!(seq, par);
         assert!(seq.is_err(), "200 000 is not a multiple of 49");
         let seq = guvectorize(kernel).apply(&data, 100, 2).unwrap();
-        let par = guvectorize(kernel).target(Target::Parallel).apply(&data, 100, 2).unwrap();
+        let par = guvectorize(kernel)
+            .target(Target::Parallel)
+            .apply(&data, 100, 2)
+            .unwrap();
         assert_eq!(seq, par);
         assert_eq!(par[2 * 1999 + 1], 199_900);
     }

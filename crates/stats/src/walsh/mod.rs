@@ -1,8 +1,11 @@
 //! The median of Walsh averages and the Hodges-Lehmann estimator, exact in O(n log n).
 
+mod rows;
 mod select;
 
 pub mod reference;
+
+pub use rows::{hodges_lehmann_rows, walsh_median_rows};
 
 use crate::{validate, Float, StatsError};
 use select::{median_of_pairs, Pairs};
@@ -74,9 +77,14 @@ fn median_of_pair_averages<T: Float>(
             got: sample.len(),
         });
     }
+    Ok(median_of_checked(sample, pairs))
+}
+
+/// The median of the pair averages of a sample already checked: finite, with a pair.
+fn median_of_checked<T: Float>(sample: &[T], pairs: Pairs) -> T {
     let mut sorted = sample.to_vec();
-    sorted.sort_unstable_by(T::total_cmp);
-    Ok(median_of_pairs(&sorted, pairs))
+    sorted.sort_unstable_by(T::cmp_finite);
+    median_of_pairs(&sorted, pairs)
 }
 
 #[cfg(test)]

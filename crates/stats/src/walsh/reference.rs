@@ -16,7 +16,7 @@ fn sorted_pair_averages<T: Float>(sample: &[T], pairs: Pairs) -> Vec<T> {
         };
         averages.extend(partners.iter().map(|&b| T::midpoint(a, b)));
     }
-    averages.sort_unstable_by(T::total_cmp);
+    averages.sort_unstable_by(T::cmp_finite);
     averages
 }
 

@@ -36,9 +36,12 @@ enum Cut {
     AtOrBelow,
 }
 
-/// Averages drawn per round to place the pivots; more samples, tighter brackets.
+/// Averages drawn per round to place the pivots: one per `SAMPLE_DIVISOR` candidates,
+/// within these bounds. More samples, tighter brackets; selecting the pivots costs
+/// O(samples), so the bracket can afford to be tight.
 const MAX_SAMPLES: usize = 1024;
 const MIN_SAMPLES: usize = 32;
+const SAMPLE_DIVISOR: usize = 32;
 /// Below this many candidates per row (times n) a direct selection beats another round:
 /// collecting is branch-free, while a round is two latency-bound sweeps.
 const SMALL_FACTOR: usize = 8;
@@ -176,6 +179,11 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// Uniform in `[0, 1)`: the top 53 bits of a draw.
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64
+    }
+
     /// Uniform in `0..bound` (Lemire's multiply-shift; the bias is below 2^-40 here).
     fn below(&mut self, bound: usize) -> usize {
         // The product shifted right by 64 is below `bound`, so it fits a usize.
@@ -247,19 +255,43 @@ impl<'a, T: Float, const PLAIN: bool> Selection<'a, T, PLAIN> {
     /// Two sampled pivots expected to bracket the target closely (as Floyd and Rivest
     /// do for arrays): the target's relative rank among the candidates, plus or minus
     /// about 2.5 standard deviations of where it falls in the sample.
+    ///
+    /// The sample is stratified (one draw in each of `samples` equal slices of the
+    /// candidates), so its positions come out sorted and cover the candidates evenly,
+    /// and the two pivots are found by selection rather than by sorting it.
     fn bracket(&mut self, target: usize, remaining: usize) -> (T, T) {
-        let samples = remaining.isqrt().clamp(MIN_SAMPLES, MAX_SAMPLES);
-        let mut positions: Vec<usize> = (0..samples).map(|_| self.rng.below(remaining)).collect();
-        positions.sort_unstable();
+        let samples = (remaining / SAMPLE_DIVISOR)
+            .clamp(MIN_SAMPLES, MAX_SAMPLES)
+            .min(remaining);
+        // Floating point, not integer division: this loop runs hundreds of times a round.
+        let stride = remaining as f64 / samples as f64;
+        let last_position = (remaining - 1) as f64;
+        let positions: Vec<usize> = (0..samples)
+            .map(|stratum| {
+                let offset = self.rng.unit();
+                // In 0..remaining, increasing with the stratum: the cast is exact enough.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let position = ((stratum as f64 + offset) * stride).min(last_position) as usize;
+                position
+            })
+            .collect();
         let mut values = self.candidates_at(&positions);
-        values.sort_unstable_by(T::total_cmp);
         let centre = (target as f64 + 0.5) / remaining as f64 * samples as f64;
         let spread = 1.25 * (samples as f64).sqrt();
         let last = (samples - 1) as f64;
         // Clamped to 0..=last first, so the cast neither wraps nor truncates.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let at = |position: f64| position.clamp(0.0, last) as usize;
-        (values[at(centre - spread)], values[at(centre + spread)])
+        let (low_at, high_at) = (at(centre - spread), at(centre + spread));
+        let (_, &mut low, above) = values.select_nth_unstable_by(low_at, T::cmp_finite);
+        let high = if high_at == low_at {
+            low
+        } else {
+            *above
+                .select_nth_unstable_by(high_at - low_at - 1, T::cmp_finite)
+                .1
+        };
+        (low, high)
     }
 
     /// Keeps only the candidates on the side of `low <= high` where rank `rank` lies, or
@@ -303,8 +335,8 @@ impl<'a, T: Float, const PLAIN: bool> Selection<'a, T, PLAIN> {
         for row in 0..self.matrix.len() {
             candidates.extend((self.lo[row]..self.hi[row]).map(|col| self.matrix.at(row, col)));
         }
-        let (_, &mut found, after) = candidates.select_nth_unstable_by(target, T::total_cmp);
-        let next = after.iter().copied().min_by(T::total_cmp);
+        let (_, &mut found, after) = candidates.select_nth_unstable_by(target, T::cmp_finite);
+        let next = after.iter().copied().min_by(T::cmp_finite);
         (found, next)
     }
 

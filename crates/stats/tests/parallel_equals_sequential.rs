@@ -1,0 +1,72 @@
+//! The row-wise and slice kernels run in parallel; each value must equal what the
+//! single-sample function gives, on inputs large enough to take the parallel path.
+
+use parmemo_stats::{hodges_lehmann, wald, walsh_median, walsh_median_rows, Normal, StatsError};
+
+fn values(n: usize, seed: u64) -> Vec<f64> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1_u64 << 53) as f64 - 0.45
+        })
+        .collect()
+}
+
+#[test]
+fn p_values_equal_one_z_test_per_row() {
+    let data = values(2_000 * 50, 1);
+    let p = wald::p_values(&data, 50, 0.0, 1.0).unwrap();
+    let one_by_one: Vec<f64> = data
+        .chunks(50)
+        .map(|row| wald::z_test(row, 0.0, 1.0).unwrap())
+        .collect();
+    assert_eq!(p, one_by_one);
+}
+
+#[test]
+fn p_values_name_the_first_bad_value_in_parallel_too() {
+    let mut data = values(2_000 * 50, 2);
+    data[77_777] = f64::INFINITY;
+    data[90_000] = f64::NAN;
+    assert!(matches!(
+        wald::p_values(&data, 50, 0.0, 1.0),
+        Err(StatsError::NonFinite { index: 77_777, .. })
+    ));
+}
+
+#[test]
+fn pdf_slice_equals_the_scalar_density() {
+    let normal = Normal::new(0.3, 1.7).unwrap();
+    let points: Vec<f64> = values(100_000, 3).iter().map(|v| 10.0 * v).collect();
+    let parallel = normal.pdf_slice(&points).unwrap();
+    let scalar: Vec<f64> = points.iter().map(|&x| normal.pdf(x)).collect();
+    assert_eq!(parallel, scalar);
+}
+
+#[test]
+fn pdf_slice_names_the_first_non_finite_point() {
+    let mut points = values(100_000, 4);
+    points[60_001] = f64::NEG_INFINITY;
+    points[99_000] = f64::NAN;
+    assert_eq!(
+        Normal::standard().pdf_slice(&points),
+        Err(StatsError::NonFinite {
+            index: 60_001,
+            value: f64::NEG_INFINITY
+        })
+    );
+}
+
+#[test]
+fn walsh_rows_equal_single_samples_for_f64_too() {
+    let data = values(400 * 75, 5);
+    let rows = walsh_median_rows(&data, 75).unwrap();
+    for (row, estimate) in data.chunks(75).zip(&rows) {
+        assert_eq!(walsh_median(row).unwrap(), *estimate);
+    }
+    let hl = parmemo_stats::hodges_lehmann_rows(&data, 75).unwrap();
+    assert_eq!(hl[17], hodges_lehmann(&data[17 * 75..18 * 75]).unwrap());
+}
