@@ -119,11 +119,19 @@ fn normal_pdf(c: &mut Criterion) {
     group.bench_function("pdf_slice_parallel", |b| {
         b.iter(|| normal.pdf_slice(black_box(&points)));
     });
-    group.bench_function("scalar_loop", |b| {
+    group.bench_function("scalar_loop_into", |b| {
         b.iter(|| {
             for (o, &x) in out.iter_mut().zip(black_box(&points)) {
                 *o = normal.pdf(x);
             }
+        });
+    });
+    group.bench_function("scalar_loop_collect", |b| {
+        b.iter(|| {
+            black_box(&points)
+                .iter()
+                .map(|&x| normal.pdf(x))
+                .collect::<Vec<f64>>()
         });
     });
     group.finish();

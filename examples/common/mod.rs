@@ -37,6 +37,12 @@ pub fn best_of<R>(repeats: usize, mut f: impl FnMut() -> R) -> (R, Duration) {
     (result, best)
 }
 
+/// `n` values uniform in [0, 1) as f32, as `np.random.rand(n).astype(np.float32)`.
+pub fn uniform_f32(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random::<f32>()).collect()
+}
+
 /// A duration with a unit a person reads at a glance.
 pub fn human(d: Duration) -> String {
     let s = d.as_secs_f64();
@@ -47,6 +53,11 @@ pub fn human(d: Duration) -> String {
     } else {
         format!("{:.1} us", s * 1e6)
     }
+}
+
+/// How many times faster `fast` is than `slow`, for a report.
+pub fn speedup(slow: Duration, fast: Duration) -> String {
+    format!("{:.1}x", slow.as_secs_f64() / fast.as_secs_f64())
 }
 
 /// One aligned row of a two-column report.

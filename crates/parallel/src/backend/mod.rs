@@ -1,8 +1,8 @@
 //! The machinery: where batches of tasks run. The API types (`Parallel`, `delayed`,
 //! the result iterators) sit above it and see none of its detail.
 //!
-//! A backend is a small interface, as joblib's: configure (the [`Plan`]), submit a
-//! batch (a `spawn` function handed to the [`Dispatcher`]), retrieve (completions on a
+//! A backend is a small interface, as joblib's: configure (the `Plan`), submit a
+//! batch (a `spawn` function handed to the `Dispatcher`), retrieve (completions on a
 //! channel), terminate (cancel). The in-process backends differ only in `spawn`.
 
 mod batch;

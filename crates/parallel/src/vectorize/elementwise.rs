@@ -1,9 +1,7 @@
 //! `vectorize`: a scalar kernel applied elementwise over slices, scalars broadcast.
 
 use super::chunks::{fold_chunks, splits, Target};
-use crate::backend::install;
-use crate::{available_cores, Error};
-use rayon::prelude::*;
+use crate::Error;
 use std::fmt::Display;
 
 /// One input of a vectorized kernel: a slice, or a scalar repeated for every element
@@ -111,10 +109,36 @@ pub fn vectorize<F>(kernel: F) -> Vectorize<F> {
     }
 }
 
-/// Where the values the kernel computes go: a new vector or a caller's buffer.
+/// One input as the chunk loops see it: a window of a slice, or a repeated scalar.
+trait Lane: Copy + Sync {
+    type Item: Copy;
+    fn window(&self, start: usize, len: usize) -> impl Iterator<Item = Self::Item>;
+}
+
+impl<T: Copy + Sync> Lane for &[T] {
+    type Item = T;
+    #[inline]
+    fn window(&self, start: usize, len: usize) -> impl Iterator<Item = T> {
+        self[start..start + len].iter().copied()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Repeat<T>(T);
+
+impl<T: Copy + Sync> Lane for Repeat<T> {
+    type Item = T;
+    #[inline]
+    fn window(&self, _start: usize, len: usize) -> impl Iterator<Item = T> {
+        std::iter::repeat_n(self.0, len)
+    }
+}
+
+/// Where the values the kernel computes go, filled chunk by chunk: `chunk(start, out)`
+/// writes the outputs of elements `start..start + out.len()`.
 trait Sink<R> {
     type Output;
-    fn fill(self, element: impl Fn(usize) -> R + Sync) -> Self::Output;
+    fn fill(self, chunk: impl Fn(usize, &mut [R]) + Sync + Send) -> Self::Output;
 }
 
 struct NewVec {
@@ -122,20 +146,19 @@ struct NewVec {
     target: Target,
 }
 
-impl<R: Send> Sink<R> for NewVec {
+impl<R: Default + Clone + Send> Sink<R> for NewVec {
     type Output = Result<Vec<R>, Error>;
 
-    fn fill(self, element: impl Fn(usize) -> R + Sync) -> Self::Output {
-        if !splits(self.target, self.len) {
-            return Ok((0..self.len).map(element).collect());
+    fn fill(self, chunk: impl Fn(usize, &mut [R]) + Sync + Send) -> Self::Output {
+        // For zero-valued defaults (numbers) the allocator hands out zeroed pages that
+        // are first touched by the workers, so this costs no extra pass.
+        let mut out = vec![R::default(); self.len];
+        Into {
+            out: &mut out,
+            target: self.target,
         }
-        install(available_cores(), || {
-            (0..self.len)
-                .into_par_iter()
-                .with_min_len(super::chunks::PARALLEL_MIN_LEN / 4)
-                .map(&element)
-                .collect()
-        })
+        .fill(chunk)?;
+        Ok(out)
     }
 }
 
@@ -147,62 +170,9 @@ struct Into<'o, R> {
 impl<R: Send> Sink<R> for Into<'_, R> {
     type Output = Result<(), Error>;
 
-    fn fill(self, element: impl Fn(usize) -> R + Sync) -> Self::Output {
+    fn fill(self, chunk: impl Fn(usize, &mut [R]) + Sync + Send) -> Self::Output {
         let parallel = splits(self.target, self.out.len());
-        fold_chunks(
-            self.out,
-            1,
-            1,
-            parallel,
-            |start, chunk| {
-                for (offset, slot) in chunk.iter_mut().enumerate() {
-                    *slot = element(start + offset);
-                }
-            },
-            || (),
-            |(), ()| (),
-        )
-    }
-}
-
-/// A buffer filled by a fallible kernel: the first failure (lowest index) is reported.
-struct TryInto<'o, R> {
-    out: &'o mut [R],
-    target: Target,
-}
-
-impl<R: Send, E: Display + Send> Sink<Result<R, E>> for TryInto<'_, R> {
-    type Output = Result<(), Error>;
-
-    fn fill(self, element: impl Fn(usize) -> Result<R, E> + Sync) -> Self::Output {
-        let parallel = splits(self.target, self.out.len());
-        let first_failure = fold_chunks(
-            self.out,
-            1,
-            1,
-            parallel,
-            |start, chunk| {
-                for (offset, slot) in chunk.iter_mut().enumerate() {
-                    match element(start + offset) {
-                        Ok(value) => *slot = value,
-                        Err(error) => return Some((start + offset, error)),
-                    }
-                }
-                None
-            },
-            || None,
-            |a, b| match (a, b) {
-                (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-                (a, b) => a.or(b),
-            },
-        )?;
-        match first_failure {
-            None => Ok(()),
-            Some((index, error)) => Err(Error::Task {
-                index,
-                message: error.to_string(),
-            }),
-        }
+        fold_chunks(self.out, 1, 1, parallel, chunk, || (), |(), ()| ())
     }
 }
 
@@ -213,6 +183,92 @@ fn into_sink<R>(out: &mut [R], len: Option<usize>, target: Target) -> Result<Int
             got: out.len(),
         }),
         _ => Ok(Into { out, target }),
+    }
+}
+
+/// The chunk loop of a fallible kernel: stops at its chunk's first failure.
+fn try_chunk<'f, R, E, F, LA>(
+    f: &'f F,
+    a: LA,
+) -> impl Fn(usize, &mut [R]) -> Option<(usize, E)> + Sync + Send + 'f
+where
+    F: Fn(LA::Item) -> Result<R, E> + Sync,
+    LA: Lane + Send + 'f,
+{
+    move |start, out| {
+        let n = out.len();
+        for ((offset, slot), x) in out.iter_mut().enumerate().zip(a.window(start, n)) {
+            match f(x) {
+                Ok(value) => *slot = value,
+                Err(error) => return Some((start + offset, error)),
+            }
+        }
+        None
+    }
+}
+
+/// Of two chunks' first failures, the one at the lower index.
+fn earliest<E>(a: Option<(usize, E)>, b: Option<(usize, E)>) -> Option<(usize, E)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+// The chunk loops: one tight loop per chunk over zipped windows of the inputs, so that
+// the per-element cost is the kernel's alone.
+
+fn chunk1<'f, R, F, LA>(f: &'f F, a: LA) -> impl Fn(usize, &mut [R]) + Sync + Send + 'f
+where
+    F: Fn(LA::Item) -> R + Sync,
+    LA: Lane + Send + 'f,
+{
+    move |start, out| {
+        let n = out.len();
+        for (slot, x) in out.iter_mut().zip(a.window(start, n)) {
+            *slot = f(x);
+        }
+    }
+}
+
+fn chunk2<'f, R, F, LA, LB>(f: &'f F, a: LA, b: LB) -> impl Fn(usize, &mut [R]) + Sync + Send + 'f
+where
+    F: Fn(LA::Item, LB::Item) -> R + Sync,
+    LA: Lane + Send + 'f,
+    LB: Lane + Send + 'f,
+{
+    move |start, out| {
+        let n = out.len();
+        for (slot, (x, y)) in out
+            .iter_mut()
+            .zip(a.window(start, n).zip(b.window(start, n)))
+        {
+            *slot = f(x, y);
+        }
+    }
+}
+
+fn chunk3<'f, R, F, LA, LB, LC>(
+    kernel: &'f F,
+    first: LA,
+    second: LB,
+    third: LC,
+) -> impl Fn(usize, &mut [R]) + Sync + Send + 'f
+where
+    F: Fn(LA::Item, LB::Item, LC::Item) -> R + Sync,
+    LA: Lane + Send + 'f,
+    LB: Lane + Send + 'f,
+    LC: Lane + Send + 'f,
+{
+    move |start, out| {
+        let n = out.len();
+        let inputs = first
+            .window(start, n)
+            .zip(second.window(start, n))
+            .zip(third.window(start, n));
+        for (slot, ((x, y), z)) in out.iter_mut().zip(inputs) {
+            *slot = kernel(x, y, z);
+        }
     }
 }
 
@@ -244,8 +300,8 @@ impl<F> Vectorize<F> {
     pub fn apply<'a, A, R>(&self, a: impl std::convert::Into<Arg<'a, A>>) -> Result<Vec<R>, Error>
     where
         F: Fn(A) -> R + Sync,
-        A: Copy + Sync + 'a,
-        R: Send,
+        A: Copy + Send + Sync + 'a,
+        R: Default + Clone + Send,
     {
         let a = a.into();
         let len = a.len().unwrap_or(1);
@@ -278,7 +334,7 @@ impl<F> Vectorize<F> {
     ) -> Result<(), Error>
     where
         F: Fn(A) -> R + Sync,
-        A: Copy + Sync + 'a,
+        A: Copy + Send + Sync + 'a,
         R: Send,
     {
         let a = a.into();
@@ -307,17 +363,34 @@ impl<F> Vectorize<F> {
     ) -> Result<(), Error>
     where
         F: Fn(A) -> Result<R, E> + Sync,
-        A: Copy + Sync + 'a,
+        A: Copy + Send + Sync + 'a,
         R: Send,
         E: Display + Send,
     {
         let a = a.into();
         let Into { out, target } = into_sink(out, a.len(), self.target)?;
         let kernel = &self.kernel;
-        let sink = TryInto { out, target };
-        match a {
-            Arg::Slice(a) => sink.fill(|i| kernel(a[i])),
-            Arg::Scalar(a) => sink.fill(|_| kernel(a)),
+        let parallel = splits(target, out.len());
+        let failure = match a {
+            Arg::Slice(a) => {
+                fold_chunks(out, 1, 1, parallel, try_chunk(kernel, a), || None, earliest)?
+            }
+            Arg::Scalar(a) => fold_chunks(
+                out,
+                1,
+                1,
+                parallel,
+                try_chunk(kernel, Repeat(a)),
+                || None,
+                earliest,
+            )?,
+        };
+        match failure {
+            None => Ok(()),
+            Some((index, error)) => Err(Error::Task {
+                index,
+                message: error.to_string(),
+            }),
         }
     }
 
@@ -341,9 +414,9 @@ impl<F> Vectorize<F> {
     ) -> Result<Vec<R>, Error>
     where
         F: Fn(A, B) -> R + Sync,
-        A: Copy + Sync + 'a,
-        B: Copy + Sync + 'a,
-        R: Send,
+        A: Copy + Send + Sync + 'a,
+        B: Copy + Send + Sync + 'a,
+        R: Default + Clone + Send,
     {
         let (a, b) = (a.into(), b.into());
         let len = common_len(&[a.len(), b.len()])?.unwrap_or(1);
@@ -378,8 +451,8 @@ impl<F> Vectorize<F> {
     ) -> Result<(), Error>
     where
         F: Fn(A, B) -> R + Sync,
-        A: Copy + Sync + 'a,
-        B: Copy + Sync + 'a,
+        A: Copy + Send + Sync + 'a,
+        B: Copy + Send + Sync + 'a,
         R: Send,
     {
         let (a, b) = (a.into(), b.into());
@@ -411,10 +484,10 @@ impl<F> Vectorize<F> {
     ) -> Result<Vec<R>, Error>
     where
         F: Fn(A, B, C) -> R + Sync,
-        A: Copy + Sync + 'a,
-        B: Copy + Sync + 'a,
-        C: Copy + Sync + 'a,
-        R: Send,
+        A: Copy + Send + Sync + 'a,
+        B: Copy + Send + Sync + 'a,
+        C: Copy + Send + Sync + 'a,
+        R: Default + Clone + Send,
     {
         let (a, b, c) = (a.into(), b.into(), c.into());
         let len = common_len(&[a.len(), b.len(), c.len()])?.unwrap_or(1);
@@ -453,9 +526,9 @@ impl<F> Vectorize<F> {
     ) -> Result<(), Error>
     where
         F: Fn(A, B, C) -> R + Sync,
-        A: Copy + Sync + 'a,
-        B: Copy + Sync + 'a,
-        C: Copy + Sync + 'a,
+        A: Copy + Send + Sync + 'a,
+        B: Copy + Send + Sync + 'a,
+        C: Copy + Send + Sync + 'a,
         R: Send,
     {
         let (a, b, c) = (a.into(), b.into(), c.into());
@@ -470,30 +543,30 @@ impl<F> Vectorize<F> {
     fn broadcast1<A, R, S>(&self, a: Arg<'_, A>, sink: S) -> S::Output
     where
         F: Fn(A) -> R + Sync,
-        A: Copy + Sync,
+        A: Copy + Send + Sync,
         S: Sink<R>,
     {
         let f = &self.kernel;
         match a {
-            Arg::Slice(a) => sink.fill(|i| f(a[i])),
-            Arg::Scalar(a) => sink.fill(|_| f(a)),
+            Arg::Slice(a) => sink.fill(chunk1(f, a)),
+            Arg::Scalar(a) => sink.fill(chunk1(f, Repeat(a))),
         }
     }
 
     fn broadcast2<A, B, R, S>(&self, a: Arg<'_, A>, b: Arg<'_, B>, sink: S) -> S::Output
     where
         F: Fn(A, B) -> R + Sync,
-        A: Copy + Sync,
-        B: Copy + Sync,
+        A: Copy + Send + Sync,
+        B: Copy + Send + Sync,
         S: Sink<R>,
     {
         use Arg::{Scalar as S_, Slice as V};
         let f = &self.kernel;
         match (a, b) {
-            (V(a), V(b)) => sink.fill(|i| f(a[i], b[i])),
-            (V(a), S_(b)) => sink.fill(|i| f(a[i], b)),
-            (S_(a), V(b)) => sink.fill(|i| f(a, b[i])),
-            (S_(a), S_(b)) => sink.fill(|_| f(a, b)),
+            (V(a), V(b)) => sink.fill(chunk2(f, a, b)),
+            (V(a), S_(b)) => sink.fill(chunk2(f, a, Repeat(b))),
+            (S_(a), V(b)) => sink.fill(chunk2(f, Repeat(a), b)),
+            (S_(a), S_(b)) => sink.fill(chunk2(f, Repeat(a), Repeat(b))),
         }
     }
 
@@ -506,22 +579,22 @@ impl<F> Vectorize<F> {
     ) -> S::Output
     where
         F: Fn(A, B, C) -> R + Sync,
-        A: Copy + Sync,
-        B: Copy + Sync,
-        C: Copy + Sync,
+        A: Copy + Send + Sync,
+        B: Copy + Send + Sync,
+        C: Copy + Send + Sync,
         S: Sink<R>,
     {
         use Arg::{Scalar as S_, Slice as V};
         let f = &self.kernel;
         match (a, b, c) {
-            (V(a), V(b), V(c)) => sink.fill(|i| f(a[i], b[i], c[i])),
-            (V(a), V(b), S_(c)) => sink.fill(|i| f(a[i], b[i], c)),
-            (V(a), S_(b), V(c)) => sink.fill(|i| f(a[i], b, c[i])),
-            (S_(a), V(b), V(c)) => sink.fill(|i| f(a, b[i], c[i])),
-            (V(a), S_(b), S_(c)) => sink.fill(|i| f(a[i], b, c)),
-            (S_(a), V(b), S_(c)) => sink.fill(|i| f(a, b[i], c)),
-            (S_(a), S_(b), V(c)) => sink.fill(|i| f(a, b, c[i])),
-            (S_(a), S_(b), S_(c)) => sink.fill(|_| f(a, b, c)),
+            (V(a), V(b), V(c)) => sink.fill(chunk3(f, a, b, c)),
+            (V(a), V(b), S_(c)) => sink.fill(chunk3(f, a, b, Repeat(c))),
+            (V(a), S_(b), V(c)) => sink.fill(chunk3(f, a, Repeat(b), c)),
+            (S_(a), V(b), V(c)) => sink.fill(chunk3(f, Repeat(a), b, c)),
+            (V(a), S_(b), S_(c)) => sink.fill(chunk3(f, a, Repeat(b), Repeat(c))),
+            (S_(a), V(b), S_(c)) => sink.fill(chunk3(f, Repeat(a), b, Repeat(c))),
+            (S_(a), S_(b), V(c)) => sink.fill(chunk3(f, Repeat(a), Repeat(b), c)),
+            (S_(a), S_(b), S_(c)) => sink.fill(chunk3(f, Repeat(a), Repeat(b), Repeat(c))),
         }
     }
 }
