@@ -6,6 +6,9 @@
 //! * [`parallel`]: joblib's `Parallel`/`delayed` over threads (and a sequential backend
 //!   for debugging), with `n_jobs`, auto batching, progress, ordered or as-completed
 //!   results and timeouts; numba's `vectorize`, `guvectorize` and `prange` reductions.
+//! * [`memory`] and [`cache`]: joblib's `Memory`, a persistent, content-hashed cache of
+//!   function results, on sled by default (`Memory::new`) or one file per entry for
+//!   several processes (`Memory::shared`), applied with `#[parmemo::cache(MEMORY)]`.
 //! * [`stats`]: the tutorial's showcase kernels, exact and fast (Walsh median /
 //!   Hodges-Lehmann, many Wald tests with multiple-testing corrections, the normal
 //!   distribution), parallel over rows where it pays.
@@ -25,11 +28,15 @@
 //! ```
 #![warn(missing_docs)]
 
+pub use parmemo_macros::cache;
+pub use parmemo_memory as memory;
 pub use parmemo_parallel as parallel;
 pub use parmemo_stats as stats;
 
 /// The names most programs need, in one `use parmemo::prelude::*`.
 pub mod prelude {
+    pub use parmemo_macros::cache;
+    pub use parmemo_memory::Memory;
     pub use parmemo_parallel::vectorize::{guvectorize, vectorize, Target};
     pub use parmemo_parallel::{delayed, Backend, BatchSize, Parallel};
     pub use parmemo_stats::{hodges_lehmann, walsh_median, Normal, StatsError};

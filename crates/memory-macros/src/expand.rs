@@ -1,0 +1,364 @@
+//! What `#[cache]` turns a function into.
+
+use crate::options::Options;
+use proc_macro2::{Span, TokenStream};
+use proc_macro_crate::{crate_name, FoundCrate};
+use quote::{format_ident, quote};
+use std::hash::Hasher;
+use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type};
+
+/// Where the runtime is: `::parmemo::memory` for users of the facade, or
+/// `::parmemo_memory` for those who depend on the crate directly.
+fn runtime() -> TokenStream {
+    let named = |name: &str| {
+        let ident = Ident::new(&name.replace('-', "_"), Span::call_site());
+        quote!(::#ident)
+    };
+    match crate_name("parmemo") {
+        Ok(FoundCrate::Name(name)) => {
+            let facade = named(&name);
+            quote!(#facade::memory)
+        }
+        Ok(FoundCrate::Itself) => quote!(::parmemo::memory),
+        Err(_) => match crate_name("parmemo-memory") {
+            Ok(FoundCrate::Name(name)) => named(&name),
+            Ok(FoundCrate::Itself) | Err(_) => quote!(::parmemo_memory),
+        },
+    }
+}
+
+/// One parameter of the cached function.
+struct Parameter {
+    name: Ident,
+    ty: Type,
+    keyed: bool,
+}
+
+fn reject(span: &impl quote::ToTokens, message: &str) -> syn::Error {
+    syn::Error::new_spanned(span, message)
+}
+
+fn check_signature(function: &ItemFn) -> syn::Result<()> {
+    let sig = &function.sig;
+    if let Some(token) = &sig.asyncness {
+        return Err(reject(token, "async functions cannot be cached: cache a synchronous function and call it from the async one"));
+    }
+    if let Some(token) = &sig.constness {
+        return Err(reject(
+            token,
+            "const functions cannot be cached: a cache reads and writes files at run time",
+        ));
+    }
+    if let Some(token) = &sig.unsafety {
+        return Err(reject(
+            token,
+            "unsafe functions cannot be cached: cache a safe wrapper around the unsafe call",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        return Err(reject(
+            abi,
+            "extern functions cannot be cached: cache a Rust function that calls it",
+        ));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        return Err(reject(&sig.generics, "generic functions cannot be cached: write the cached function for concrete types (each instance needs its own key)"));
+    }
+    if let Some(variadic) = &sig.variadic {
+        return Err(reject(variadic, "variadic functions cannot be cached"));
+    }
+    if let ReturnType::Default = sig.output {
+        return Err(syn::Error::new(
+            sig.paren_token.span.close(),
+            "a cached function must return a value: its result is what the cache stores (add `-> T`)",
+        ));
+    }
+    Ok(())
+}
+
+fn parameters(function: &ItemFn, options: &Options) -> syn::Result<Vec<Parameter>> {
+    let mut parameters = Vec::new();
+    for input in &function.sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => {
+                return Err(reject(receiver, "methods (`self`) cannot be cached: cache a free function and call it from the method"));
+            }
+            FnArg::Typed(typed) => {
+                let Pat::Ident(pat) = typed.pat.as_ref() else {
+                    return Err(reject(&typed.pat, "patterns cannot be parameters of a cached function: bind a name (`point: (f64, f64)`) and destructure it inside"));
+                };
+                if let Type::ImplTrait(impl_trait) = typed.ty.as_ref() {
+                    return Err(reject(impl_trait, "`impl Trait` parameters are generic and cannot be cached: use a concrete type"));
+                }
+                parameters.push(Parameter {
+                    name: pat.ident.clone(),
+                    ty: typed.ty.as_ref().clone(),
+                    keyed: true,
+                });
+            }
+        }
+    }
+    for ignored in &options.ignore {
+        match parameters.iter_mut().find(|p| p.name == *ignored) {
+            Some(parameter) => parameter.keyed = false,
+            None => {
+                return Err(reject(
+                    ignored,
+                    &format!("`{ignored}` is not a parameter of `{}`: `ignore` lists parameters to leave out of the cache key", function.sig.ident),
+                ));
+            }
+        }
+    }
+    Ok(parameters)
+}
+
+/// A hash of the function's tokens without its doc comments (so that documenting it
+/// keeps its entries) and of the options (an `ignore` list changes what a key means).
+fn code_hash(function: &ItemFn, options: &Options) -> u64 {
+    let mut undocumented = function.clone();
+    undocumented
+        .attrs
+        .retain(|attr| !attr.path().is_ident("doc"));
+    let ignored: Vec<String> = options.ignore.iter().map(ToString::to_string).collect();
+    let mut hasher = twox_hash::XxHash3_64::with_seed(0);
+    hasher.write(quote!(#undocumented).to_string().as_bytes());
+    hasher.write(ignored.join(",").as_bytes());
+    hasher.finish()
+}
+
+pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenStream> {
+    check_signature(&function)?;
+    let parameters = parameters(&function, options)?;
+    let runtime = runtime();
+    let hash = code_hash(&function, options);
+
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
+    let name = &sig.ident;
+    let name_text = name.to_string();
+    let output = &sig.output;
+    let ReturnType::Type(_, result) = output else {
+        unreachable!("check_signature rejects functions without a result");
+    };
+    let memory = &options.memory;
+    let compute = format_ident!("__parmemo_compute_{}", name);
+    let memory_of = format_ident!("__parmemo_memory_of_{}", name);
+    let identity = format_ident!("__PARMEMO_FUNCTION_{}", name);
+    let handle = format_ident!("__ParmemoCache_{}", name);
+    let inputs = &sig.inputs;
+    let names: Vec<&Ident> = parameters.iter().map(|p| &p.name).collect();
+    let keyed: Vec<&Ident> = parameters
+        .iter()
+        .filter(|p| p.keyed)
+        .map(|p| &p.name)
+        .collect();
+    let namespace_doc =
+        format!("The cache of [`{name_text}`]: `{name_text}::cache()` handles its stored results.");
+    let span = name.span();
+    let handle_items = handle_items(&HandleSpec {
+        runtime: &runtime,
+        vis: &vis,
+        name,
+        handle_type: &handle,
+        identity: &identity,
+        memory_of: &memory_of,
+        compute: &compute,
+        result,
+        parameters: &parameters,
+    });
+
+    // Everything is generated beside the function, in its own scope (a module would not
+    // see items local to an enclosing function). `name::cache()` works because a braced
+    // struct lives only in the type namespace, where it cannot clash with the function.
+    Ok(quote::quote_spanned! {span=>
+        #(#attrs)*
+        #vis #sig {
+            let __parmemo_call = #runtime::Memory::prepare(#memory_of(), &#identity, &(#(&#keyed,)*));
+            __parmemo_call.run(move || #compute(#(#names),*))
+        }
+
+        #[doc(hidden)]
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
+        fn #compute(#inputs) #output #block
+
+        #[doc(hidden)]
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
+        fn #memory_of() -> &'static #runtime::Memory {
+            &#memory
+        }
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        static #identity: #runtime::FunctionId =
+            #runtime::FunctionId::new(::core::module_path!(), #name_text, #hash);
+
+        #[doc = #namespace_doc]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name {}
+
+        #[allow(dead_code, clippy::all, clippy::pedantic, clippy::nursery)]
+        impl #name {
+            /// The handle to the function's stored results.
+            #vis fn cache() -> #handle {
+                #handle
+            }
+        }
+
+        #handle_items
+    })
+}
+
+/// What the typed handle of one cached function is generated from.
+struct HandleSpec<'a> {
+    runtime: &'a TokenStream,
+    vis: &'a syn::Visibility,
+    name: &'a Ident,
+    handle_type: &'a Ident,
+    identity: &'a Ident,
+    memory_of: &'a Ident,
+    compute: &'a Ident,
+    result: &'a Type,
+    parameters: &'a [Parameter],
+}
+
+/// The handle type `name::cache()` returns, with the function's own parameter types.
+fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
+    let HandleSpec {
+        runtime,
+        vis,
+        name,
+        handle_type: handle,
+        identity,
+        memory_of,
+        compute,
+        result,
+        parameters,
+    } = spec;
+    let names: Vec<&Ident> = parameters.iter().map(|p| &p.name).collect();
+    let types: Vec<&Type> = parameters.iter().map(|p| &p.ty).collect();
+    let keyed: Vec<&Ident> = parameters
+        .iter()
+        .filter(|p| p.keyed)
+        .map(|p| &p.name)
+        .collect();
+    let unkeyed: Vec<&Ident> = parameters
+        .iter()
+        .filter(|p| !p.keyed)
+        .map(|p| &p.name)
+        .collect();
+    let handle_doc =
+        format!("Operations on the stored results of [`{name}`], with its own parameter types.");
+    quote::quote_spanned! {name.span()=>
+        #[doc = #handle_doc]
+        #[allow(non_camel_case_types, dead_code)]
+        #[derive(Debug, Clone, Copy)]
+        #vis struct #handle;
+
+        // Generated code follows the user's lint levels, so it must be clean under any.
+        #[allow(dead_code, clippy::all, clippy::pedantic, clippy::nursery)]
+        impl #handle {
+            /// The function's identity: module, name and a hash of its code.
+            #vis fn id(&self) -> &'static #runtime::FunctionId {
+                &#identity
+            }
+
+            /// The untyped operations on these entries.
+            #vis fn function(&self) -> #runtime::CachedFunction<'static> {
+                #memory_of().function(&#identity)
+            }
+
+            /// Removes every stored result of the function (all code versions); returns
+            /// how many.
+            ///
+            /// # Errors
+            /// When the store cannot be opened or written.
+            #vis fn clear(&self) -> ::core::result::Result<usize, #runtime::MemoryError> {
+                self.function().clear()
+            }
+
+            /// How many results of this version of the function are stored.
+            ///
+            /// # Errors
+            /// When the store cannot be opened or listed.
+            #vis fn len(&self) -> ::core::result::Result<usize, #runtime::MemoryError> {
+                self.function().len()
+            }
+
+            /// Whether no result of this version of the function is stored.
+            ///
+            /// # Errors
+            /// When the store cannot be opened or listed.
+            #vis fn is_empty(&self) -> ::core::result::Result<bool, #runtime::MemoryError> {
+                self.function().is_empty()
+            }
+
+            /// Whether a call with these arguments would be answered from the cache.
+            #[allow(clippy::too_many_arguments, unused_variables)]
+            #vis fn check_call_in_cache(&self, #(#names: #types),*) -> bool {
+                self.function().check_call_in_cache(&(#(&#keyed,)*))
+            }
+
+            /// Computes (or finds) the result for these arguments and returns a handle
+            /// that loads it when needed.
+            ///
+            /// # Errors
+            /// When the result cannot be serialized.
+            #[allow(clippy::too_many_arguments)]
+            #vis fn call_and_shelve(
+                &self,
+                #(#names: #types),*
+            ) -> ::core::result::Result<#runtime::Shelved<'static, #result>, #runtime::MemoryError> {
+                #(let _ = &#unkeyed;)*
+                let __parmemo_call = #runtime::Memory::prepare(#memory_of(), &#identity, &(#(&#keyed,)*));
+                __parmemo_call.shelve(move || #compute(#(#names),*))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash_of(source: &str, ignore: &[&str]) -> u64 {
+        let function: ItemFn = syn::parse_str(source).expect("test sources parse");
+        let options = Options {
+            memory: syn::parse_str("MEMORY").expect("a path"),
+            ignore: ignore
+                .iter()
+                .map(|name| Ident::new(name, Span::call_site()))
+                .collect(),
+        };
+        code_hash(&function, &options)
+    }
+
+    const ORIGINAL: &str = "fn f(x: f64) -> f64 { x * 2.0 }";
+
+    #[test]
+    fn an_edited_body_or_signature_is_a_new_function() {
+        assert_ne!(
+            hash_of(ORIGINAL, &[]),
+            hash_of("fn f(x: f64) -> f64 { x * 3.0 }", &[])
+        );
+        assert_ne!(
+            hash_of(ORIGINAL, &[]),
+            hash_of("fn f(x: f32) -> f64 { x * 2.0 }", &[])
+        );
+    }
+
+    #[test]
+    fn comments_and_layout_do_not_count() {
+        let commented = "/// Doubles.\n/// Twice.\nfn f(x: f64) -> f64 {\n    // the factor\n    x   *   2.0 /* two */\n}";
+        assert_eq!(hash_of(ORIGINAL, &[]), hash_of(commented, &[]));
+    }
+
+    #[test]
+    fn the_ignore_list_is_part_of_the_identity() {
+        let two = "fn g(a: u8, b: u8) -> u8 { a + b }";
+        assert_ne!(hash_of(two, &["a"]), hash_of(two, &["b"]));
+    }
+}

@@ -1,0 +1,59 @@
+//! Persistent memoization for Rust, after joblib's `Memory`: a function's results are
+//! stored on disk, keyed by its identity and the content of its arguments, and a later
+//! call with the same arguments (in this run or the next) loads them instead of
+//! computing.
+//!
+//! # Brief overview
+//!
+//! * [`Memory`] is the cache: [`Memory::new`] on the embedded [`SledStore`] (one
+//!   process at a time), [`Memory::shared`] on the one-file-per-entry [`DirStore`] (many
+//!   processes, shared file systems). It runs calls ([`Memory::call`]), and clears,
+//!   evicts ([`Memory::reduce_size`]) and counts ([`Memory::stats`]).
+//! * The `#[cache(MEMORY)]` attribute (crate `parmemo-macros`, re-exported as
+//!   `parmemo::cache`) turns a function into a cached one, and gives it a
+//!   `name::cache()` handle for its own entries ([`CachedFunction`]).
+//! * A [`Key`] is the function's [`FunctionId`] (module, name, a hash of its code taken
+//!   at compile time) and the XXH3-128 of its arguments streamed through serde.
+//! * Entries are bincode with a checksummed header ([`CODEC_VERSION`]); a damaged entry
+//!   is a miss, recomputed and rewritten, never a panic.
+//!
+//! # Example
+//!
+//! ```
+//! use parmemo_macros::cache;
+//! use parmemo_memory::Memory;
+//! use std::sync::LazyLock;
+//!
+//! static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new("target/doc-cache"));
+//!
+//! /// The mean of a sample: imagine something that takes hours.
+//! #[cache(MEMORY)]
+//! fn mean(sample: &[f64]) -> f64 {
+//!     sample.iter().sum::<f64>() / sample.len() as f64
+//! }
+//!
+//! let sample = [1.0, 2.0, 4.0];
+//! let first = mean(&sample);          // computed, stored
+//! assert_eq!(mean(&sample), first);   // loaded
+//! assert!(mean::cache().check_call_in_cache(&sample));
+//! mean::cache().clear()?;
+//! # Ok::<(), parmemo_memory::MemoryError>(())
+//! ```
+#![warn(missing_docs)]
+
+pub use codec::CODEC_VERSION;
+pub use error::MemoryError;
+pub use function::CachedFunction;
+pub use identity::FunctionId;
+pub use memory::{Memory, MemoryStats, PreparedCall};
+pub use shelved::Shelved;
+pub use store::{DirStore, EntryInfo, Key, SledStore, Store};
+
+mod codec;
+mod error;
+mod function;
+mod hash;
+mod identity;
+mod memory;
+mod shelved;
+mod store;

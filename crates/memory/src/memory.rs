@@ -1,0 +1,649 @@
+//! `Memory`: joblib's `Memory`, the cache a `#[cache]` function stores its results in.
+
+use crate::codec::{checked_payload, decode_entry, encode_entry};
+use crate::function::CachedFunction;
+use crate::shelved::Shelved;
+use crate::store::{DirStore, Key, SledStore, Store};
+use crate::{FunctionId, MemoryError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+/// What a [`Memory`] has done so far, and what its store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemoryStats {
+    /// Calls answered from the store.
+    pub hits: u64,
+    /// Calls that had to compute (their result was then stored).
+    pub misses: u64,
+    /// Entries in the store, from every function and code version.
+    pub entries: usize,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Location {
+    Embedded(PathBuf),
+    Shared(PathBuf),
+    Custom,
+}
+
+/// A persistent cache of function results, keyed by the function's identity and the
+/// content of its arguments: joblib's `Memory`.
+///
+/// Functions use it through the `#[cache(MEMORY)]` attribute (re-exported as
+/// `parmemo::cache`), usually with a `static`:
+///
+/// ```
+/// use parmemo_macros::cache;
+/// use parmemo_memory::Memory;
+/// use std::sync::LazyLock;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let location = dir.path().join("cache");
+/// # static LOCATION: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+/// # LOCATION.set(location).unwrap();
+/// static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(LOCATION.get().unwrap()));
+///
+/// #[cache(MEMORY)]
+/// fn slow_square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// assert_eq!(slow_square(12), 144); // computed and stored
+/// assert_eq!(slow_square(12), 144); // loaded
+/// assert_eq!(MEMORY.stats()?.hits, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A cache that cannot be used never breaks the computation: a store that cannot be
+/// opened or written is reported once through the `log` facade and the function runs
+/// uncached; a damaged entry is reported, recomputed and rewritten.
+pub struct Memory {
+    location: Location,
+    store: OnceLock<Option<Arc<dyn Store>>>,
+    verbose: u8,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    warned: Mutex<HashSet<String>>,
+}
+
+impl fmt::Debug for Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Memory")
+            .field("location", &self.location)
+            .field("verbose", &self.verbose)
+            .field("hits", &self.hits.load(Ordering::Relaxed))
+            .field("misses", &self.misses.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Memory {
+    fn with_location(location: Location) -> Self {
+        Memory {
+            location,
+            store: OnceLock::new(),
+            verbose: 0,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            warned: Mutex::default(),
+        }
+    }
+
+    /// A cache in directory `dir` on the embedded store ([`SledStore`]), opened at the
+    /// first call. One process at a time may use it; use [`shared`](Self::shared) for
+    /// caches several processes use at once.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::new(dir.path());
+    /// assert_eq!(memory.location(), Some(dir.path()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(dir: impl AsRef<Path>) -> Self {
+        Memory::with_location(Location::Embedded(dir.as_ref().to_owned()))
+    }
+
+    /// A cache in directory `dir`, one file per entry ([`DirStore`]): safe for many
+    /// processes at once and for shared (network) file systems.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::shared(dir.path());
+    /// assert_eq!(memory.stats()?.entries, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shared(dir: impl AsRef<Path>) -> Self {
+        Memory::with_location(Location::Shared(dir.as_ref().to_owned()))
+    }
+
+    /// [`new`](Self::new), opening the store now so that a failure is an error here.
+    ///
+    /// # Errors
+    /// [`MemoryError::Locked`] when another process holds the directory;
+    /// [`MemoryError::Io`] or [`MemoryError::Store`] when it cannot be opened.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::open(dir.path())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, MemoryError> {
+        let store: Arc<dyn Store> = SledStore::open(dir.as_ref())?;
+        let memory = Memory::new(dir);
+        let _ = memory.store.set(Some(store));
+        Ok(memory)
+    }
+
+    /// [`shared`](Self::shared), opening the store now.
+    ///
+    /// # Errors
+    /// [`MemoryError::Io`] when the directory cannot be created.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::open_shared(dir.path())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_shared(dir: impl AsRef<Path>) -> Result<Self, MemoryError> {
+        let store: Arc<dyn Store> = Arc::new(DirStore::open(dir.as_ref())?);
+        let memory = Memory::shared(dir);
+        let _ = memory.store.set(Some(store));
+        Ok(memory)
+    }
+
+    /// A cache on a store of your own.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Arc::new(parmemo_memory::DirStore::open(dir.path())?);
+    /// let memory = parmemo_memory::Memory::with_store(store);
+    /// assert_eq!(memory.location(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_store(store: Arc<dyn Store>) -> Self {
+        let memory = Memory::with_location(Location::Custom);
+        let _ = memory.store.set(Some(store));
+        memory
+    }
+
+    /// Logging of calls, as joblib's `verbose`: 0 silent; 1 prints
+    /// `[Memory] Calling module::function...` and its duration for each computed call;
+    /// 2 also prints each load from the cache. Lines go to stderr.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::new(dir.path()).verbose(1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn verbose(mut self, level: u8) -> Self {
+        self.verbose = level;
+        self
+    }
+
+    /// The cache's directory (`None` for a store given to [`with_store`](Self::with_store)).
+    ///
+    /// ```
+    /// let memory = parmemo_memory::Memory::shared("/tmp/somewhere");
+    /// assert_eq!(memory.location(), Some(std::path::Path::new("/tmp/somewhere")));
+    /// ```
+    #[must_use]
+    pub fn location(&self) -> Option<&Path> {
+        match &self.location {
+            Location::Embedded(path) | Location::Shared(path) => Some(path),
+            Location::Custom => None,
+        }
+    }
+
+    /// The store, opened on first use; `None` (reported once) if it cannot be opened.
+    fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.store
+            .get_or_init(|| {
+                let opened: Result<Arc<dyn Store>, MemoryError> = match &self.location {
+                    Location::Embedded(path) => SledStore::open(path).map(|s| s as Arc<dyn Store>),
+                    Location::Shared(path) => {
+                        DirStore::open(path).map(|s| Arc::new(s) as Arc<dyn Store>)
+                    }
+                    Location::Custom => return None,
+                };
+                opened
+                    .map_err(|err| {
+                        self.warn_once(&format!("caching is off for this process: {err}"));
+                    })
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// The store, or the error that keeps it from opening, for the operations that are
+    /// about the cache itself (a cached call runs uncached instead).
+    fn require_store(&self) -> Result<&Arc<dyn Store>, MemoryError> {
+        if let Some(store) = self.store() {
+            return Ok(store);
+        }
+        // Open again only to report why; the failed first attempt is what this
+        // `Memory` keeps, so a cause that went away meanwhile still leaves it off.
+        let reopened = match &self.location {
+            Location::Embedded(path) => SledStore::open(path).err(),
+            Location::Shared(path) => DirStore::open(path).err(),
+            Location::Custom => None,
+        };
+        Err(reopened.unwrap_or_else(|| MemoryError::Store {
+            path: self.location().map(Path::to_owned).unwrap_or_default(),
+            message: "the store could not be opened when first used; create a new Memory to retry"
+                .to_owned(),
+        }))
+    }
+
+    fn warn_once(&self, message: &str) {
+        let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        if warned.insert(message.to_owned()) {
+            log::warn!("[Memory] {message}");
+        }
+    }
+
+    /// Returns the stored result of `function` on `arguments`, or runs `compute`, stores
+    /// its result and returns it. What the `#[cache]` macro expands to.
+    ///
+    /// ```
+    /// use parmemo_memory::{FunctionId, Memory};
+    /// static DOUBLE: FunctionId = FunctionId::new("doc", "double", 1);
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = Memory::new(dir.path());
+    /// assert_eq!(memory.call(&DOUBLE, &21_u32, || 42_u32), 42);
+    /// assert_eq!(memory.call(&DOUBLE, &21_u32, || 0_u32), 42); // the stored result
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn call<A, R>(&self, function: &FunctionId, arguments: &A, compute: impl FnOnce() -> R) -> R
+    where
+        A: Serialize + ?Sized,
+        R: Serialize + DeserializeOwned,
+    {
+        self.prepare(function, arguments).run(compute)
+    }
+
+    /// The first half of [`call`](Self::call): computes the key of a call (hashing the
+    /// arguments) and returns a [`PreparedCall`] that no longer borrows them, so that
+    /// the computation can take them by value. What the `#[cache]` macro expands to.
+    ///
+    /// ```
+    /// use parmemo_memory::{FunctionId, Memory};
+    /// static LEN: FunctionId = FunctionId::new("doc", "len", 1);
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = Memory::new(dir.path());
+    /// let owned = vec![1, 2, 3];
+    /// let call = memory.prepare(&LEN, &owned);
+    /// assert_eq!(call.run(move || owned.len()), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn prepare<A: Serialize + ?Sized>(
+        &self,
+        function: &FunctionId,
+        arguments: &A,
+    ) -> PreparedCall<'_> {
+        PreparedCall {
+            memory: self,
+            function: *function,
+            target: self.store_and_key(function, arguments),
+        }
+    }
+
+    fn store_and_key<A: Serialize + ?Sized>(
+        &self,
+        function: &FunctionId,
+        arguments: &A,
+    ) -> Option<(&Arc<dyn Store>, Key)> {
+        let store = self.store()?;
+        match function.key(arguments) {
+            Ok(key) => Some((store, key)),
+            Err(err) => {
+                self.warn_once(&format!(
+                    "{} runs uncached: {err}",
+                    function.qualified_name()
+                ));
+                None
+            }
+        }
+    }
+
+    fn compute_logged<R>(&self, function: &FunctionId, compute: impl FnOnce() -> R) -> R {
+        if self.verbose == 0 {
+            return compute();
+        }
+        eprintln!("[Memory] Calling {}...", function.qualified_name());
+        let started = Instant::now();
+        let result = compute();
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "_____{} - {seconds:.1}s, {:.1}min",
+            function.name(),
+            seconds / 60.0
+        );
+        result
+    }
+
+    /// The stored result under `key`, or `None` (a damaged entry is reported, removed,
+    /// and so recomputed and rewritten by the caller).
+    fn load<R: DeserializeOwned>(
+        &self,
+        store: &Arc<dyn Store>,
+        function: &FunctionId,
+        key: &Key,
+    ) -> Option<R> {
+        match store.get(key) {
+            Ok(Some(entry)) => match decode_entry(&entry) {
+                Ok(result) => Some(result),
+                Err(reason) => {
+                    self.warn_once(&format!(
+                        "cache entry {} of {} is unreadable ({reason}): recomputing and rewriting it",
+                        key.to_hex(),
+                        function.qualified_name()
+                    ));
+                    let _ = store.remove(key);
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(err) => {
+                self.warn_once(&format!(
+                    "reading the cache failed, computing instead: {err}"
+                ));
+                None
+            }
+        }
+    }
+
+    fn save<R: Serialize>(
+        &self,
+        store: &Arc<dyn Store>,
+        function: &FunctionId,
+        key: &Key,
+        result: &R,
+    ) -> bool {
+        let stored = encode_entry(result).and_then(|entry| store.put(key, &entry));
+        if let Err(err) = &stored {
+            self.warn_once(&format!(
+                "the result of {} was not stored: {err}",
+                function.qualified_name()
+            ));
+        }
+        stored.is_ok()
+    }
+
+    /// Whether a call of `function` on `arguments` would be answered from the cache (an
+    /// intact entry is stored), without running or loading anything.
+    ///
+    /// ```
+    /// use parmemo_memory::{FunctionId, Memory};
+    /// static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = Memory::new(dir.path());
+    /// assert!(!memory.check_call_in_cache(&F, &1_u8));
+    /// memory.call(&F, &1_u8, || 2_u8);
+    /// assert!(memory.check_call_in_cache(&F, &1_u8));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_call_in_cache<A: Serialize + ?Sized>(
+        &self,
+        function: &FunctionId,
+        arguments: &A,
+    ) -> bool {
+        let Some((store, key)) = self.store_and_key(function, arguments) else {
+            return false;
+        };
+        matches!(store.get(&key), Ok(Some(entry)) if checked_payload(&entry).is_ok())
+    }
+
+    /// Computes (or finds) the result of `function` on `arguments` and returns a handle
+    /// that loads it later, instead of the result itself: joblib's `call_and_shelve`.
+    /// If the result cannot be stored, the handle keeps it in memory.
+    ///
+    /// # Errors
+    /// [`MemoryError::Encode`] if the result cannot be serialized.
+    ///
+    /// ```
+    /// use parmemo_memory::{FunctionId, Memory};
+    /// static F: FunctionId = FunctionId::new("doc", "big", 1);
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = Memory::new(dir.path());
+    /// let shelved = memory.call_and_shelve(&F, &3_u32, || vec![0.5_f64; 3])?;
+    /// assert_eq!(shelved.get()?, vec![0.5; 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn call_and_shelve<A, R>(
+        &self,
+        function: &FunctionId,
+        arguments: &A,
+        compute: impl FnOnce() -> R,
+    ) -> Result<Shelved<'_, R>, MemoryError>
+    where
+        A: Serialize + ?Sized,
+        R: Serialize + DeserializeOwned,
+    {
+        self.prepare(function, arguments).shelve(compute)
+    }
+
+    /// The entry under `key`, for [`Shelved`].
+    pub(crate) fn load_key<R: DeserializeOwned>(&self, key: &Key) -> Result<R, MemoryError> {
+        let store = self.require_store()?;
+        let entry = store
+            .get(key)?
+            .ok_or_else(|| MemoryError::Missing { key: key.to_hex() })?;
+        decode_entry(&entry).map_err(|reason| MemoryError::Corrupt {
+            key: key.to_hex(),
+            reason,
+        })
+    }
+
+    /// Removes the entry under `key`, for [`Shelved`].
+    pub(crate) fn remove_key(&self, key: &Key) -> Result<(), MemoryError> {
+        self.require_store()?.remove(key)
+    }
+
+    /// The per-function operations (clear, count, check, shelve) for `function`; the
+    /// `#[cache]` macro's `name::cache()` handle wraps this with typed arguments.
+    ///
+    /// ```
+    /// use parmemo_memory::{FunctionId, Memory};
+    /// static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = Memory::new(dir.path());
+    /// memory.call(&F, &1_u8, || 1_u8);
+    /// memory.call(&F, &2_u8, || 2_u8);
+    /// assert_eq!(memory.function(&F).len()?, 2);
+    /// assert_eq!(memory.function(&F).clear()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn function<'m>(&'m self, function: &'m FunctionId) -> CachedFunction<'m> {
+        CachedFunction::new(self, function)
+    }
+
+    pub(crate) fn store_for_operations(&self) -> Result<&Arc<dyn Store>, MemoryError> {
+        self.require_store()
+    }
+
+    /// Removes every entry of every function.
+    ///
+    /// # Errors
+    /// When the store cannot be opened or written.
+    ///
+    /// ```
+    /// # use parmemo_memory::{FunctionId, Memory};
+    /// # static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = Memory::new(dir.path());
+    /// memory.call(&F, &1_u8, || 1_u8);
+    /// memory.clear()?;
+    /// assert_eq!(memory.stats()?.entries, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn clear(&self) -> Result<(), MemoryError> {
+        self.require_store()?.clear()
+    }
+
+    /// Evicts the least recently used entries until at most `max_items` entries of at
+    /// most `max_bytes` in total remain, none unused for longer than `max_age`; `None`
+    /// leaves that limit off. Returns how many entries were removed.
+    ///
+    /// # Errors
+    /// When the store cannot be opened, listed or written.
+    ///
+    /// ```
+    /// # use parmemo_memory::{FunctionId, Memory};
+    /// # static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = Memory::new(dir.path());
+    /// for i in 0..5_u8 {
+    ///     memory.call(&F, &i, || i);
+    /// }
+    /// assert_eq!(memory.reduce_size(None, Some(2), None)?, 3);
+    /// assert!(memory.check_call_in_cache(&F, &4_u8)); // the most recent stay
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reduce_size(
+        &self,
+        max_bytes: Option<u64>,
+        max_items: Option<usize>,
+        max_age: Option<Duration>,
+    ) -> Result<usize, MemoryError> {
+        let store = self.require_store()?;
+        let mut entries = store.entries()?;
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry.last_used));
+        let now = SystemTime::now();
+        let (mut kept, mut kept_bytes, mut removed) = (0_usize, 0_u64, 0);
+        for entry in entries {
+            let too_old = max_age
+                .is_some_and(|age| now.duration_since(entry.last_used).is_ok_and(|d| d > age));
+            let too_many = max_items.is_some_and(|items| kept >= items);
+            let too_big = max_bytes.is_some_and(|bytes| kept_bytes + entry.size > bytes);
+            if too_old || too_many || too_big {
+                store.remove(&entry.key)?;
+                removed += 1;
+            } else {
+                kept += 1;
+                kept_bytes += entry.size;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Hits and misses since this `Memory` was created, and what the store holds.
+    ///
+    /// # Errors
+    /// When the store cannot be opened or listed.
+    ///
+    /// ```
+    /// # use parmemo_memory::{FunctionId, Memory};
+    /// # static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = Memory::new(dir.path());
+    /// memory.call(&F, &1_u8, || 1_u8);
+    /// memory.call(&F, &1_u8, || 1_u8);
+    /// let stats = memory.stats()?;
+    /// assert_eq!((stats.hits, stats.misses, stats.entries), (1, 1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> Result<MemoryStats, MemoryError> {
+        let entries = self.require_store()?.entries()?;
+        Ok(MemoryStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: entries.len(),
+            bytes: entries.iter().map(|e| e.size).sum(),
+        })
+    }
+}
+
+/// A call whose key is known: the result of [`Memory::prepare`].
+#[derive(Debug)]
+#[must_use = "a prepared call does nothing until it is run"]
+pub struct PreparedCall<'m> {
+    memory: &'m Memory,
+    function: FunctionId,
+    /// `None` when the call runs uncached (no store, or arguments that cannot be hashed).
+    target: Option<(&'m Arc<dyn Store>, Key)>,
+}
+
+impl<'m> PreparedCall<'m> {
+    /// The stored result, or `compute`'s, stored for next time.
+    ///
+    /// ```
+    /// # use parmemo_memory::{FunctionId, Memory};
+    /// # static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// # let dir = tempfile::tempdir()?;
+    /// # let memory = Memory::new(dir.path());
+    /// assert_eq!(memory.prepare(&F, &1_u8).run(|| 2_u8), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run<R>(self, compute: impl FnOnce() -> R) -> R
+    where
+        R: Serialize + DeserializeOwned,
+    {
+        let memory = self.memory;
+        let Some((store, key)) = self.target else {
+            return memory.compute_logged(&self.function, compute);
+        };
+        let started = Instant::now();
+        if let Some(result) = memory.load(store, &self.function, &key) {
+            memory.hits.fetch_add(1, Ordering::Relaxed);
+            if memory.verbose >= 2 {
+                eprintln!(
+                    "[Memory] Loaded {} from the cache ({:.1?})",
+                    self.function.qualified_name(),
+                    started.elapsed()
+                );
+            }
+            return result;
+        }
+        memory.misses.fetch_add(1, Ordering::Relaxed);
+        let result = memory.compute_logged(&self.function, compute);
+        memory.save(store, &self.function, &key, &result);
+        result
+    }
+
+    /// A [`Shelved`] handle to the stored result, computing and storing it first if
+    /// needed; see [`Memory::call_and_shelve`].
+    ///
+    /// # Errors
+    /// [`MemoryError::Encode`] if the result cannot be serialized.
+    ///
+    /// ```
+    /// # use parmemo_memory::{FunctionId, Memory};
+    /// # static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// # let dir = tempfile::tempdir()?;
+    /// # let memory = Memory::new(dir.path());
+    /// let shelved = memory.prepare(&F, &1_u8).shelve(|| 2_u8)?;
+    /// assert_eq!(shelved.get()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shelve<R>(self, compute: impl FnOnce() -> R) -> Result<Shelved<'m, R>, MemoryError>
+    where
+        R: Serialize + DeserializeOwned,
+    {
+        let memory = self.memory;
+        let Some((store, key)) = self.target else {
+            let result = memory.compute_logged(&self.function, compute);
+            return Ok(Shelved::kept(memory, None, encode_entry(&result)?));
+        };
+        if matches!(store.get(&key), Ok(Some(entry)) if checked_payload(&entry).is_ok()) {
+            memory.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Shelved::stored(memory, key));
+        }
+        memory.misses.fetch_add(1, Ordering::Relaxed);
+        let result = memory.compute_logged(&self.function, compute);
+        if memory.save(store, &self.function, &key, &result) {
+            Ok(Shelved::stored(memory, key))
+        } else {
+            Ok(Shelved::kept(memory, Some(key), encode_entry(&result)?))
+        }
+    }
+}

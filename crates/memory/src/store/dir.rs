@@ -1,0 +1,246 @@
+//! One file per entry: the store of [`Memory::shared`](crate::Memory::shared), safe for
+//! many processes at once and for network file systems.
+
+use super::{hex, EntryInfo, Key, Store};
+use crate::MemoryError;
+use std::fs::{self, File};
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+/// Entries as files: `root/<function>/<shard>/<version and arguments>.pmc`.
+///
+/// `<function>` is the hex of the function's name digest (so clearing one function
+/// removes one directory), `<shard>` the first byte of the arguments' hash (256 shards,
+/// so no directory grows without bound), and the file name the rest of the key. An entry
+/// is written to a temporary file in its shard, synced, then renamed over its final
+/// name: readers in any process see the old entry, the new one, or none, never a part.
+/// A read updates the file's modification time, which eviction reads as its last use.
+#[derive(Debug)]
+pub struct DirStore {
+    root: PathBuf,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+const SUFFIX: &str = ".pmc";
+
+impl DirStore {
+    /// The store in directory `root`, created if needed.
+    ///
+    /// # Errors
+    /// [`MemoryError::Io`] when the directory cannot be created.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let store = parmemo_memory::DirStore::open(dir.path().join("cache"))?;
+    /// assert!(store.root().is_dir());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(root: impl AsRef<Path>) -> Result<DirStore, MemoryError> {
+        let root = root.as_ref().to_owned();
+        fs::create_dir_all(&root).map_err(|source| MemoryError::Io {
+            path: root.clone(),
+            source,
+        })?;
+        Ok(DirStore { root })
+    }
+
+    /// The store's directory.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let store = parmemo_memory::DirStore::open(dir.path())?;
+    /// assert_eq!(store.root(), dir.path());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the entry of `key` lives.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let store = parmemo_memory::DirStore::open(dir.path())?;
+    /// let key = parmemo_memory::FunctionId::new("m", "f", 1).key(&1_u8)?;
+    /// assert!(store.path_of(&key).starts_with(dir.path()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn path_of(&self, key: &Key) -> PathBuf {
+        let mut path = self.root.join(hex(&key.0[..8]));
+        path.push(hex(&key.0[16..17]));
+        path.push(format!("{}{SUFFIX}", hex(&key.0[8..])));
+        path
+    }
+
+    fn io(path: &Path, source: std::io::Error) -> MemoryError {
+        MemoryError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// Calls `visit` with the key and path of every entry whose key starts with
+    /// `prefix`.
+    fn walk(
+        &self,
+        prefix: &[u8],
+        mut visit: impl FnMut(Key, &Path) -> Result<(), MemoryError>,
+    ) -> Result<(), MemoryError> {
+        let wanted = hex(prefix);
+        for function in read_dir_or_empty(&self.root)? {
+            let function_hex = file_name(&function);
+            if function_hex.len() != 16 || !prefix_matches(&function_hex, &wanted) {
+                continue;
+            }
+            for shard in read_dir_or_empty(&function)? {
+                for file in read_dir_or_empty(&shard)? {
+                    let name = file_name(&file);
+                    let Some(rest_hex) = name.strip_suffix(SUFFIX) else {
+                        continue;
+                    };
+                    let full = format!("{function_hex}{rest_hex}");
+                    if !prefix_matches(&full, &wanted) {
+                        continue;
+                    }
+                    if let Some(key) = parse_key(&full) {
+                        visit(key, &file)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `full` (hex) starts with `prefix` (hex), comparing only the shorter length.
+fn prefix_matches(full: &str, prefix: &str) -> bool {
+    let n = full.len().min(prefix.len());
+    full[..n] == prefix[..n]
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn parse_key(hex_key: &str) -> Option<Key> {
+    if hex_key.len() != 64 {
+        return None;
+    }
+    let mut key = [0; 32];
+    for (byte, pair) in key.iter_mut().zip(hex_key.as_bytes().chunks_exact(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(Key(key))
+}
+
+/// The entries of a directory; a directory that does not exist (another process just
+/// removed it) has none.
+fn read_dir_or_empty(dir: &Path) -> Result<Vec<PathBuf>, MemoryError> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(entries.filter_map(Result::ok).map(|e| e.path()).collect()),
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(DirStore::io(dir, source)),
+    }
+}
+
+fn ignore_missing(result: std::io::Result<()>) -> std::io::Result<()> {
+    match result {
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+impl Store for DirStore {
+    fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, MemoryError> {
+        let path = self.path_of(key);
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(Self::io(&path, source)),
+        };
+        let mut entry = Vec::new();
+        file.read_to_end(&mut entry)
+            .map_err(|source| Self::io(&path, source))?;
+        // The last use, for eviction; best effort (a read-only cache still serves hits).
+        let _ = file.set_modified(SystemTime::now());
+        Ok(Some(entry))
+    }
+
+    fn put(&self, key: &Key, entry: &[u8]) -> Result<(), MemoryError> {
+        let path = self.path_of(key);
+        let shard = path.parent().unwrap_or(&self.root);
+        fs::create_dir_all(shard).map_err(|source| Self::io(shard, source))?;
+        let temp = shard.join(format!(
+            ".{}.{}.{}.tmp",
+            hex(&key.0[16..24]),
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = File::create(&temp).and_then(|mut file| {
+            file.write_all(entry)?;
+            file.sync_data()
+        });
+        if let Err(source) = written.and_then(|()| fs::rename(&temp, &path)) {
+            let _ = fs::remove_file(&temp);
+            return Err(Self::io(&path, source));
+        }
+        Ok(())
+    }
+
+    fn remove(&self, key: &Key) -> Result<(), MemoryError> {
+        let path = self.path_of(key);
+        ignore_missing(fs::remove_file(&path)).map_err(|source| Self::io(&path, source))
+    }
+
+    fn remove_prefix(&self, prefix: &[u8]) -> Result<usize, MemoryError> {
+        let mut removed = 0;
+        self.walk(prefix, |_, path| {
+            ignore_missing(fs::remove_file(path)).map_err(|source| Self::io(path, source))?;
+            removed += 1;
+            Ok(())
+        })?;
+        Ok(removed)
+    }
+
+    fn count_prefix(&self, prefix: &[u8]) -> Result<usize, MemoryError> {
+        let mut count = 0;
+        self.walk(prefix, |_, _| {
+            count += 1;
+            Ok(())
+        })?;
+        Ok(count)
+    }
+
+    fn entries(&self) -> Result<Vec<EntryInfo>, MemoryError> {
+        let mut infos = Vec::new();
+        self.walk(&[], |key, path| {
+            // An entry removed by another process between listing and reading is gone.
+            if let Ok(meta) = fs::metadata(path) {
+                infos.push(EntryInfo {
+                    key,
+                    size: meta.len(),
+                    last_used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                });
+            }
+            Ok(())
+        })?;
+        Ok(infos)
+    }
+
+    fn clear(&self) -> Result<(), MemoryError> {
+        for function in read_dir_or_empty(&self.root)? {
+            if function.is_dir() {
+                ignore_missing(fs::remove_dir_all(&function))
+                    .map_err(|source| Self::io(&function, source))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+//! Where entries live: a small interface and its two implementations.
+
+mod dir;
+mod sled;
+
+pub use self::dir::DirStore;
+pub use self::sled::SledStore;
+
+use crate::MemoryError;
+use std::fmt;
+use std::time::SystemTime;
+
+/// The key of one cached call: the function's name digest (8 bytes), its code and codec
+/// version (8 bytes), and the XXH3-128 of its arguments (16 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(pub(crate) [u8; 32]);
+
+impl Key {
+    /// The key's bytes.
+    ///
+    /// ```
+    /// let key = parmemo_memory::FunctionId::new("m", "f", 1).key(&1_u8)?;
+    /// assert_eq!(key.as_bytes().len(), 32);
+    /// # Ok::<(), parmemo_memory::MemoryError>(())
+    /// ```
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The key as lowercase hex, as logs and file names show it.
+    ///
+    /// ```
+    /// let key = parmemo_memory::FunctionId::new("m", "f", 1).key(&1_u8)?;
+    /// assert_eq!(key.to_hex().len(), 64);
+    /// # Ok::<(), parmemo_memory::MemoryError>(())
+    /// ```
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({})", self.to_hex())
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(2 * bytes.len()), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// What [`Store::entries`] reports of each entry, for eviction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryInfo {
+    /// The entry's key.
+    pub key: Key,
+    /// Its size in bytes, header included.
+    pub size: u64,
+    /// When it was last written or read.
+    pub last_used: SystemTime,
+}
+
+/// Where cache entries live. Implementations must make `put` durable before returning
+/// (a process killed right after a cached call returns must find its entry), and must
+/// never expose a half-written entry to `get`, from this process or another.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// The entry stored under `key`, if any; records the use for eviction.
+    ///
+    /// # Errors
+    /// When the underlying storage fails (not when the key is absent).
+    fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, MemoryError>;
+    /// Stores `entry` under `key`, replacing any previous one, durably.
+    ///
+    /// # Errors
+    /// When the underlying storage fails.
+    fn put(&self, key: &Key, entry: &[u8]) -> Result<(), MemoryError>;
+    /// Removes the entry under `key`; absent keys are not an error.
+    ///
+    /// # Errors
+    /// When the underlying storage fails.
+    fn remove(&self, key: &Key) -> Result<(), MemoryError>;
+    /// Removes every entry whose key starts with `prefix`; returns how many.
+    ///
+    /// # Errors
+    /// When the underlying storage fails.
+    fn remove_prefix(&self, prefix: &[u8]) -> Result<usize, MemoryError>;
+    /// How many entries have keys starting with `prefix`.
+    ///
+    /// # Errors
+    /// When the underlying storage fails.
+    fn count_prefix(&self, prefix: &[u8]) -> Result<usize, MemoryError>;
+    /// Every entry's key, size and last use.
+    ///
+    /// # Errors
+    /// When the underlying storage fails.
+    fn entries(&self) -> Result<Vec<EntryInfo>, MemoryError>;
+    /// Removes every entry.
+    ///
+    /// # Errors
+    /// When the underlying storage fails.
+    fn clear(&self) -> Result<(), MemoryError>;
+}

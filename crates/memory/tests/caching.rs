@@ -1,0 +1,282 @@
+//! What a user of `#[cache]` and `Memory` sees in one process.
+
+mod common;
+
+use common::{capture_warnings, fresh_dir, warnings_containing};
+use parmemo_macros::cache;
+use parmemo_memory::{DirStore, FunctionId, Memory, SledStore};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+static MODEL_OLD: FunctionId = FunctionId::new("tests::caching", "model", 1);
+static MODEL_NEW: FunctionId = FunctionId::new("tests::caching", "model", 2);
+static EVICT: FunctionId = FunctionId::new("tests::caching", "evict", 1);
+static SLED_VICTIM: FunctionId = FunctionId::new("tests::caching", "sled_victim", 1);
+static FILE_VICTIM: FunctionId = FunctionId::new("tests::caching", "file_victim", 1);
+static UNCACHED: FunctionId = FunctionId::new("tests::caching", "uncached", 1);
+
+#[test]
+fn the_second_call_is_loaded_not_computed() {
+    static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()));
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cache(MEMORY)]
+    fn walsh_like(sample: &[f32]) -> f64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        sample.iter().map(|&v| f64::from(v)).sum()
+    }
+
+    let sample: Vec<f32> = (0..10_000_u16).map(f32::from).collect();
+    let first = walsh_like(&sample);
+    assert_eq!(walsh_like(&sample), first);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    let mut other = sample.clone();
+    other[0] = -1.0;
+    walsh_like(&other);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 2);
+    let stats = MEMORY.stats().unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (1, 2, 2));
+    assert!(stats.bytes > 0);
+}
+
+#[test]
+fn ignored_parameters_do_not_change_the_key() {
+    static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::shared(fresh_dir()));
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cache(MEMORY, ignore = [label])]
+    fn scaled(values: Vec<i64>, factor: i64, label: String) -> Vec<i64> {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        let _ = label;
+        values.into_iter().map(|v| v * factor).collect()
+    }
+
+    assert_eq!(scaled(vec![1, 2], 3, "first".into()), [3, 6]);
+    assert_eq!(scaled(vec![1, 2], 3, "second".into()), [3, 6]);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    scaled(vec![1, 2], 4, "first".into());
+    assert_eq!(RUNS.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn the_handle_checks_counts_shelves_and_clears() {
+    static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()));
+
+    #[cache(MEMORY)]
+    fn cube(x: u32) -> u64 {
+        u64::from(x).pow(3)
+    }
+
+    let handle = cube::cache();
+    assert!(handle.is_empty().unwrap());
+    assert!(!handle.check_call_in_cache(3));
+    cube(3);
+    cube(4);
+    assert!(handle.check_call_in_cache(3));
+    assert_eq!(handle.len().unwrap(), 2);
+
+    let shelved = handle.call_and_shelve(5).unwrap();
+    assert_eq!(shelved.get().unwrap(), 125);
+    assert_eq!(handle.len().unwrap(), 3);
+    shelved.clear().unwrap();
+    assert!(shelved.get().is_err(), "a cleared shelved result is gone");
+
+    assert_eq!(handle.clear().unwrap(), 2);
+    assert!(handle.is_empty().unwrap());
+    assert!(!handle.check_call_in_cache(3));
+}
+
+#[test]
+fn a_new_code_version_has_its_own_entries() {
+    let memory = Memory::new(fresh_dir());
+    // Same module and name, different code hash: what editing the body produces.
+    assert_eq!(memory.call(&MODEL_OLD, &10_u8, || 100_u32), 100);
+    assert_eq!(
+        memory.call(&MODEL_NEW, &10_u8, || 200_u32),
+        200,
+        "edited code recomputes"
+    );
+    assert_eq!(memory.call(&MODEL_OLD, &10_u8, || 0_u32), 100);
+    assert_eq!(
+        memory.function(&MODEL_NEW).len().unwrap(),
+        1,
+        "len counts the current version"
+    );
+    assert_eq!(
+        memory.function(&MODEL_NEW).clear().unwrap(),
+        2,
+        "clear removes every version"
+    );
+}
+
+#[test]
+fn nan_arguments_share_an_entry_and_signed_zeros_do_not() {
+    static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()));
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cache(MEMORY)]
+    fn reciprocal(x: f64) -> f64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        1.0 / x
+    }
+
+    assert!(reciprocal(f64::NAN).is_nan());
+    assert!(reciprocal(f64::from_bits(f64::NAN.to_bits() | 7)).is_nan());
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    assert_eq!(reciprocal(0.0), f64::INFINITY);
+    assert_eq!(reciprocal(-0.0), f64::NEG_INFINITY);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn threads_on_one_key_agree_and_leave_one_entry() {
+    static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()));
+
+    #[cache(MEMORY)]
+    fn slow_sum(n: u64) -> u64 {
+        std::thread::sleep(Duration::from_millis(5));
+        (0..=n).sum()
+    }
+
+    let results: Vec<u64> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8).map(|_| scope.spawn(|| slow_sum(1000))).collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert!(results.iter().all(|&r| r == 500_500));
+    assert_eq!(slow_sum::cache().len().unwrap(), 1);
+    assert_eq!(slow_sum(1000), 500_500);
+}
+
+#[test]
+fn reduce_size_evicts_the_least_recently_used() {
+    for memory in [Memory::new(fresh_dir()), Memory::shared(fresh_dir())] {
+        for i in 0..6_u8 {
+            memory.call(&EVICT, &i, || vec![i; 1000]);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Use entry 0 again: it becomes the most recent.
+        let again: Vec<u8> = memory.call(&EVICT, &0_u8, || unreachable!("0 is stored"));
+        assert_eq!(again, vec![0; 1000]);
+        assert_eq!(memory.reduce_size(None, Some(3), None).unwrap(), 3);
+        assert!(
+            memory.check_call_in_cache(&EVICT, &0_u8),
+            "recently used survives"
+        );
+        assert!(memory.check_call_in_cache(&EVICT, &5_u8));
+        assert!(
+            !memory.check_call_in_cache(&EVICT, &1_u8),
+            "least recently used goes"
+        );
+
+        let one_entry = memory.stats().unwrap().bytes / 3;
+        assert_eq!(memory.reduce_size(Some(one_entry), None, None).unwrap(), 2);
+        assert_eq!(memory.stats().unwrap().entries, 1);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(
+            memory
+                .reduce_size(None, None, Some(Duration::from_millis(10)))
+                .unwrap(),
+            1
+        );
+        assert_eq!(memory.stats().unwrap().entries, 0);
+    }
+}
+
+#[test]
+fn a_corrupt_sled_entry_is_recomputed_rewritten_and_reported() {
+    capture_warnings();
+    let store = SledStore::open(fresh_dir()).unwrap();
+    let memory = Memory::with_store(store.clone());
+    memory.call(&SLED_VICTIM, &1_u8, || vec![1.5_f64; 100]);
+    let key = SLED_VICTIM.key(&1_u8).unwrap();
+    let mut entry = parmemo_memory::Store::get(&*store, &key).unwrap().unwrap();
+    let middle = entry.len() / 2;
+    entry[middle] ^= 0xff;
+    parmemo_memory::Store::put(&*store, &key, &entry).unwrap();
+
+    let runs = AtomicUsize::new(0);
+    let again = memory.call(&SLED_VICTIM, &1_u8, || {
+        runs.fetch_add(1, Ordering::SeqCst);
+        vec![1.5_f64; 100]
+    });
+    assert_eq!(again, vec![1.5; 100]);
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the damaged entry is a miss"
+    );
+    assert!(
+        memory.check_call_in_cache(&SLED_VICTIM, &1_u8),
+        "and it was rewritten"
+    );
+    let warned = warnings_containing(&key.to_hex());
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("checksum mismatch"), "{warned:?}");
+}
+
+#[test]
+fn damaged_entry_files_are_recomputed_and_rewritten() {
+    capture_warnings();
+    let dir = fresh_dir();
+    let store = Arc::new(DirStore::open(&dir).unwrap());
+    let memory = Memory::with_store(store.clone());
+    for (argument, damage) in [(1_u8, "flip"), (2, "truncate"), (3, "empty")] {
+        memory.call(&FILE_VICTIM, &argument, || format!("result {argument}"));
+        let path = store.path_of(&FILE_VICTIM.key(&argument).unwrap());
+        let mut bytes = std::fs::read(&path).unwrap();
+        match damage {
+            "flip" => {
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+            }
+            "truncate" => bytes.truncate(bytes.len() - 4),
+            _ => bytes.clear(),
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let runs = AtomicUsize::new(0);
+        let value = memory.call(&FILE_VICTIM, &argument, || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            format!("result {argument}")
+        });
+        assert_eq!(value, format!("result {argument}"), "{damage}");
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "{damage}: recomputed");
+        assert!(
+            memory.check_call_in_cache(&FILE_VICTIM, &argument),
+            "{damage}: rewritten"
+        );
+        let key = FILE_VICTIM.key(&argument).unwrap().to_hex();
+        assert_eq!(
+            warnings_containing(&key).len(),
+            1,
+            "{damage}: one warning naming {key}"
+        );
+    }
+}
+
+#[test]
+fn an_unusable_store_warns_once_and_runs_uncached() {
+    capture_warnings();
+    let blocker = fresh_dir().join("a-file");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let memory = Memory::new(blocker.join("cache"));
+    let runs = AtomicUsize::new(0);
+    for _ in 0..3 {
+        let value = memory.call(&UNCACHED, &1_u8, || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            42_u8
+        });
+        assert_eq!(value, 42);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    let warned = warnings_containing("caching is off");
+    assert_eq!(
+        warned.iter().filter(|w| w.contains("a-file")).count(),
+        1,
+        "{warned:?}"
+    );
+    assert!(
+        memory.stats().is_err(),
+        "operations about the cache itself report the error"
+    );
+}

@@ -1,0 +1,16 @@
+use parmemo_macros::cache;
+use parmemo_memory::Memory;
+use std::sync::LazyLock;
+
+static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new("target/ui-cache"));
+
+struct Model;
+
+impl Model {
+    #[cache(MEMORY)]
+    fn predict(&self, x: u32) -> u32 {
+        x
+    }
+}
+
+fn main() {}
