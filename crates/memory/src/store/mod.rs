@@ -82,6 +82,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// # Errors
     /// When the underlying storage fails.
     fn put(&self, key: &Key, entry: &[u8]) -> Result<(), MemoryError>;
+    /// Stores many entries at once, durably when it returns: a bulk import or a warm-up.
+    /// The default stores them one by one; stores with a cheaper batch override it.
+    ///
+    /// # Errors
+    /// When the underlying storage fails (entries before the failure may be stored).
+    fn put_many(&self, entries: &[(Key, Vec<u8>)]) -> Result<(), MemoryError> {
+        entries
+            .iter()
+            .try_for_each(|(key, entry)| self.put(key, entry))
+    }
     /// Removes the entry under `key`; absent keys are not an error.
     ///
     /// # Errors

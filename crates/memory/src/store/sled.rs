@@ -13,13 +13,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// within a process, every [`open`](Self::open) of one directory shares one database.
 /// Entries live in the tree `entries`; the tree `used` keeps each key's last use (in
 /// nanoseconds since the epoch) for [`Memory::reduce_size`](crate::Memory::reduce_size).
+/// Uses are noted in memory and written in batches of 4 096, and before eviction reads
+/// them; uses not yet written when the process ends are lost, so eviction order is best
+/// effort across runs.
 #[derive(Debug)]
 pub struct SledStore {
     path: PathBuf,
     db: sled::Db,
     entries: sled::Tree,
     used: sled::Tree,
+    pending_uses: Mutex<HashMap<[u8; 32], [u8; 8]>>,
 }
+
+/// How many hits are noted in memory before their times are written.
+const USE_BATCH: usize = 4096;
 
 static OPEN: LazyLock<Mutex<HashMap<PathBuf, Weak<SledStore>>>> = LazyLock::new(Mutex::default);
 
@@ -68,6 +75,7 @@ impl SledStore {
             db,
             entries,
             used,
+            pending_uses: Mutex::default(),
         });
         open.insert(canonical, Arc::downgrade(&store));
         Ok(store)
@@ -84,6 +92,45 @@ impl SledStore {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Notes a hit for eviction, in memory: a write per hit into a large tree costs more
+    /// than the read itself. Pending uses are written in batches, and before anything
+    /// that reads them (listing, removing, clearing).
+    fn record_use(&self, key: &Key) -> Result<(), MemoryError> {
+        let mut pending = self
+            .pending_uses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        pending.insert(key.0, now_nanos());
+        if pending.len() >= USE_BATCH {
+            self.write_uses(&mut pending)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending uses to the `used` tree (not flushed: eviction order is best
+    /// effort, and a hit should cost no disk write).
+    fn write_uses(&self, pending: &mut HashMap<[u8; 32], [u8; 8]>) -> Result<(), MemoryError> {
+        for (key, used) in pending.drain() {
+            // A use of an entry removed meanwhile must not resurrect its record.
+            if self
+                .entries
+                .contains_key(key)
+                .map_err(|err| self.fail(err))?
+            {
+                self.used.insert(key, &used).map_err(|err| self.fail(err))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_pending_uses(&self) -> Result<(), MemoryError> {
+        let mut pending = self
+            .pending_uses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.write_uses(&mut pending)
     }
 
     fn fail(&self, err: sled::Error) -> MemoryError {
@@ -129,10 +176,7 @@ impl Store for SledStore {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, MemoryError> {
         let entry = self.entries.get(key.0).map_err(|err| self.fail(err))?;
         if entry.is_some() {
-            // Eviction order is best effort: not flushed, so a hit costs no disk write.
-            self.used
-                .insert(key.0, &now_nanos())
-                .map_err(|err| self.fail(err))?;
+            self.record_use(key)?;
         }
         Ok(entry.map(|bytes| bytes.to_vec()))
     }
@@ -149,7 +193,23 @@ impl Store for SledStore {
         Ok(())
     }
 
+    fn put_many(&self, entries: &[(Key, Vec<u8>)]) -> Result<(), MemoryError> {
+        let used = now_nanos();
+        for (key, entry) in entries {
+            self.entries
+                .insert(key.0, entry.as_slice())
+                .map_err(|err| self.fail(err))?;
+            self.used
+                .insert(key.0, &used)
+                .map_err(|err| self.fail(err))?;
+        }
+        // One flush for the whole batch.
+        self.db.flush().map_err(|err| self.fail(err))?;
+        Ok(())
+    }
+
     fn remove(&self, key: &Key) -> Result<(), MemoryError> {
+        self.apply_pending_uses()?;
         self.entries.remove(key.0).map_err(|err| self.fail(err))?;
         self.used.remove(key.0).map_err(|err| self.fail(err))?;
         self.db.flush().map_err(|err| self.fail(err))?;
@@ -157,6 +217,7 @@ impl Store for SledStore {
     }
 
     fn remove_prefix(&self, prefix: &[u8]) -> Result<usize, MemoryError> {
+        self.apply_pending_uses()?;
         let mut removed = 0;
         for item in self.entries.scan_prefix(prefix).keys() {
             let key = item.map_err(|err| self.fail(err))?;
@@ -178,6 +239,7 @@ impl Store for SledStore {
     }
 
     fn entries(&self) -> Result<Vec<EntryInfo>, MemoryError> {
+        self.apply_pending_uses()?;
         let mut infos = Vec::new();
         for item in &self.entries {
             let (key, value) = item.map_err(|err| self.fail(err))?;
@@ -199,6 +261,7 @@ impl Store for SledStore {
     }
 
     fn clear(&self) -> Result<(), MemoryError> {
+        self.apply_pending_uses()?;
         self.entries.clear().map_err(|err| self.fail(err))?;
         self.used.clear().map_err(|err| self.fail(err))?;
         self.db.flush().map_err(|err| self.fail(err))?;
