@@ -76,7 +76,7 @@ impl KeyHasher {
 
     /// A fixed-size value: the copy compiles to a plain store, which matters for the
     /// millions of numbers in a large array argument.
-    #[inline(always)]
+    #[inline]
     fn put_fixed<const N: usize>(&mut self, bytes: [u8; N]) {
         if self.filled + N > BLOCK {
             self.sink.drain(self.filled);
