@@ -2,8 +2,8 @@
 //! timeout=...)`, with the backend part of its type.
 
 use crate::backend::{
-    execute_scoped, execute_streaming, inside_worker, BatchSize, Event, ExecutionBackend,
-    InProcess, Plan, Sequential, TaskResult, Threads, THREAD_TARGET,
+    execute_scoped, execute_streaming, inside_worker, BatchSize, Event, EventSource,
+    ExecutionBackend, InProcess, Plan, Sequential, TaskResult, Threads, THREAD_TARGET,
 };
 use crate::progress::LogSink;
 use crate::results::{RunIter, RunUnordered};
@@ -362,13 +362,7 @@ impl<B: InProcess> Parallel<B> {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let source = execute_streaming(
-            self.backend.is_threaded(),
-            &self.plan()?,
-            Box::new(tasks.into_iter()),
-            |task: Delayed<F>| Ok(task.call()),
-        )?;
-        Ok(RunIter::new(source))
+        Ok(RunIter::new(self.stream(tasks)?))
     }
 
     /// Runs the tasks and yields `(index, result)` pairs in the order tasks complete
@@ -393,13 +387,24 @@ impl<B: InProcess> Parallel<B> {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let source = execute_streaming(
+        Ok(RunUnordered::new(self.stream(tasks)?))
+    }
+
+    /// The run behind both streams: `'static` tasks whose completions are pulled by an
+    /// iterator the caller keeps.
+    fn stream<I, F, R>(&self, tasks: I) -> Result<Box<dyn EventSource<R>>, Error>
+    where
+        I: IntoIterator<Item = Delayed<F>>,
+        I::IntoIter: 'static,
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        execute_streaming(
             self.backend.is_threaded(),
             &self.plan()?,
             Box::new(tasks.into_iter()),
             |task: Delayed<F>| Ok(task.call()),
-        )?;
-        Ok(RunUnordered::new(source))
+        )
     }
 
     fn collect_ordered<J, R>(

@@ -5,27 +5,61 @@ use crate::Error;
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// The events of a run as a stream of batches that ends after the first failure: what
+/// both result iterators are built on.
+struct Batches<R> {
+    source: Box<dyn EventSource<R>>,
+    over: bool,
+}
+
+impl<R> Batches<R> {
+    fn new(source: Box<dyn EventSource<R>>) -> Self {
+        Batches {
+            source,
+            over: false,
+        }
+    }
+
+    /// The next finished batch as `(start, results)`, or the run's failure (after which
+    /// nothing more comes and the rest of the run is cancelled).
+    fn next_batch(&mut self) -> Option<Result<(usize, Vec<R>), Error>> {
+        if self.over {
+            return None;
+        }
+        match self.source.next_event() {
+            Some(Event::Results { start, results }) => Some(Ok((start, results))),
+            Some(Event::Failed(error)) => {
+                self.over = true;
+                self.source.stop();
+                Some(Err(error))
+            }
+            None => {
+                self.over = true;
+                None
+            }
+        }
+    }
+}
+
 /// Results of [`Parallel::run_iter`](crate::Parallel::run_iter), in input order, each as
 /// soon as it and every result before it are done.
 ///
 /// A failure is yielded once as `Err`, then the iterator ends. Dropping it early
 /// cancels the tasks that have not started.
 pub struct RunIter<R> {
-    source: Box<dyn EventSource<R>>,
+    batches: Batches<R>,
     waiting: BTreeMap<usize, Vec<R>>,
     current: std::vec::IntoIter<R>,
     next_start: usize,
-    over: bool,
 }
 
 impl<R> RunIter<R> {
     pub(crate) fn new(source: Box<dyn EventSource<R>>) -> Self {
         RunIter {
-            source,
+            batches: Batches::new(source),
             waiting: BTreeMap::new(),
             current: Vec::new().into_iter(),
             next_start: 0,
-            over: false,
         }
     }
 }
@@ -38,27 +72,16 @@ impl<R> Iterator for RunIter<R> {
             if let Some(result) = self.current.next() {
                 return Some(Ok(result));
             }
-            if self.over {
-                return None;
-            }
             if let Some(results) = self.waiting.remove(&self.next_start) {
                 self.next_start += results.len();
                 self.current = results.into_iter();
                 continue;
             }
-            match self.source.next_event() {
-                Some(Event::Results { start, results }) => {
+            match self.batches.next_batch()? {
+                Ok((start, results)) => {
                     self.waiting.insert(start, results);
                 }
-                Some(Event::Failed(error)) => {
-                    self.over = true;
-                    self.source.stop();
-                    return Some(Err(error));
-                }
-                None => {
-                    self.over = true;
-                    return None;
-                }
+                Err(error) => return Some(Err(error)),
             }
         }
     }
@@ -68,7 +91,7 @@ impl<R> fmt::Debug for RunIter<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunIter")
             .field("next_index", &(self.next_start - self.current.len()))
-            .field("over", &self.over)
+            .field("over", &self.batches.over)
             .finish_non_exhaustive()
     }
 }
@@ -79,17 +102,15 @@ impl<R> fmt::Debug for RunIter<R> {
 /// A failure is yielded once as `Err`, then the iterator ends. Dropping it early
 /// cancels the tasks that have not started.
 pub struct RunUnordered<R> {
-    source: Box<dyn EventSource<R>>,
+    batches: Batches<R>,
     current: std::iter::Zip<std::ops::RangeFrom<usize>, std::vec::IntoIter<R>>,
-    over: bool,
 }
 
 impl<R> RunUnordered<R> {
     pub(crate) fn new(source: Box<dyn EventSource<R>>) -> Self {
         RunUnordered {
-            source,
+            batches: Batches::new(source),
             current: (0..).zip(Vec::new()),
-            over: false,
         }
     }
 }
@@ -102,22 +123,9 @@ impl<R> Iterator for RunUnordered<R> {
             if let Some(pair) = self.current.next() {
                 return Some(Ok(pair));
             }
-            if self.over {
-                return None;
-            }
-            match self.source.next_event() {
-                Some(Event::Results { start, results }) => {
-                    self.current = (start..).zip(results);
-                }
-                Some(Event::Failed(error)) => {
-                    self.over = true;
-                    self.source.stop();
-                    return Some(Err(error));
-                }
-                None => {
-                    self.over = true;
-                    return None;
-                }
+            match self.batches.next_batch()? {
+                Ok((start, results)) => self.current = (start..).zip(results),
+                Err(error) => return Some(Err(error)),
             }
         }
     }
@@ -126,7 +134,7 @@ impl<R> Iterator for RunUnordered<R> {
 impl<R> fmt::Debug for RunUnordered<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunUnordered")
-            .field("over", &self.over)
+            .field("over", &self.batches.over)
             .finish_non_exhaustive()
     }
 }
