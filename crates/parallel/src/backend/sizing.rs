@@ -86,21 +86,24 @@ impl BatchSizer {
     }
 
     /// Learns from a finished batch of `len` tasks that took `elapsed`.
+    ///
+    /// joblib ignores batches shorter than the current size (dispatched before the last
+    /// change). Their per-task time is still informative, though, and ignoring it makes
+    /// the ramp-up take one round trip per wave of in-flight batches. So a short batch
+    /// that ran far below the target still lets the size grow from the current one.
     pub(crate) fn record(&mut self, len: usize, elapsed: Duration) {
-        if self.fixed.is_some() || len < self.size {
-            // A batch cut short by the end of the input says little about the size.
+        if self.fixed.is_some() || len == 0 {
+            return;
+        }
+        let far_below = elapsed * 16 < self.target.min;
+        if len < self.size && !far_below {
             return;
         }
         if elapsed < self.target.min {
-            // joblib doubles at most; far below the target (tiny tasks) that takes many
-            // round trips to reach it, so grow faster the further below it a batch is.
             let ideal = Self::size_taking(self.target.min, len, elapsed);
-            let growth = if elapsed * 16 < self.target.min {
-                MAX_GROWTH
-            } else {
-                2
-            };
-            self.size = (growth * len).min(ideal.max(1)).clamp(1, LARGEST_BATCH);
+            let growth = if far_below { MAX_GROWTH } else { 2 };
+            let base = self.size.max(len);
+            self.size = (growth * base).min(ideal).clamp(1, LARGEST_BATCH);
         } else if elapsed > self.target.max && len >= 2 {
             let ideal = Self::size_taking(self.target.min, len, elapsed);
             self.size = (2 * ideal).max(1);
@@ -158,6 +161,19 @@ mod tests {
         assert_eq!(sizer.next_size(Some(200)), 25);
         assert_eq!(sizer.next_size(Some(1)), 1);
         assert_eq!(sizer.next_size(Some(1_000_000)), 1000);
+    }
+
+    #[test]
+    fn short_batches_that_were_far_too_fast_still_teach() {
+        let mut sizer = auto();
+        sizer.record(1, Duration::from_micros(1));
+        assert_eq!(sizer.next_size(None), 16);
+        // Dispatched before that change, still one task, still far too fast.
+        sizer.record(1, Duration::from_micros(1));
+        assert_eq!(sizer.next_size(None), 256);
+        // A short batch near the target says nothing new.
+        sizer.record(1, Duration::from_millis(1));
+        assert_eq!(sizer.next_size(None), 256);
     }
 
     #[test]
