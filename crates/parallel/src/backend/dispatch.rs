@@ -60,7 +60,9 @@ pub(crate) struct Dispatcher<I: Iterator, R> {
 impl<I: Iterator, R> Dispatcher<I, R> {
     /// A dispatcher for `jobs`; `inline` says `spawn` runs each batch before returning,
     /// so that only one batch may be "in flight" and none is run ahead of the consumer.
-    pub(crate) fn new(jobs: I, plan: &Plan, inline: bool) -> Self {
+    /// `streaming` runs hand results to a consumer as it asks, so their batch sizes grow
+    /// only on evidence from current-size batches (see `BatchSizer::new`).
+    pub(crate) fn new(jobs: I, plan: &Plan, inline: bool, streaming: bool) -> Self {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let (lower, upper) = jobs.size_hint();
         let total = (upper == Some(lower)).then_some(lower);
@@ -73,7 +75,7 @@ impl<I: Iterator, R> Dispatcher<I, R> {
             // Two batches per worker: one running, one queued behind it.
             max_in_flight: if inline { 1 } else { 2 * plan.workers.max(1) },
             inline,
-            sizer: BatchSizer::new(plan.batch, plan.target, plan.workers),
+            sizer: BatchSizer::new(plan.batch, plan.target, plan.workers, !streaming),
             state: Arc::new(RunState::new(plan.timeout)),
             sender,
             receiver,

@@ -114,7 +114,7 @@ where
     Run: Fn(I::Item) -> TaskResult<R> + Sync,
 {
     let inline = !threaded || (plan.workers == 1 && !inside_worker());
-    let mut dispatcher = Dispatcher::new(jobs, plan, inline);
+    let mut dispatcher = Dispatcher::new(jobs, plan, inline, false);
     if inline {
         let (sender, state) = dispatcher.reporting();
         let mut spawn = |batch| {
@@ -214,7 +214,7 @@ where
     Run: Fn(J) -> TaskResult<R> + Send + Sync + 'static,
 {
     let inline = !threaded || (plan.workers == 1 && !inside_worker());
-    let dispatcher = Dispatcher::new(jobs, plan, inline);
+    let dispatcher = Dispatcher::new(jobs, plan, inline, true);
     let (sender, state) = dispatcher.reporting();
     let spawn: Spawner<J> = if inline {
         Box::new(move |batch| {

@@ -44,10 +44,20 @@ pub(crate) struct BatchSizer {
     size: usize,
     target: BatchTarget,
     workers: usize,
+    learn_from_stale: bool,
 }
 
 impl BatchSizer {
-    pub(crate) fn new(batch: BatchSize, target: BatchTarget, workers: usize) -> Self {
+    /// A sizer; `learn_from_stale` lets batches dispatched before the last change still
+    /// grow the size (see [`record`](Self::record)): right for runs that consume their
+    /// whole input anyway, wrong for streams, where it would pull far ahead of the
+    /// consumer.
+    pub(crate) fn new(
+        batch: BatchSize,
+        target: BatchTarget,
+        workers: usize,
+        learn_from_stale: bool,
+    ) -> Self {
         BatchSizer {
             fixed: match batch {
                 BatchSize::Auto => None,
@@ -56,6 +66,7 @@ impl BatchSizer {
             size: 1,
             target,
             workers: workers.max(1),
+            learn_from_stale,
         }
     }
 
@@ -89,14 +100,15 @@ impl BatchSizer {
     ///
     /// joblib ignores batches shorter than the current size (dispatched before the last
     /// change). Their per-task time is still informative, though, and ignoring it makes
-    /// the ramp-up take one round trip per wave of in-flight batches. So a short batch
-    /// that ran far below the target still lets the size grow from the current one.
+    /// the ramp-up take one round trip per wave of in-flight batches. So, when the sizer
+    /// may learn from them, a short batch that ran far below the target still lets the
+    /// size grow from the current one.
     pub(crate) fn record(&mut self, len: usize, elapsed: Duration) {
         if self.fixed.is_some() || len == 0 {
             return;
         }
         let far_below = elapsed * 16 < self.target.min;
-        if len < self.size && !far_below {
+        if len < self.size && !(far_below && self.learn_from_stale) {
             return;
         }
         if elapsed < self.target.min {
@@ -116,7 +128,7 @@ mod tests {
     use super::*;
 
     fn auto() -> BatchSizer {
-        BatchSizer::new(BatchSize::Auto, THREAD_TARGET, 2)
+        BatchSizer::new(BatchSize::Auto, THREAD_TARGET, 2, true)
     }
 
     #[test]
@@ -177,8 +189,21 @@ mod tests {
     }
 
     #[test]
+    fn streams_do_not_learn_from_stale_batches() {
+        let mut sizer = BatchSizer::new(BatchSize::Auto, THREAD_TARGET, 2, false);
+        sizer.record(1, Duration::from_micros(1));
+        assert_eq!(sizer.next_size(None), 16);
+        sizer.record(1, Duration::from_micros(1));
+        assert_eq!(
+            sizer.next_size(None),
+            16,
+            "a stale batch must not pull further ahead"
+        );
+    }
+
+    #[test]
     fn fixed_sizes_do_not_move() {
-        let mut sizer = BatchSizer::new(BatchSize::Fixed(0), THREAD_TARGET, 2);
+        let mut sizer = BatchSizer::new(BatchSize::Fixed(0), THREAD_TARGET, 2, true);
         sizer.record(1, Duration::from_secs(5));
         assert_eq!(sizer.next_size(Some(10)), 1);
     }
