@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench parallel`; the latest numbers are in docs/benchmarks.md.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use parmemo::parallel::vectorize::{vectorize, Target};
 use parmemo::parallel::{delayed, Backend, Parallel};
 use parmemo::stats::{correction, wald, walsh_median, walsh_median_rows, Normal};
@@ -162,6 +162,45 @@ fn vectorize_threshold(c: &mut Criterion) {
     group.finish();
 }
 
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+// Task arguments arrive owned: they are deserialized in the worker.
+#[allow(clippy::needless_pass_by_value)]
+fn walsh_median_owned(sample: Vec<f32>) -> Option<f32> {
+    walsh_median(&sample).ok()
+}
+
+/// The process backend: per-task overhead with auto batching, and the joblib job on
+/// processes beside threads.
+fn processes(c: &mut Criterion) {
+    let on_processes = Parallel::new().backend(Backend::Processes).n_jobs(2);
+    let on_threads = Parallel::new().n_jobs(2);
+    let _ = on_processes.worker_pids(); // the pool starts outside the measurement
+    let mut group = c.benchmark_group("processes");
+    group.throughput(Throughput::Elements(10_000));
+    group.bench_function("tiny_tasks_10k_auto_batching", |b| {
+        b.iter(|| on_processes.map(square, black_box(0..10_000)));
+    });
+    group.finish();
+
+    let samples: Vec<Vec<f32>> = (0..100).map(|s| uniform_f32(10_000, s)).collect();
+    let mut group = c.benchmark_group("joblib_job_processes_vs_threads");
+    group.sample_size(10);
+    group.bench_function("processes", |b| {
+        b.iter_batched(
+            || samples.clone(),
+            |owned| on_processes.map(walsh_median_owned, owned),
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    group.bench_function("threads", |b| {
+        b.iter(|| on_threads.map(|s: &Vec<f32>| walsh_median(s), black_box(&samples)));
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     tiny_tasks,
@@ -169,6 +208,13 @@ criterion_group!(
     joblib_job,
     wald_map_reduce,
     normal_pdf,
-    vectorize_threshold
+    vectorize_threshold,
+    processes
 );
-criterion_main!(benches);
+
+fn main() {
+    // Worker processes of the process backend are this bench binary again.
+    parmemo::parallel::init();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -20,10 +20,27 @@ pub enum Error {
         message: String,
     },
     /// A task ran longer than the `timeout` given to the builder.
-    #[error("task {index} ran past its timeout: raise `timeout`, or use the process backend to stop such tasks for real")]
+    #[error("task {index} ran past its timeout (on processes its worker was killed; a thread cannot be, it runs on): raise `timeout` if the task needs longer")]
     Timeout {
         /// Position of the task in the input.
         index: usize,
+    },
+    /// The worker process running a task died (a signal, `abort`, `exit`): the pool has
+    /// replaced it. With batches of several tasks, `index` is the batch's first.
+    #[error(
+        "the worker process running task {index} died ({cause}); the pool has started a new one"
+    )]
+    WorkerDied {
+        /// Position of the task in the input.
+        index: usize,
+        /// The worker's exit status or signal.
+        cause: String,
+    },
+    /// No worker process could be started.
+    #[error("no worker process could be started: {message}")]
+    WorkerStart {
+        /// What went wrong.
+        message: String,
     },
     /// The operating system refused to start the threads of a pool.
     #[error("could not start a pool of {threads} threads ({message}): lower n_jobs or raise the process's thread limit")]

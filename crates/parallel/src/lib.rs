@@ -37,7 +37,8 @@
 //! ```
 #![warn(missing_docs)]
 
-pub use backend::{BatchSize, ExecutionBackend, InProcess, Sequential, Threads};
+pub use backend::process::init;
+pub use backend::{BatchSize, ExecutionBackend, InProcess, Processes, Sequential, Threads};
 pub use delayed::{delayed, Delayed};
 pub use error::Error;
 pub use jobs::available_cores;

@@ -1,6 +1,8 @@
 //! The `Parallel` builder: joblib's `Parallel(n_jobs=..., batch_size=..., verbose=...,
 //! timeout=...)`, with the backend part of its type.
 
+use crate::backend::process::{self, map_trampoline, try_map_trampoline};
+use crate::backend::Processes;
 use crate::backend::{
     execute_scoped, execute_streaming, inside_worker, BatchSize, Event, EventSource,
     ExecutionBackend, InProcess, Plan, Sequential, TaskResult, Threads, THREAD_TARGET,
@@ -8,6 +10,8 @@ use crate::backend::{
 use crate::progress::LogSink;
 use crate::results::{RunIter, RunUnordered};
 use crate::{jobs, Delayed, Error};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::fmt::Display;
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -41,6 +45,9 @@ impl Backend {
     pub const Sequential: Sequential = Sequential;
     /// Tasks on a reusable pool of `n_jobs` threads.
     pub const Threads: Threads = Threads;
+    /// Tasks in a reusable pool of `n_jobs` child processes (crash isolation, hard
+    /// timeouts); see [`Processes`].
+    pub const Processes: Processes = Processes;
 }
 
 /// Runs many independent tasks at once: joblib's `Parallel`, configured by a builder.
@@ -220,6 +227,18 @@ impl<B: ExecutionBackend> Parallel<B> {
         } else {
             requested
         })
+    }
+
+    /// The plan of a run in worker processes: their batches aim at longer durations
+    /// (a round trip costs tens of microseconds), and under a timeout each task is its
+    /// own batch, so that the one running too long is the one killed and named.
+    fn process_plan(&self) -> Result<Plan, Error> {
+        let mut plan = self.plan()?;
+        plan.target = crate::backend::PROCESS_TARGET;
+        if self.timeout.is_some() {
+            plan.batch = BatchSize::Fixed(1);
+        }
+        Ok(plan)
     }
 
     fn plan(&self) -> Result<Plan, Error> {
@@ -444,5 +463,95 @@ impl<B: InProcess> Parallel<B> {
             ordered.extend(chunk);
         }
         Ok(ordered)
+    }
+}
+
+impl Parallel<Processes> {
+    /// Calls `f` on every item in worker processes and returns the results in input
+    /// order. `f` is a plain function (a closure without captures coerces to one);
+    /// arguments and results travel serialized.
+    ///
+    /// # Errors
+    /// [`Error::Task`] for a task that panicked (the worker survives);
+    /// [`Error::WorkerDied`] when a worker died (a signal, `abort`, `exit`) and
+    /// [`Error::Timeout`] when it ran past the timeout and was killed, in both cases
+    /// replaced by a new one; [`Error::WorkerStart`] when no worker could start (the
+    /// program does not call [`init`](crate::init) first); [`Error::InvalidNJobs`].
+    ///
+    /// ```no_run
+    /// use parmemo_parallel::{Backend, Parallel};
+    ///
+    /// fn cube(x: u64) -> u64 {
+    ///     x * x * x
+    /// }
+    ///
+    /// fn main() -> Result<(), parmemo_parallel::Error> {
+    ///     parmemo_parallel::init();
+    ///     let cubes = Parallel::new().backend(Backend::Processes).map(cube, 0..1000)?;
+    ///     assert_eq!(cubes[10], 1000);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn map<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<Vec<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.collect_in_processes(items.into_iter(), map_trampoline::<A, R>, f as usize)
+    }
+
+    /// [`map`](Self::map) for a function that returns `Result`: the first `Err` fails
+    /// the run as [`Error::Task`] with the error's `Display` text.
+    ///
+    /// # Errors
+    /// As [`map`](Self::map).
+    pub fn try_map<A, R, E, I>(&self, f: fn(A) -> Result<R, E>, items: I) -> Result<Vec<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        E: Display,
+    {
+        self.collect_in_processes(items.into_iter(), try_map_trampoline::<A, R, E>, f as usize)
+    }
+
+    /// The process ids of this pool's live workers, starting the pool if needed: to
+    /// watch them, or to see that a later run reuses them.
+    ///
+    /// # Errors
+    /// [`Error::InvalidNJobs`], [`Error::WorkerStart`].
+    pub fn worker_pids(&self) -> Result<Vec<u32>, Error> {
+        process::worker_pids(self.effective_n_jobs()?)
+    }
+
+    fn collect_in_processes<A, R>(
+        &self,
+        jobs: impl Iterator<Item = A>,
+        trampoline: fn(usize, &[u8]) -> process::Reply,
+        function: usize,
+    ) -> Result<Vec<R>, Error>
+    where
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let plan = self.process_plan()?;
+        let mut chunks: Vec<(usize, Vec<R>)> = Vec::new();
+        let mut failure = None;
+        process::execute(&plan, jobs, trampoline, function, |event| match event {
+            Event::Results { start, results } => {
+                chunks.push((start, results));
+                ControlFlow::Continue(())
+            }
+            Event::Failed(error) => {
+                failure = Some(error);
+                ControlFlow::Break(())
+            }
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        chunks.sort_unstable_by_key(|(start, _)| *start);
+        Ok(chunks.into_iter().flat_map(|(_, chunk)| chunk).collect())
     }
 }

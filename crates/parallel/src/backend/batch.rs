@@ -31,7 +31,7 @@ impl RunState {
     }
 
     #[inline]
-    fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
 
@@ -112,6 +112,10 @@ pub(crate) enum Outcome<R> {
     Overran { index: usize },
     /// The run was cancelled before the batch finished.
     Cancelled,
+    /// The worker process running the batch died.
+    Died { index: usize, cause: String },
+    /// No worker process could be started.
+    NoWorker { message: String },
 }
 
 /// A batch's report to the dispatcher.

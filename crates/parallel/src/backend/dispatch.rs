@@ -172,6 +172,12 @@ impl<I: Iterator, R> Dispatcher<I, R> {
                 Outcome::Overran { index } => {
                     return Some(Event::Failed(crate::Error::Timeout { index }));
                 }
+                Outcome::Died { index, cause } => {
+                    return Some(Event::Failed(crate::Error::WorkerDied { index, cause }));
+                }
+                Outcome::NoWorker { message } => {
+                    return Some(Event::Failed(crate::Error::WorkerStart { message }));
+                }
                 // Only after `stop`, whose caller no longer asks for events; skip it.
                 Outcome::Cancelled => {}
             }

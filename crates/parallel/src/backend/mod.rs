@@ -8,13 +8,15 @@
 mod batch;
 mod dispatch;
 mod pool;
+pub(crate) mod process;
 mod sizing;
 
-pub(crate) use batch::{Batch, TaskResult};
+pub(crate) use batch::{panic_message, Batch, TaskResult};
 pub(crate) use dispatch::{Dispatcher, Event, Plan};
 pub(crate) use pool::{inside_worker, install};
+pub use process::Processes;
 pub use sizing::BatchSize;
-pub(crate) use sizing::THREAD_TARGET;
+pub(crate) use sizing::{PROCESS_TARGET, THREAD_TARGET};
 
 use crate::Error;
 use batch::run_batch;
@@ -53,6 +55,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Sequential {}
     impl Sealed for super::Threads {}
+    impl Sealed for super::Processes {}
 }
 
 /// A backend [`Parallel`](crate::Parallel) can run on. Sealed: the backends are the
@@ -83,7 +86,13 @@ impl ExecutionBackend for Threads {
 }
 impl InProcess for Threads {}
 
-fn drive<I: Iterator, R>(
+impl ExecutionBackend for Processes {
+    fn is_threaded(self) -> bool {
+        true
+    }
+}
+
+pub(crate) fn drive<I: Iterator, R>(
     dispatcher: &mut Dispatcher<I, R>,
     spawn: &mut impl FnMut(Batch<I::Item>),
     on_event: &mut impl FnMut(Event<R>) -> ControlFlow<()>,

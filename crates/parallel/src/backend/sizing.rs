@@ -35,6 +35,13 @@ pub(crate) const THREAD_TARGET: BatchTarget = BatchTarget {
     max: Duration::from_millis(20),
 };
 
+/// A round trip to a worker process costs tens of microseconds: batches aim at tens of
+/// milliseconds (joblib's loky aims at 0.2 s to 2 s).
+pub(crate) const PROCESS_TARGET: BatchTarget = BatchTarget {
+    min: Duration::from_millis(20),
+    max: Duration::from_millis(200),
+};
+
 const LARGEST_BATCH: usize = 1 << 20;
 /// The most a batch may grow after one far-too-short batch.
 const MAX_GROWTH: usize = 16;

@@ -1,0 +1,129 @@
+//! `Backend::Processes`: tasks in a reusable pool of child processes of the current
+//! executable, for crash isolation, hard timeouts and code that is not thread-safe.
+
+mod function;
+mod pool;
+mod wire;
+mod worker;
+
+pub use worker::init;
+
+use super::batch::{Batch, Completion, Outcome};
+use super::{drive, Dispatcher, Event, Plan};
+use crate::Error;
+use function::{offset_of, Trampoline};
+use pool::{Job, JobOutcome};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+pub(crate) use wire::Reply;
+use wire::{decode, encode, Request};
+
+pub(crate) use function::{map_trampoline, try_map_trampoline};
+
+/// Runs tasks in a pool of `n_jobs` child processes of the current executable, started
+/// on first use and reused: joblib's default backend (loky). A task that segfaults,
+/// aborts or hangs takes down its worker, not the program: the run fails with
+/// [`Error::WorkerDied`] or [`Error::Timeout`] and the pool starts a new worker.
+///
+/// Tasks are plain functions `fn(A) -> R` with serializable arguments and results; the
+/// child finds the function by its address in the same executable, with no registration.
+/// A program that uses it calls [`init`](crate::init) first thing in `main`; tests use
+/// [`enable_test_support!`](crate::enable_test_support).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Processes;
+
+/// Runs `jobs` in the pool, `trampoline` calling `function` on each batch in a worker.
+pub(crate) fn execute<A, R>(
+    plan: &Plan,
+    jobs: impl Iterator<Item = A>,
+    trampoline: Trampoline,
+    function: usize,
+    mut on_event: impl FnMut(Event<R>) -> ControlFlow<()>,
+) -> Result<(), Error>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+{
+    let pool = pool::pool(plan.workers)?;
+    let mut dispatcher = Dispatcher::new(jobs, plan, false, false);
+    let (sender, state) = dispatcher.reporting();
+    let (trampoline, function) = (offset_of(trampoline as usize), offset_of(function));
+    let timeout = plan.timeout;
+    let mut spawn = |batch: Batch<A>| {
+        let Batch { start, jobs, .. } = batch;
+        let len = jobs.len();
+        let report = {
+            let sender = sender.clone();
+            move |outcome, elapsed| {
+                // The receiver lives in the dispatcher until the run is over.
+                let _ = sender.send(Completion {
+                    start,
+                    len,
+                    elapsed,
+                    outcome,
+                });
+            }
+        };
+        let arguments = match encode(&jobs) {
+            Ok(arguments) => arguments,
+            Err(err) => {
+                report(
+                    Outcome::Failed {
+                        index: start,
+                        message: format!("the arguments cannot be serialized: {err}"),
+                    },
+                    std::time::Duration::ZERO,
+                );
+                return;
+            }
+        };
+        pool.submit(Job {
+            request: Request::Run {
+                trampoline,
+                function,
+                arguments,
+            },
+            timeout,
+            state: Arc::clone(&state),
+            done: Box::new(move |outcome, elapsed| {
+                report(outcome_of::<R>(outcome, start), elapsed);
+            }),
+        });
+    };
+    drive(&mut dispatcher, &mut spawn, &mut on_event);
+    Ok(())
+}
+
+fn outcome_of<R: DeserializeOwned>(outcome: JobOutcome, start: usize) -> Outcome<R> {
+    match outcome {
+        JobOutcome::Reply(Reply::Done(bytes)) => match decode::<Vec<R>>(&bytes) {
+            Ok(results) => Outcome::Done(results),
+            Err(err) => Outcome::Failed {
+                index: start,
+                message: format!("the results cannot be deserialized: {err}"),
+            },
+        },
+        JobOutcome::Reply(Reply::Failed { offset, message }) => Outcome::Failed {
+            index: start + offset,
+            message,
+        },
+        JobOutcome::Reply(Reply::Hello { .. }) => Outcome::Failed {
+            index: start,
+            message: "the worker answered out of turn".to_owned(),
+        },
+        JobOutcome::Died { cause } => Outcome::Died {
+            index: start,
+            cause,
+        },
+        JobOutcome::TimedOut => Outcome::Overran { index: start },
+        JobOutcome::Cancelled => Outcome::Cancelled,
+        JobOutcome::NoWorker { message } => Outcome::NoWorker { message },
+    }
+}
+
+/// The process ids of the pool of `workers` workers (started if needed).
+pub(crate) fn worker_pids(workers: usize) -> Result<Vec<u32>, Error> {
+    Ok(pool::pool(workers)?.pids())
+}

@@ -1,0 +1,242 @@
+//! `Backend::Processes` with real faults: panics, aborts, exits, kills, hangs.
+
+use parmemo_parallel::{Backend, BatchSize, Error, Parallel, Processes};
+use std::time::Duration;
+
+parmemo_parallel::enable_test_support!();
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn checked_half(x: u64) -> Result<u64, String> {
+    if x % 2 == 0 {
+        Ok(x / 2)
+    } else {
+        Err(format!("{x} is odd"))
+    }
+}
+
+fn panics_at_seven(x: u64) -> u64 {
+    assert!(x != 7, "seven is not allowed");
+    x
+}
+
+// A task's argument arrives owned: it is deserialized in the worker.
+#[allow(clippy::needless_pass_by_value)]
+fn dies(how: String) -> u32 {
+    match how.as_str() {
+        "abort" => std::process::abort(),
+        "exit" => std::process::exit(3),
+        "kill" => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &std::process::id().to_string()])
+                .status();
+            std::thread::sleep(Duration::from_secs(10));
+            0
+        }
+        _ => 1,
+    }
+}
+
+fn sleeps(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn processes(n: i32) -> Parallel<Processes> {
+    Parallel::new().backend(Backend::Processes).n_jobs(n)
+}
+
+#[test]
+fn results_come_back_in_input_order() {
+    let p = processes(2);
+    let squares = p.map(square, 0..5_000).unwrap();
+    assert_eq!(squares, (0..5_000).map(|x| x * x).collect::<Vec<u64>>());
+    assert_eq!(p.try_map(checked_half, [2, 4, 6]).unwrap(), [1, 2, 3]);
+    assert_eq!(
+        p.try_map(checked_half, [2, 3]),
+        Err(Error::Task {
+            index: 1,
+            message: "3 is odd".into()
+        })
+    );
+}
+
+#[test]
+fn a_panic_names_the_task_and_the_worker_survives() {
+    let p = processes(2).batch_size(BatchSize::Fixed(1));
+    let before = p.worker_pids().unwrap();
+    match p.map(panics_at_seven, 0..20) {
+        Err(Error::Task { index, message }) => {
+            assert_eq!(index, 7);
+            assert!(message.contains("seven is not allowed"), "{message}");
+        }
+        other => panic!("expected a task error, got {other:?}"),
+    }
+    assert_eq!(p.map(square, [3]).unwrap(), [9]);
+    assert_eq!(
+        p.worker_pids().unwrap(),
+        before,
+        "a panic does not cost a worker"
+    );
+}
+
+#[test]
+fn the_pool_is_reused_across_calls() {
+    let p = processes(3);
+    let first = p.worker_pids().unwrap();
+    assert_eq!(first.len(), 3);
+    p.map(square, 0..100).unwrap();
+    p.map(square, 0..100).unwrap();
+    assert_eq!(
+        p.worker_pids().unwrap(),
+        first,
+        "no new process for a second call"
+    );
+}
+
+#[test]
+fn a_dying_worker_is_reported_and_replaced() {
+    let p = processes(1).batch_size(BatchSize::Fixed(1));
+    for (how, cause) in [
+        ("abort", "SIGABRT"),
+        ("exit", "exit status: 3"),
+        ("kill", "SIGKILL"),
+    ] {
+        let tasks = vec!["fine".to_owned(), how.to_owned(), "fine".to_owned()];
+        match p.map(dies, tasks) {
+            Err(Error::WorkerDied {
+                index,
+                cause: reported,
+            }) => {
+                assert_eq!(index, 1, "{how}");
+                assert!(reported.contains(cause), "{how}: {reported}");
+            }
+            other => panic!("{how}: expected a dead worker, got {other:?}"),
+        }
+        assert_eq!(
+            p.map(square, [4]).unwrap(),
+            [16],
+            "{how}: the pool works again"
+        );
+    }
+    assert_no_zombies();
+}
+
+#[test]
+fn a_task_past_its_timeout_is_killed_with_its_worker() {
+    let p = processes(1).timeout(Duration::from_millis(300));
+    let before = p.worker_pids().unwrap();
+    assert_eq!(
+        p.map(sleeps, [0, 10_000, 0]),
+        Err(Error::Timeout { index: 1 })
+    );
+    assert_eq!(p.map(sleeps, [1, 2]).unwrap(), [1, 2]);
+    assert_ne!(
+        p.worker_pids().unwrap(),
+        before,
+        "the killed worker was replaced"
+    );
+    assert_no_zombies();
+}
+
+/// No child of this process is left dead and unreaped.
+fn assert_no_zombies() {
+    let me = std::process::id().to_string();
+    let zombies: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .filter(|stat| {
+            // pid (comm) state ppid ...: comm may hold spaces, so split after the ')'.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            fields.first() == Some(&"Z") && fields.get(1) == Some(&me.as_str())
+        })
+        .collect();
+    assert!(zombies.is_empty(), "zombie children: {zombies:?}");
+}
+
+#[test]
+#[ignore = "entry point of the parent process that parents_death_ends_the_workers starts"]
+fn parent_role() {
+    if std::env::var_os("PARMEMO_TEST_PARENT").is_none() {
+        return;
+    }
+    let pids = processes(2).worker_pids().unwrap();
+    println!(
+        "workers {}",
+        pids.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    // Busy workers must notice too: give one a long task.
+    let _ = processes(2).map(sleeps, [60_000, 60_000]);
+}
+
+#[test]
+fn a_killed_parent_takes_its_workers_along() {
+    use std::io::{BufRead, BufReader};
+    let exe = std::env::current_exe().unwrap();
+    let mut parent = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "parent_role",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PARMEMO_TEST_PARENT", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(parent.stdout.take().unwrap()).lines();
+    let workers: Vec<u32> = loop {
+        let line = lines
+            .next()
+            .expect("the parent reports its workers")
+            .unwrap();
+        if let Some(at) = line.find("workers ") {
+            break line[at + 8..]
+                .split_whitespace()
+                .map(|pid| pid.parse().unwrap())
+                .collect();
+        }
+    };
+    assert_eq!(workers.len(), 2);
+    std::thread::sleep(Duration::from_millis(300)); // the long tasks are running
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+
+    let running = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')
+                    .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while workers.iter().any(|&pid| running(pid)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let alive: Vec<u32> = workers.into_iter().filter(|&pid| running(pid)).collect();
+    assert!(alive.is_empty(), "workers outlived their parent: {alive:?}");
+}
+
+// Owned, as every task argument: it is deserialized in the worker.
+#[allow(clippy::needless_pass_by_value)]
+fn checksum(bytes: Vec<u8>) -> (usize, u64) {
+    (bytes.len(), bytes.iter().map(|&b| u64::from(b)).sum())
+}
+
+#[test]
+fn a_64_megabyte_argument_round_trips() {
+    let big: Vec<u8> = (0..64 * 1024 * 1024_u32).map(|i| (i % 251) as u8).collect();
+    let expected = checksum(big.clone());
+    let p = processes(1).batch_size(BatchSize::Fixed(1));
+    assert_eq!(p.map(checksum, [big]).unwrap(), [expected]);
+}
