@@ -516,6 +516,49 @@ impl Parallel<Processes> {
         self.collect_in_processes(items.into_iter(), try_map_trampoline::<A, R, E>, f as usize)
     }
 
+    /// [`map`](Self::map) with the results in input order as they become available, as
+    /// [`Parallel::run_iter`] on threads. Arguments are pulled only as workers need more.
+    ///
+    /// # Errors
+    /// [`Error::InvalidNJobs`], [`Error::WorkerStart`] if the run cannot start; task
+    /// failures are yielded by the iterator.
+    pub fn run_iter<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<RunIter<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let source = process::execute_streaming(
+            &self.process_plan()?,
+            Box::new(items.into_iter()),
+            map_trampoline::<A, R>,
+            f as usize,
+        )?;
+        Ok(RunIter::new(source))
+    }
+
+    /// [`map`](Self::map) yielding `(index, result)` pairs as tasks complete, as
+    /// [`Parallel::run_unordered`] on threads.
+    ///
+    /// # Errors
+    /// As [`run_iter`](Self::run_iter).
+    pub fn run_unordered<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<RunUnordered<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let source = process::execute_streaming(
+            &self.process_plan()?,
+            Box::new(items.into_iter()),
+            map_trampoline::<A, R>,
+            f as usize,
+        )?;
+        Ok(RunUnordered::new(source))
+    }
+
     /// The process ids of this pool's live workers, starting the pool if needed: to
     /// watch them, or to see that a later run reuses them.
     ///

@@ -240,3 +240,125 @@ fn a_64_megabyte_argument_round_trips() {
     let p = processes(1).batch_size(BatchSize::Fixed(1));
     assert_eq!(p.map(checksum, [big]).unwrap(), [expected]);
 }
+
+/// The calls every backend must answer alike, with the same plain functions.
+trait SameBehaviour {
+    fn squares(&self, n: u64) -> Result<Vec<u64>, Error>;
+    fn halves(&self, items: Vec<u64>) -> Result<Vec<u64>, Error>;
+    fn streamed(&self, n: u64) -> Result<Vec<u64>, Error>;
+    fn unordered(&self, n: u64) -> Result<Vec<(usize, u64)>, Error>;
+}
+
+/// The in-process backends take the same functions (closures would do too).
+macro_rules! same_behaviour_in_process {
+    ($($backend:ty),*) => {$(
+        impl SameBehaviour for Parallel<$backend> {
+            fn squares(&self, n: u64) -> Result<Vec<u64>, Error> {
+                self.map(square, 0..n)
+            }
+            fn halves(&self, items: Vec<u64>) -> Result<Vec<u64>, Error> {
+                self.try_map(checked_half, items)
+            }
+            fn streamed(&self, n: u64) -> Result<Vec<u64>, Error> {
+                self.run_iter((0..n).map(|x| parmemo_parallel::delayed(move || square(x))))?.collect()
+            }
+            fn unordered(&self, n: u64) -> Result<Vec<(usize, u64)>, Error> {
+                self.run_unordered((0..n).map(|x| parmemo_parallel::delayed(move || square(x))))?.collect()
+            }
+        }
+    )*};
+}
+
+same_behaviour_in_process!(parmemo_parallel::Sequential, parmemo_parallel::Threads);
+
+impl SameBehaviour for Parallel<Processes> {
+    fn squares(&self, n: u64) -> Result<Vec<u64>, Error> {
+        self.map(square, 0..n)
+    }
+    fn halves(&self, items: Vec<u64>) -> Result<Vec<u64>, Error> {
+        self.try_map(checked_half, items)
+    }
+    fn streamed(&self, n: u64) -> Result<Vec<u64>, Error> {
+        self.run_iter(square, 0..n)?.collect()
+    }
+    fn unordered(&self, n: u64) -> Result<Vec<(usize, u64)>, Error> {
+        self.run_unordered(square, 0..n)?.collect()
+    }
+}
+
+#[test]
+fn every_backend_behaves_alike() {
+    let backends: Vec<(&str, Box<dyn SameBehaviour>)> = vec![
+        (
+            "sequential",
+            Box::new(Parallel::new().backend(Backend::Sequential)),
+        ),
+        ("threads", Box::new(Parallel::new().n_jobs(2))),
+        ("processes", Box::new(processes(2))),
+    ];
+    let squares: Vec<u64> = (0..3_000).map(|x| x * x).collect();
+    for (name, backend) in &backends {
+        assert_eq!(backend.squares(3_000).as_ref(), Ok(&squares), "{name}: map");
+        assert_eq!(backend.squares(0), Ok(vec![]), "{name}: empty input");
+        assert_eq!(
+            backend.streamed(3_000).as_ref(),
+            Ok(&squares),
+            "{name}: run_iter"
+        );
+        let mut pairs = backend.unordered(500).unwrap();
+        pairs.sort_unstable();
+        assert_eq!(
+            pairs,
+            (0..500).map(|i| (i, (i * i) as u64)).collect::<Vec<_>>(),
+            "{name}: run_unordered"
+        );
+        assert_eq!(
+            backend.halves((0..100).map(|x| 2 * x).chain([41]).collect()),
+            Err(Error::Task {
+                index: 100,
+                message: "41 is odd".into()
+            }),
+            "{name}: the first error names its task"
+        );
+    }
+}
+
+/// A value whose `Deserialize` rejects 13: serializing works, decoding in the worker fails.
+#[derive(Debug)]
+struct Picky(u8);
+
+impl serde::Serialize for Picky {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Picky {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = u8::deserialize(deserializer)?;
+        if value == 13 {
+            Err(serde::de::Error::custom("13 is unlucky"))
+        } else {
+            Ok(Picky(value))
+        }
+    }
+}
+
+// Owned, as every task argument: it is deserialized in the worker.
+#[allow(clippy::needless_pass_by_value)]
+fn unwrap_picky(picky: Picky) -> u8 {
+    picky.0
+}
+
+#[test]
+fn undecodable_arguments_are_an_error_naming_the_task() {
+    let p = processes(1).batch_size(BatchSize::Fixed(1));
+    match p.map(unwrap_picky, [Picky(1), Picky(2), Picky(13)]) {
+        Err(Error::Task { index, message }) => {
+            assert_eq!(index, 2);
+            assert!(message.contains("13 is unlucky"), "{message}");
+        }
+        other => panic!("expected a task error, got {other:?}"),
+    }
+    assert_eq!(p.map(unwrap_picky, [Picky(7)]).unwrap(), [7]);
+}

@@ -176,12 +176,26 @@ pub(crate) trait EventSource<R> {
     fn stop(&mut self);
 }
 
-type Spawner<J> = Box<dyn FnMut(Batch<J>)>;
+pub(crate) type Spawner<J> = Box<dyn FnMut(Batch<J>)>;
 
-struct Stream<J, R> {
+pub(crate) struct Stream<J, R> {
     dispatcher: Dispatcher<Box<dyn Iterator<Item = J>>, R>,
     spawn: Spawner<J>,
     over: bool,
+}
+
+impl<J, R> Stream<J, R> {
+    /// A run whose dispatcher advances as its events are asked for.
+    pub(crate) fn new(
+        dispatcher: Dispatcher<Box<dyn Iterator<Item = J>>, R>,
+        spawn: Spawner<J>,
+    ) -> Self {
+        Stream {
+            dispatcher,
+            spawn,
+            over: false,
+        }
+    }
 }
 
 impl<J, R> EventSource<R> for Stream<J, R> {
@@ -250,9 +264,5 @@ where
             }
         })
     };
-    Ok(Box::new(Stream {
-        dispatcher,
-        spawn,
-        over: false,
-    }))
+    Ok(Box::new(Stream::new(dispatcher, spawn)))
 }

@@ -8,15 +8,17 @@ mod worker;
 
 pub use worker::init;
 
-use super::batch::{Batch, Completion, Outcome};
-use super::{drive, Dispatcher, Event, Plan};
+use super::batch::{Batch, Completion, Outcome, RunState};
+use super::{drive, Dispatcher, Event, EventSource, Plan, Stream};
 use crate::Error;
+use crossbeam_channel::Sender;
 use function::{offset_of, Trampoline};
 use pool::{Job, JobOutcome};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::time::Duration;
 pub(crate) use wire::Reply;
 use wire::{decode, encode, Request};
 
@@ -34,24 +36,22 @@ pub(crate) use function::{map_trampoline, try_map_trampoline};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Processes;
 
-/// Runs `jobs` in the pool, `trampoline` calling `function` on each batch in a worker.
-pub(crate) fn execute<A, R>(
-    plan: &Plan,
-    jobs: impl Iterator<Item = A>,
+/// The `spawn` of a run in worker processes: encodes each batch's arguments and hands it
+/// to the pool, whose thread reports the outcome as a completion.
+fn spawner<A, R>(
+    pool: Arc<pool::ProcessPool>,
+    sender: Sender<Completion<R>>,
+    state: Arc<RunState>,
     trampoline: Trampoline,
     function: usize,
-    mut on_event: impl FnMut(Event<R>) -> ControlFlow<()>,
-) -> Result<(), Error>
+    timeout: Option<Duration>,
+) -> impl FnMut(Batch<A>) + 'static
 where
     A: Serialize,
     R: DeserializeOwned + Send + 'static,
 {
-    let pool = pool::pool(plan.workers)?;
-    let mut dispatcher = Dispatcher::new(jobs, plan, false, false);
-    let (sender, state) = dispatcher.reporting();
     let (trampoline, function) = (offset_of(trampoline as usize), offset_of(function));
-    let timeout = plan.timeout;
-    let mut spawn = |batch: Batch<A>| {
+    move |batch: Batch<A>| {
         let Batch { start, jobs, .. } = batch;
         let len = jobs.len();
         let report = {
@@ -74,7 +74,7 @@ where
                         index: start,
                         message: format!("the arguments cannot be serialized: {err}"),
                     },
-                    std::time::Duration::ZERO,
+                    Duration::ZERO,
                 );
                 return;
             }
@@ -91,9 +91,46 @@ where
                 report(outcome_of::<R>(outcome, start), elapsed);
             }),
         });
-    };
+    }
+}
+
+/// Runs `jobs` in the pool and hands each event to `on_event`, until the input is
+/// exhausted or `on_event` breaks.
+pub(crate) fn execute<A, R>(
+    plan: &Plan,
+    jobs: impl Iterator<Item = A>,
+    trampoline: Trampoline,
+    function: usize,
+    mut on_event: impl FnMut(Event<R>) -> ControlFlow<()>,
+) -> Result<(), Error>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+{
+    let pool = pool::pool(plan.workers)?;
+    let mut dispatcher = Dispatcher::new(jobs, plan, false, false);
+    let (sender, state) = dispatcher.reporting();
+    let mut spawn = spawner(pool, sender, state, trampoline, function, plan.timeout);
     drive(&mut dispatcher, &mut spawn, &mut on_event);
     Ok(())
+}
+
+/// Starts a run in the pool whose events a stream hands out on demand.
+pub(crate) fn execute_streaming<A, R>(
+    plan: &Plan,
+    jobs: Box<dyn Iterator<Item = A>>,
+    trampoline: Trampoline,
+    function: usize,
+) -> Result<Box<dyn EventSource<R>>, Error>
+where
+    A: Serialize + 'static,
+    R: DeserializeOwned + Send + 'static,
+{
+    let pool = pool::pool(plan.workers)?;
+    let dispatcher = Dispatcher::new(jobs, plan, false, true);
+    let (sender, state) = dispatcher.reporting();
+    let spawn = spawner(pool, sender, state, trampoline, function, plan.timeout);
+    Ok(Box::new(Stream::new(dispatcher, Box::new(spawn))))
 }
 
 fn outcome_of<R: DeserializeOwned>(outcome: JobOutcome, start: usize) -> Outcome<R> {
