@@ -26,7 +26,8 @@ pub enum Error {
         index: usize,
     },
     /// The worker process running a task died (a signal, `abort`, `exit`): the pool has
-    /// replaced it. With batches of several tasks, `index` is the batch's first.
+    /// replaced it. When it died in a batch of several tasks, they were rerun one at a
+    /// time to find the one that kills a worker, which `index` names.
     #[error(
         "the worker process running task {index} died ({cause}); the pool has started a new one"
     )]

@@ -575,7 +575,7 @@ impl Parallel<Processes> {
         function: usize,
     ) -> Result<Vec<R>, Error>
     where
-        A: Serialize,
+        A: Serialize + DeserializeOwned,
         R: DeserializeOwned + Send + 'static,
     {
         let plan = self.process_plan()?;

@@ -362,3 +362,24 @@ fn undecodable_arguments_are_an_error_naming_the_task() {
     }
     assert_eq!(p.map(unwrap_picky, [Picky(7)]).unwrap(), [7]);
 }
+
+fn aborts_at_five(x: u32) -> u32 {
+    if x == 5 {
+        std::process::abort();
+    }
+    x
+}
+
+#[test]
+fn a_death_inside_a_batch_names_the_task_that_caused_it() {
+    let p = processes(1).batch_size(BatchSize::Fixed(8));
+    match p.map(aborts_at_five, 0..8) {
+        Err(Error::WorkerDied { index, cause }) => {
+            assert_eq!(index, 5, "{cause}");
+            assert!(cause.contains("SIGABRT"), "{cause}");
+        }
+        other => panic!("expected a dead worker, got {other:?}"),
+    }
+    assert_eq!(p.map(aborts_at_five, [1, 2]).unwrap(), [1, 2]);
+    assert_no_zombies();
+}

@@ -47,7 +47,7 @@ fn spawner<A, R>(
     timeout: Option<Duration>,
 ) -> impl FnMut(Batch<A>) + 'static
 where
-    A: Serialize,
+    A: Serialize + DeserializeOwned,
     R: DeserializeOwned + Send + 'static,
 {
     let (trampoline, function) = (offset_of(trampoline as usize), offset_of(function));
@@ -85,6 +85,7 @@ where
                 function,
                 arguments,
             },
+            split: split_batch::<A>,
             timeout,
             state: Arc::clone(&state),
             done: Box::new(move |outcome, elapsed| {
@@ -104,7 +105,7 @@ pub(crate) fn execute<A, R>(
     mut on_event: impl FnMut(Event<R>) -> ControlFlow<()>,
 ) -> Result<(), Error>
 where
-    A: Serialize,
+    A: Serialize + DeserializeOwned,
     R: DeserializeOwned + Send + 'static,
 {
     let pool = pool::pool(plan.workers)?;
@@ -123,7 +124,7 @@ pub(crate) fn execute_streaming<A, R>(
     function: usize,
 ) -> Result<Box<dyn EventSource<R>>, Error>
 where
-    A: Serialize + 'static,
+    A: Serialize + DeserializeOwned + 'static,
     R: DeserializeOwned + Send + 'static,
 {
     let pool = pool::pool(plan.workers)?;
@@ -131,6 +132,15 @@ where
     let (sender, state) = dispatcher.reporting();
     let spawn = spawner(pool, sender, state, trampoline, function, plan.timeout);
     Ok(Box::new(Stream::new(dispatcher, Box::new(spawn))))
+}
+
+/// The one-task batches of a batch's encoded arguments.
+fn split_batch<A: Serialize + DeserializeOwned>(arguments: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let batch: Vec<A> = decode(arguments)?;
+    batch
+        .iter()
+        .map(|argument| encode(std::slice::from_ref(argument)))
+        .collect()
 }
 
 fn outcome_of<R: DeserializeOwned>(outcome: JobOutcome, start: usize) -> Outcome<R> {
@@ -150,9 +160,19 @@ fn outcome_of<R: DeserializeOwned>(outcome: JobOutcome, start: usize) -> Outcome
             index: start,
             message: "the worker answered out of turn".to_owned(),
         },
-        JobOutcome::Died { cause } => Outcome::Died {
-            index: start,
+        JobOutcome::Died {
             cause,
+            offset: Some(offset),
+        } => Outcome::Died {
+            index: start + offset,
+            cause,
+        },
+        JobOutcome::Died {
+            cause,
+            offset: None,
+        } => Outcome::Died {
+            index: start,
+            cause: format!("{cause}; rerun one at a time, none of the batch's tasks crashed again"),
         },
         JobOutcome::TimedOut => Outcome::Overran { index: start },
         JobOutcome::Cancelled => Outcome::Cancelled,

@@ -30,9 +30,11 @@ const WORKER_ARGUMENTS: [&str; 5] = [
 /// How one job ended, as the parent thread saw it.
 pub(crate) enum JobOutcome {
     Reply(Reply),
-    /// The worker died; `cause` is its exit status or signal.
+    /// The worker died; `cause` is its exit status or signal, `offset` the task of the
+    /// batch that killed it, when rerunning the batch one task at a time found it.
     Died {
         cause: String,
+        offset: Option<usize>,
     },
     /// The job ran past its timeout: the worker was killed.
     TimedOut,
@@ -44,9 +46,14 @@ pub(crate) enum JobOutcome {
     },
 }
 
+/// Splits a batch's encoded arguments into one-task batches (monomorphized for the
+/// argument type), to find which task kills a worker.
+pub(crate) type Split = fn(&[u8]) -> Result<Vec<Vec<u8>>, String>;
+
 /// A batch for some worker, and what to do with its outcome.
 pub(crate) struct Job {
     pub(crate) request: Request,
+    pub(crate) split: Split,
     pub(crate) timeout: Option<Duration>,
     pub(crate) state: Arc<RunState>,
     pub(crate) done: Box<dyn FnOnce(JobOutcome, Duration) + Send>,
@@ -274,8 +281,50 @@ fn serve_jobs(
             Err(Failure::Died) => {
                 let cause = current.stop();
                 set_pid(None);
-                (job.done)(JobOutcome::Died { cause }, began.elapsed());
+                let offset = find_the_killer(slot, dir, &job, &mut worker, &set_pid);
+                (job.done)(JobOutcome::Died { cause, offset }, began.elapsed());
             }
         }
     }
+}
+
+/// After a worker died in a batch of several tasks, reruns them one at a time on fresh
+/// workers and returns the offset of the first that kills its worker again. This costs
+/// nothing unless a worker dies, and names the task exactly when the crash repeats; the
+/// tasks before it run a second time.
+fn find_the_killer(
+    slot: usize,
+    dir: &Path,
+    job: &Job,
+    worker: &mut Option<Worker>,
+    set_pid: &dyn Fn(Option<u32>),
+) -> Option<usize> {
+    let Request::Run {
+        trampoline,
+        function,
+        arguments,
+    } = &job.request;
+    let singles = (job.split)(arguments).ok()?;
+    if singles.len() < 2 {
+        return (singles.len() == 1).then_some(0);
+    }
+    for (offset, single) in singles.into_iter().enumerate() {
+        let mut current = match worker.take() {
+            Some(current) => current,
+            None => Worker::start(slot, dir).ok()?,
+        };
+        set_pid(Some(current.child.id()));
+        let request = Request::Run {
+            trampoline: *trampoline,
+            function: *function,
+            arguments: single,
+        };
+        if current.run(&request, job.timeout).is_err() {
+            current.stop();
+            set_pid(None);
+            return Some(offset);
+        }
+        *worker = Some(current);
+    }
+    None
 }
