@@ -383,3 +383,16 @@ fn a_death_inside_a_batch_names_the_task_that_caused_it() {
     assert_eq!(p.map(aborts_at_five, [1, 2]).unwrap(), [1, 2]);
     assert_no_zombies();
 }
+
+fn noisy(x: u64) -> u64 {
+    println!("worker output on stdout for {x}");
+    eprintln!("worker output on stderr for {x}");
+    x + 1
+}
+
+#[test]
+fn a_worker_printing_does_not_disturb_the_protocol() {
+    let p = processes(2);
+    let results = p.map(noisy, 0..200).unwrap();
+    assert_eq!(results, (1..=200).collect::<Vec<u64>>());
+}

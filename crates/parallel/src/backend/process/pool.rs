@@ -1,6 +1,6 @@
 //! The parent's side: a reusable pool of worker processes, one parent thread each.
 
-use super::wire::{receive, send, Reply, Request};
+use super::wire::{receive_reply, send_request, Reply, Request};
 use super::worker::SOCKET_VARIABLE;
 use crate::backend::batch::RunState;
 use crate::Error;
@@ -192,7 +192,7 @@ impl Worker {
         let hello = stream
             .set_nonblocking(false)
             .map_err(|err| err.to_string())
-            .and_then(|()| receive::<Reply>(&mut stream).map_err(|err| err.to_string()));
+            .and_then(|()| receive_reply(&mut stream).map_err(|err| err.to_string()));
         if let Ok(Reply::Hello { .. }) = hello {
             Ok(Worker { child, stream })
         } else {
@@ -215,8 +215,8 @@ impl Worker {
         self.stream
             .set_read_timeout(timeout)
             .map_err(|_| Failure::Died)?;
-        send(&mut self.stream, request).map_err(|_| Failure::Died)?;
-        receive(&mut self.stream).map_err(|err| match err.kind() {
+        send_request(&mut self.stream, request).map_err(|_| Failure::Died)?;
+        receive_reply(&mut self.stream).map_err(|err| match err.kind() {
             ErrorKind::WouldBlock | ErrorKind::TimedOut => Failure::TimedOut,
             _ => Failure::Died,
         })

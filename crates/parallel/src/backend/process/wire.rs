@@ -1,12 +1,14 @@
-//! What parent and child say to each other: length-prefixed bincode frames on a Unix
-//! socket (the child's stdout and stderr stay free for its own output).
+//! What parent and child say to each other on a Unix socket (the child's stdout and
+//! stderr stay free for its own output). A message is a small bincode header and a
+//! payload of raw bytes, each length-prefixed: the payload (a batch's encoded arguments
+//! or results) is never encoded a second time, which would cost a call per byte.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 
 /// Parent to child.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 pub(crate) enum Request {
     /// Run a batch: `trampoline` and `function` are code offsets from the anchor (see
     /// `function.rs`); `arguments` is the bincode of the batch's `Vec<A>`.
@@ -17,8 +19,15 @@ pub(crate) enum Request {
     },
 }
 
+/// The header of a request, without its payload.
+#[derive(Serialize, Deserialize)]
+struct RunHeader {
+    trampoline: usize,
+    function: usize,
+}
+
 /// Child to parent.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 pub(crate) enum Reply {
     /// The child is up (sent once, first).
     Hello { pid: u32 },
@@ -42,20 +51,132 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
         .map_err(|err| err.to_string())
 }
 
-/// Writes one frame: the payload's length (u64, little-endian), then the payload.
-pub(crate) fn send<T: Serialize>(stream: &mut impl Write, message: &T) -> io::Result<()> {
-    let payload = encode(message).map_err(io::Error::other)?;
-    stream.write_all(&(payload.len() as u64).to_le_bytes())?;
-    stream.write_all(&payload)?;
-    stream.flush()
+/// The header of a reply, without its payload.
+#[derive(Serialize, Deserialize)]
+enum ReplyHeader {
+    Hello { pid: u32 },
+    Done,
+    Failed { offset: usize, message: String },
 }
 
-/// Reads one frame; `UnexpectedEof` when the other side is gone.
-pub(crate) fn receive<T: DeserializeOwned>(stream: &mut impl Read) -> io::Result<T> {
+fn write_part(stream: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    stream.write_all(&(bytes.len() as u64).to_le_bytes())?;
+    stream.write_all(bytes)
+}
+
+fn read_part(stream: &mut impl Read) -> io::Result<Vec<u8>> {
     let mut length = [0; 8];
     stream.read_exact(&mut length)?;
     let length = usize::try_from(u64::from_le_bytes(length)).map_err(io::Error::other)?;
-    let mut payload = vec![0; length];
-    stream.read_exact(&mut payload)?;
-    decode(&payload).map_err(io::Error::other)
+    let mut bytes = vec![0; length];
+    stream.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn send_parts<H: Serialize>(stream: &mut impl Write, header: &H, payload: &[u8]) -> io::Result<()> {
+    write_part(stream, &encode(header).map_err(io::Error::other)?)?;
+    write_part(stream, payload)?;
+    stream.flush()
+}
+
+fn receive_parts<H: DeserializeOwned>(stream: &mut impl Read) -> io::Result<(H, Vec<u8>)> {
+    let header = decode(&read_part(stream)?).map_err(io::Error::other)?;
+    Ok((header, read_part(stream)?))
+}
+
+/// Sends a request; its arguments go as a raw payload.
+pub(crate) fn send_request(stream: &mut impl Write, request: &Request) -> io::Result<()> {
+    let Request::Run {
+        trampoline,
+        function,
+        arguments,
+    } = request;
+    let header = RunHeader {
+        trampoline: *trampoline,
+        function: *function,
+    };
+    send_parts(stream, &header, arguments)
+}
+
+/// Reads a request; `UnexpectedEof` when the parent is gone.
+pub(crate) fn receive_request(stream: &mut impl Read) -> io::Result<Request> {
+    let (
+        RunHeader {
+            trampoline,
+            function,
+        },
+        arguments,
+    ) = receive_parts(stream)?;
+    Ok(Request::Run {
+        trampoline,
+        function,
+        arguments,
+    })
+}
+
+/// Sends a reply; the results of a finished batch go as a raw payload.
+pub(crate) fn send_reply(stream: &mut impl Write, reply: &Reply) -> io::Result<()> {
+    match reply {
+        Reply::Hello { pid } => send_parts(stream, &ReplyHeader::Hello { pid: *pid }, &[]),
+        Reply::Done(results) => send_parts(stream, &ReplyHeader::Done, results),
+        Reply::Failed { offset, message } => send_parts(
+            stream,
+            &ReplyHeader::Failed {
+                offset: *offset,
+                message: message.clone(),
+            },
+            &[],
+        ),
+    }
+}
+
+/// Reads a reply; `UnexpectedEof` when the worker is gone.
+pub(crate) fn receive_reply(stream: &mut impl Read) -> io::Result<Reply> {
+    let (header, payload) = receive_parts(stream)?;
+    Ok(match header {
+        ReplyHeader::Hello { pid } => Reply::Hello { pid },
+        ReplyHeader::Done => Reply::Done(payload),
+        ReplyHeader::Failed { offset, message } => Reply::Failed { offset, message },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        let mut wire = Vec::new();
+        let request = Request::Run {
+            trampoline: 7,
+            function: usize::MAX - 3,
+            arguments: vec![1, 2, 3],
+        };
+        send_request(&mut wire, &request).unwrap();
+        send_reply(&mut wire, &Reply::Done(vec![9; 5])).unwrap();
+        send_reply(
+            &mut wire,
+            &Reply::Failed {
+                offset: 2,
+                message: "no".into(),
+            },
+        )
+        .unwrap();
+        let mut reader = wire.as_slice();
+        let Request::Run {
+            trampoline,
+            function,
+            arguments,
+        } = receive_request(&mut reader).unwrap();
+        assert_eq!(
+            (trampoline, function, arguments),
+            (7, usize::MAX - 3, vec![1, 2, 3])
+        );
+        assert!(matches!(receive_reply(&mut reader).unwrap(), Reply::Done(p) if p == vec![9; 5]));
+        assert!(matches!(
+            receive_reply(&mut reader).unwrap(),
+            Reply::Failed { offset: 2, .. }
+        ));
+        assert!(receive_reply(&mut reader).is_err(), "end of stream");
+    }
 }

@@ -1,7 +1,7 @@
 //! The child's side: `init()` and the serving loop.
 
 use super::function;
-use super::wire::{receive, send, Reply, Request};
+use super::wire::{receive_request, send_reply, Reply, Request};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ pub fn init() {
 
 fn serve(mut stream: UnixStream) -> i32 {
     watch_parent();
-    if send(
+    if send_reply(
         &mut stream,
         &Reply::Hello {
             pid: std::process::id(),
@@ -52,7 +52,7 @@ fn serve(mut stream: UnixStream) -> i32 {
         return 2;
     }
     loop {
-        let request: Request = match receive(&mut stream) {
+        let request: Request = match receive_request(&mut stream) {
             Ok(request) => request,
             // The parent closed the socket: it is done with us, or gone.
             Err(_) => return 0,
@@ -65,7 +65,7 @@ fn serve(mut stream: UnixStream) -> i32 {
         // SAFETY: the parent computed both offsets with `function::offset_of` from a
         // trampoline and the function it was instantiated for (see `function::call`).
         let reply = unsafe { function::call(trampoline, function, &arguments) };
-        if send(&mut stream, &reply).is_err() {
+        if send_reply(&mut stream, &reply).is_err() {
             return 0;
         }
     }
