@@ -529,13 +529,7 @@ impl Parallel<Processes> {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let source = process::execute_streaming(
-            &self.process_plan()?,
-            Box::new(items.into_iter()),
-            map_trampoline::<A, R>,
-            f as usize,
-        )?;
-        Ok(RunIter::new(source))
+        Ok(RunIter::new(self.process_stream(f, items)?))
     }
 
     /// [`map`](Self::map) yielding `(index, result)` pairs as tasks complete, as
@@ -550,13 +544,27 @@ impl Parallel<Processes> {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let source = process::execute_streaming(
+        Ok(RunUnordered::new(self.process_stream(f, items)?))
+    }
+
+    /// The run behind both process streams.
+    fn process_stream<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+    ) -> Result<Box<dyn EventSource<R>>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        process::execute_streaming(
             &self.process_plan()?,
             Box::new(items.into_iter()),
             map_trampoline::<A, R>,
             f as usize,
-        )?;
-        Ok(RunUnordered::new(source))
+        )
     }
 
     /// The process ids of this pool's live workers, starting the pool if needed: to
