@@ -4,17 +4,16 @@
 use crate::backend::process::{self, map_trampoline, try_map_trampoline};
 use crate::backend::Processes;
 use crate::backend::{
-    execute_scoped, execute_streaming, inside_worker, BatchSize, Event, EventSource,
-    ExecutionBackend, InProcess, Plan, Sequential, TaskResult, Threads, THREAD_TARGET,
+    execute_scoped, execute_streaming, inside_worker, BatchSize, EventSource, ExecutionBackend,
+    InProcess, Plan, Sequential, TaskResult, Threads, THREAD_TARGET,
 };
 use crate::progress::LogSink;
-use crate::results::{RunIter, RunUnordered};
+use crate::results::{OrderedResults, RunIter, RunUnordered};
 use crate::{jobs, Delayed, Error};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Display;
 use std::io::Write;
-use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -435,34 +434,15 @@ impl<B: InProcess> Parallel<B> {
         J: Send,
         R: Send,
     {
-        let plan = self.plan()?;
-        let mut chunks: Vec<(usize, Vec<R>)> = Vec::new();
-        let mut failure = None;
+        let mut collected = OrderedResults::new();
         execute_scoped(
             self.backend.is_threaded(),
-            &plan,
+            &self.plan()?,
             jobs,
             runner,
-            |event| match event {
-                Event::Results { start, results } => {
-                    chunks.push((start, results));
-                    ControlFlow::Continue(())
-                }
-                Event::Failed(error) => {
-                    failure = Some(error);
-                    ControlFlow::Break(())
-                }
-            },
+            |event| collected.take(event),
         )?;
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        chunks.sort_unstable_by_key(|(start, _)| *start);
-        let mut ordered = Vec::with_capacity(chunks.iter().map(|(_, c)| c.len()).sum());
-        for (_, chunk) in chunks {
-            ordered.extend(chunk);
-        }
-        Ok(ordered)
+        collected.finish()
     }
 }
 
@@ -586,23 +566,10 @@ impl Parallel<Processes> {
         A: Serialize + DeserializeOwned,
         R: DeserializeOwned + Send + 'static,
     {
-        let plan = self.process_plan()?;
-        let mut chunks: Vec<(usize, Vec<R>)> = Vec::new();
-        let mut failure = None;
-        process::execute(&plan, jobs, trampoline, function, |event| match event {
-            Event::Results { start, results } => {
-                chunks.push((start, results));
-                ControlFlow::Continue(())
-            }
-            Event::Failed(error) => {
-                failure = Some(error);
-                ControlFlow::Break(())
-            }
+        let mut collected = OrderedResults::new();
+        process::execute(&self.process_plan()?, jobs, trampoline, function, |event| {
+            collected.take(event)
         })?;
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        chunks.sort_unstable_by_key(|(start, _)| *start);
-        Ok(chunks.into_iter().flat_map(|(_, chunk)| chunk).collect())
+        collected.finish()
     }
 }
