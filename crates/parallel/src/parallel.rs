@@ -248,7 +248,6 @@ impl<B: ExecutionBackend> Parallel<B> {
             target: THREAD_TARGET,
             timeout: self.timeout,
             verbose: self.verbose,
-            n_jobs_label: workers,
             log: self.log.clone(),
         })
     }

@@ -21,7 +21,6 @@ pub(crate) struct Plan {
     pub(crate) target: BatchTarget,
     pub(crate) timeout: Option<Duration>,
     pub(crate) verbose: u8,
-    pub(crate) n_jobs_label: usize,
     pub(crate) log: LogSink,
 }
 
@@ -80,7 +79,7 @@ impl<I: Iterator, R> Dispatcher<I, R> {
             sender,
             receiver,
             running: Vec::new(),
-            progress: Progress::new(plan.verbose, plan.n_jobs_label, total, plan.log.clone()),
+            progress: Progress::new(plan.verbose, plan.workers, total, plan.log.clone()),
             done: 0,
             total,
         }
