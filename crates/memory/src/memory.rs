@@ -400,7 +400,7 @@ impl Memory {
         let Some((store, key)) = self.store_and_key(function, arguments) else {
             return false;
         };
-        matches!(store.get(&key), Ok(Some(entry)) if checked_payload(&entry).is_ok())
+        holds_intact_entry(store, &key)
     }
 
     /// Computes (or finds) the result of `function` on `arguments` and returns a handle
@@ -563,6 +563,12 @@ impl Memory {
     }
 }
 
+/// Whether `store` holds an entry under `key` whose header and checksum are intact, so a
+/// call would be answered from it.
+fn holds_intact_entry(store: &Arc<dyn Store>, key: &Key) -> bool {
+    matches!(store.get(key), Ok(Some(entry)) if checked_payload(&entry).is_ok())
+}
+
 /// A call whose key is known: the result of [`Memory::prepare`].
 #[derive(Debug)]
 #[must_use = "a prepared call does nothing until it is run"]
@@ -634,7 +640,7 @@ impl<'m> PreparedCall<'m> {
             let result = memory.compute_logged(&self.function, compute);
             return Ok(Shelved::kept(memory, None, encode_entry(&result)?));
         };
-        if matches!(store.get(&key), Ok(Some(entry)) if checked_payload(&entry).is_ok()) {
+        if holds_intact_entry(store, &key) {
             memory.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Shelved::stored(memory, key));
         }
