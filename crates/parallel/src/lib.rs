@@ -38,7 +38,11 @@
 #![warn(missing_docs)]
 
 pub use backend::process::init;
-pub use backend::{BatchSize, ExecutionBackend, InProcess, Processes, Sequential, Threads};
+#[cfg(feature = "mpi")]
+pub use backend::Mpi;
+pub use backend::{
+    BatchSize, ExecutionBackend, InProcess, OutOfProcess, Processes, Sequential, Threads,
+};
 pub use delayed::{delayed, Delayed};
 pub use error::Error;
 pub use jobs::available_cores;

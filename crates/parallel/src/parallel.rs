@@ -1,11 +1,13 @@
 //! The `Parallel` builder: joblib's `Parallel(n_jobs=..., batch_size=..., verbose=...,
 //! timeout=...)`, with the backend part of its type.
 
-use crate::backend::process::{self, map_trampoline, try_map_trampoline};
-use crate::backend::Processes;
+use crate::backend::process::{self, map_trampoline, try_map_trampoline, Trampoline};
+use crate::backend::remote::{self, Remote};
+#[cfg(feature = "mpi")]
+use crate::backend::Mpi;
 use crate::backend::{
     execute_scoped, execute_streaming, inside_worker, BatchSize, EventSource, ExecutionBackend,
-    InProcess, Plan, Sequential, TaskResult, Threads, THREAD_TARGET,
+    InProcess, OutOfProcess, Plan, Processes, Sequential, TaskResult, Threads, THREAD_TARGET,
 };
 use crate::progress::LogSink;
 use crate::results::{OrderedResults, RunIter, RunUnordered};
@@ -47,6 +49,9 @@ impl Backend {
     /// Tasks in a reusable pool of `n_jobs` child processes (crash isolation, hard
     /// timeouts); see [`Processes`].
     pub const Processes: Processes = Processes;
+    /// Tasks on the ranks of an MPI job (feature `mpi`); see [`Mpi`].
+    #[cfg(feature = "mpi")]
+    pub const Mpi: Mpi = Mpi;
 }
 
 /// Runs many independent tasks at once: joblib's `Parallel`, configured by a builder.
@@ -445,89 +450,123 @@ impl<B: InProcess> Parallel<B> {
     }
 }
 
-impl Parallel<Processes> {
-    /// Calls `f` on every item in worker processes and returns the results in input
-    /// order. `f` is a plain function (a closure without captures coerces to one);
-    /// arguments and results travel serialized.
-    ///
-    /// # Errors
-    /// [`Error::Task`] for a task that panicked (the worker survives);
-    /// [`Error::WorkerDied`] when a worker died (a signal, `abort`, `exit`) and
-    /// [`Error::Timeout`] when it ran past the timeout and was killed, in both cases
-    /// replaced by a new one; [`Error::WorkerStart`] when no worker could start (the
-    /// program does not call [`init`](crate::init) first); [`Error::InvalidNJobs`].
-    ///
-    /// ```no_run
-    /// use parmemo_parallel::{Backend, Parallel};
-    ///
-    /// fn cube(x: u64) -> u64 {
-    ///     x * x * x
-    /// }
-    ///
-    /// fn main() -> Result<(), parmemo_parallel::Error> {
-    ///     parmemo_parallel::init();
-    ///     let cubes = Parallel::new().backend(Backend::Processes).map(cube, 0..1000)?;
-    ///     assert_eq!(cubes[10], 1000);
-    ///     Ok(())
-    /// }
-    /// ```
-    pub fn map<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<Vec<R>, Error>
-    where
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        R: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.collect_in_processes(items.into_iter(), map_trampoline::<A, R>, f as usize)
+/// The API of the out-of-process backends, the same on each. Written once for both
+/// concrete types: an impl generic over `OutOfProcess` would clash with the closure-taking
+/// methods of `impl<B: InProcess>`, which the compiler cannot tell apart from it.
+macro_rules! out_of_process_api {
+    ($backend:ty) => {
+        impl Parallel<$backend> {
+            /// Calls `f` on every item in other processes — worker processes on
+            /// [`Backend::Processes`](Backend::Processes), MPI ranks on `Backend::Mpi` — and
+            /// returns the results in input order. `f` is a plain function (a closure without
+            /// captures coerces to one); arguments and results travel serialized.
+            ///
+            /// # Errors
+            /// [`Error::Task`] for a task that panicked (the worker survives);
+            /// [`Error::WorkerDied`] when a worker process died (a signal, `abort`, `exit`) and
+            /// [`Error::Timeout`] when it ran past the timeout and was killed, in both cases
+            /// replaced by a new one; [`Error::WorkerStart`] when no worker could start (the
+            /// program does not call [`init`](crate::init) first, or an MPI rank runs another
+            /// executable); [`Error::InvalidNJobs`].
+            ///
+            /// ```no_run
+            /// use parmemo_parallel::{Backend, Parallel};
+            ///
+            /// fn cube(x: u64) -> u64 {
+            ///     x * x * x
+            /// }
+            ///
+            /// fn main() -> Result<(), parmemo_parallel::Error> {
+            ///     parmemo_parallel::init();
+            ///     let cubes = Parallel::new().backend(Backend::Processes).map(cube, 0..1000)?;
+            ///     assert_eq!(cubes[10], 1000);
+            ///     Ok(())
+            /// }
+            /// ```
+            pub fn map<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<Vec<R>, Error>
+            where
+                I: IntoIterator<Item = A>,
+                A: Serialize + DeserializeOwned,
+                R: Serialize + DeserializeOwned + Send + 'static,
+            {
+                self.collect_remote(items.into_iter(), map_trampoline::<A, R>, f as usize)
+            }
+
+            /// [`map`](Self::map) for a function that returns `Result`: the first `Err` fails
+            /// the run as [`Error::Task`] with the error's `Display` text.
+            ///
+            /// # Errors
+            /// As [`map`](Self::map).
+            pub fn try_map<A, R, E, I>(
+                &self,
+                f: fn(A) -> Result<R, E>,
+                items: I,
+            ) -> Result<Vec<R>, Error>
+            where
+                I: IntoIterator<Item = A>,
+                A: Serialize + DeserializeOwned,
+                R: Serialize + DeserializeOwned + Send + 'static,
+                E: Display,
+            {
+                self.collect_remote(items.into_iter(), try_map_trampoline::<A, R, E>, f as usize)
+            }
+
+            /// [`map`](Self::map) with the results in input order as they become available, as
+            /// [`Parallel::run_iter`] on threads. Arguments are pulled only as workers need more.
+            ///
+            /// # Errors
+            /// [`Error::InvalidNJobs`], [`Error::WorkerStart`] if the run cannot start; task
+            /// failures are yielded by the iterator.
+            pub fn run_iter<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<RunIter<R>, Error>
+            where
+                I: IntoIterator<Item = A>,
+                I::IntoIter: 'static,
+                A: Serialize + DeserializeOwned + 'static,
+                R: Serialize + DeserializeOwned + Send + 'static,
+            {
+                Ok(RunIter::new(self.remote_stream(f, items)?))
+            }
+
+            /// [`map`](Self::map) yielding `(index, result)` pairs as tasks complete, as
+            /// [`Parallel::run_unordered`] on threads.
+            ///
+            /// # Errors
+            /// As [`run_iter`](Self::run_iter).
+            pub fn run_unordered<A, R, I>(
+                &self,
+                f: fn(A) -> R,
+                items: I,
+            ) -> Result<RunUnordered<R>, Error>
+            where
+                I: IntoIterator<Item = A>,
+                I::IntoIter: 'static,
+                A: Serialize + DeserializeOwned + 'static,
+                R: Serialize + DeserializeOwned + Send + 'static,
+            {
+                Ok(RunUnordered::new(self.remote_stream(f, items)?))
+            }
+        }
+    };
+}
+
+out_of_process_api!(Processes);
+#[cfg(feature = "mpi")]
+out_of_process_api!(Mpi);
+
+impl<B: OutOfProcess> Parallel<B> {
+    /// Where this builder's runs go, and their plan.
+    fn placement(&self) -> Result<(Plan, Remote), Error> {
+        #[cfg(feature = "mpi")]
+        if self.backend.is_cluster() {
+            return crate::backend::mpi::placement(self.plan()?, self.process_plan()?);
+        }
+        let plan = self.process_plan()?;
+        let pool = process::process_pool(plan.workers)?;
+        Ok((plan, Remote::Workers(pool)))
     }
 
-    /// [`map`](Self::map) for a function that returns `Result`: the first `Err` fails
-    /// the run as [`Error::Task`] with the error's `Display` text.
-    ///
-    /// # Errors
-    /// As [`map`](Self::map).
-    pub fn try_map<A, R, E, I>(&self, f: fn(A) -> Result<R, E>, items: I) -> Result<Vec<R>, Error>
-    where
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        R: Serialize + DeserializeOwned + Send + 'static,
-        E: Display,
-    {
-        self.collect_in_processes(items.into_iter(), try_map_trampoline::<A, R, E>, f as usize)
-    }
-
-    /// [`map`](Self::map) with the results in input order as they become available, as
-    /// [`Parallel::run_iter`] on threads. Arguments are pulled only as workers need more.
-    ///
-    /// # Errors
-    /// [`Error::InvalidNJobs`], [`Error::WorkerStart`] if the run cannot start; task
-    /// failures are yielded by the iterator.
-    pub fn run_iter<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<RunIter<R>, Error>
-    where
-        I: IntoIterator<Item = A>,
-        I::IntoIter: 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
-    {
-        Ok(RunIter::new(self.process_stream(f, items)?))
-    }
-
-    /// [`map`](Self::map) yielding `(index, result)` pairs as tasks complete, as
-    /// [`Parallel::run_unordered`] on threads.
-    ///
-    /// # Errors
-    /// As [`run_iter`](Self::run_iter).
-    pub fn run_unordered<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<RunUnordered<R>, Error>
-    where
-        I: IntoIterator<Item = A>,
-        I::IntoIter: 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
-    {
-        Ok(RunUnordered::new(self.process_stream(f, items)?))
-    }
-
-    /// The run behind both process streams.
-    fn process_stream<A, R, I>(
+    /// The run behind both streams.
+    fn remote_stream<A, R, I>(
         &self,
         f: fn(A) -> R,
         items: I,
@@ -538,14 +577,36 @@ impl Parallel<Processes> {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        process::execute_streaming(
-            &self.process_plan()?,
+        let (plan, remote) = self.placement()?;
+        remote::execute_streaming(
+            &plan,
+            remote,
             Box::new(items.into_iter()),
             map_trampoline::<A, R>,
             f as usize,
         )
     }
 
+    fn collect_remote<A, R>(
+        &self,
+        jobs: impl Iterator<Item = A>,
+        trampoline: Trampoline,
+        function: usize,
+    ) -> Result<Vec<R>, Error>
+    where
+        A: Serialize + DeserializeOwned,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let (plan, remote) = self.placement()?;
+        let mut collected = OrderedResults::new();
+        remote::execute(&plan, remote, jobs, trampoline, function, |event| {
+            collected.take(event)
+        })?;
+        collected.finish()
+    }
+}
+
+impl Parallel<Processes> {
     /// The process ids of this pool's live workers, starting the pool if needed: to
     /// watch them, or to see that a later run reuses them.
     ///
@@ -553,22 +614,5 @@ impl Parallel<Processes> {
     /// [`Error::InvalidNJobs`], [`Error::WorkerStart`].
     pub fn worker_pids(&self) -> Result<Vec<u32>, Error> {
         process::worker_pids(self.effective_n_jobs()?)
-    }
-
-    fn collect_in_processes<A, R>(
-        &self,
-        jobs: impl Iterator<Item = A>,
-        trampoline: fn(usize, &[u8]) -> process::Reply,
-        function: usize,
-    ) -> Result<Vec<R>, Error>
-    where
-        A: Serialize + DeserializeOwned,
-        R: DeserializeOwned + Send + 'static,
-    {
-        let mut collected = OrderedResults::new();
-        process::execute(&self.process_plan()?, jobs, trampoline, function, |event| {
-            collected.take(event)
-        })?;
-        collected.finish()
     }
 }

@@ -23,7 +23,7 @@ impl fmt::Debug for LogSink {
 }
 
 impl LogSink {
-    fn line(&self, text: &str) {
+    pub(crate) fn line(&self, text: &str) {
         // Progress is best effort: a closed stderr must not fail the computation.
         match self {
             LogSink::Stderr => {

@@ -7,12 +7,17 @@
 
 mod batch;
 mod dispatch;
+#[cfg(feature = "mpi")]
+pub(crate) mod mpi;
 mod pool;
 pub(crate) mod process;
+pub(crate) mod remote;
 mod sizing;
 
 pub(crate) use batch::{panic_message, Batch, TaskResult};
 pub(crate) use dispatch::{Dispatcher, Event, Plan};
+#[cfg(feature = "mpi")]
+pub use mpi::Mpi;
 pub(crate) use pool::{inside_worker, install};
 pub use process::Processes;
 pub use sizing::BatchSize;
@@ -56,6 +61,8 @@ mod sealed {
     impl Sealed for super::Sequential {}
     impl Sealed for super::Threads {}
     impl Sealed for super::Processes {}
+    #[cfg(feature = "mpi")]
+    impl Sealed for super::Mpi {}
 }
 
 /// A backend [`Parallel`](crate::Parallel) can run on. Sealed: the backends are the
@@ -64,6 +71,12 @@ pub trait ExecutionBackend: sealed::Sealed + Copy + Send + Sync + 'static {
     /// Whether tasks run on other threads than the caller's.
     #[doc(hidden)]
     fn is_threaded(self) -> bool;
+
+    /// Whether tasks go to the ranks of an MPI job.
+    #[doc(hidden)]
+    fn is_cluster(self) -> bool {
+        false
+    }
 }
 
 /// The backends that run tasks inside this process, and so can run closures that borrow
@@ -86,11 +99,30 @@ impl ExecutionBackend for Threads {
 }
 impl InProcess for Threads {}
 
+/// The backends that run tasks in other processes: [`Processes`] and, with the feature
+/// `mpi`, `Mpi`. They take plain functions `fn(A) -> R` whose arguments and results are
+/// serializable, found in the other process without registration.
+pub trait OutOfProcess: ExecutionBackend {}
+
 impl ExecutionBackend for Processes {
     fn is_threaded(self) -> bool {
         true
     }
 }
+impl OutOfProcess for Processes {}
+
+#[cfg(feature = "mpi")]
+impl ExecutionBackend for Mpi {
+    fn is_threaded(self) -> bool {
+        true
+    }
+
+    fn is_cluster(self) -> bool {
+        true
+    }
+}
+#[cfg(feature = "mpi")]
+impl OutOfProcess for Mpi {}
 
 pub(crate) fn drive<I: Iterator, R>(
     dispatcher: &mut Dispatcher<I, R>,

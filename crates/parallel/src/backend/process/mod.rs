@@ -3,7 +3,7 @@
 
 mod function;
 mod pool;
-mod wire;
+pub(crate) mod wire;
 mod worker;
 
 pub use worker::init;
@@ -12,8 +12,7 @@ use super::batch::{Batch, Completion, Outcome, RunState};
 use super::{drive, Dispatcher, Event, EventSource, Plan, Stream};
 use crate::Error;
 use crossbeam_channel::Sender;
-use function::{offset_of, Trampoline};
-use pool::{Job, JobOutcome};
+pub(crate) use pool::{Job, JobOutcome};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::ops::ControlFlow;
@@ -22,7 +21,20 @@ use std::time::Duration;
 pub(crate) use wire::Reply;
 use wire::{decode, encode, Request};
 
-pub(crate) use function::{map_trampoline, try_map_trampoline};
+#[cfg(feature = "mpi")]
+pub(crate) use function::call;
+pub(crate) use function::{map_trampoline, offset_of, try_map_trampoline, Trampoline};
+
+/// Whatever runs jobs out of this process: the pool of child processes, or the ranks of
+/// an MPI job. Both take a job and call its `done` when it ends, from their own thread.
+pub(crate) trait Workers: Send + Sync {
+    fn submit(&self, job: Job);
+}
+
+/// The pool of `workers` child processes, started if needed.
+pub(crate) fn process_pool(workers: usize) -> Result<Arc<dyn Workers>, Error> {
+    Ok(pool::pool(workers)?)
+}
 
 /// Runs tasks in a pool of `n_jobs` child processes of the current executable, started
 /// on first use and reused: joblib's default backend (loky). A task that segfaults,
@@ -36,10 +48,10 @@ pub(crate) use function::{map_trampoline, try_map_trampoline};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Processes;
 
-/// The `spawn` of a run in worker processes: encodes each batch's arguments and hands it
-/// to the pool, whose thread reports the outcome as a completion.
+/// The `spawn` of a run out of process: encodes each batch's arguments and hands it to
+/// the workers, whose thread reports the outcome as a completion.
 fn spawner<A, R>(
-    pool: Arc<pool::ProcessPool>,
+    workers: Arc<dyn Workers>,
     sender: Sender<Completion<R>>,
     state: Arc<RunState>,
     trampoline: Trampoline,
@@ -79,7 +91,7 @@ where
                 return;
             }
         };
-        pool.submit(Job {
+        workers.submit(Job {
             request: Request::Run {
                 trampoline,
                 function,
@@ -95,43 +107,41 @@ where
     }
 }
 
-/// Runs `jobs` in the pool and hands each event to `on_event`, until the input is
+/// Runs `jobs` on `workers` and hands each event to `on_event`, until the input is
 /// exhausted or `on_event` breaks.
 pub(crate) fn execute<A, R>(
     plan: &Plan,
+    workers: Arc<dyn Workers>,
     jobs: impl Iterator<Item = A>,
     trampoline: Trampoline,
     function: usize,
     mut on_event: impl FnMut(Event<R>) -> ControlFlow<()>,
-) -> Result<(), Error>
-where
+) where
     A: Serialize + DeserializeOwned,
     R: DeserializeOwned + Send + 'static,
 {
-    let pool = pool::pool(plan.workers)?;
     let mut dispatcher = Dispatcher::new(jobs, plan, false, false);
     let (sender, state) = dispatcher.reporting();
-    let mut spawn = spawner(pool, sender, state, trampoline, function, plan.timeout);
+    let mut spawn = spawner(workers, sender, state, trampoline, function, plan.timeout);
     drive(&mut dispatcher, &mut spawn, &mut on_event);
-    Ok(())
 }
 
-/// Starts a run in the pool whose events a stream hands out on demand.
+/// Starts a run on `workers` whose events a stream hands out on demand.
 pub(crate) fn execute_streaming<A, R>(
     plan: &Plan,
+    workers: Arc<dyn Workers>,
     jobs: Box<dyn Iterator<Item = A>>,
     trampoline: Trampoline,
     function: usize,
-) -> Result<Box<dyn EventSource<R>>, Error>
+) -> Box<dyn EventSource<R>>
 where
     A: Serialize + DeserializeOwned + 'static,
     R: DeserializeOwned + Send + 'static,
 {
-    let pool = pool::pool(plan.workers)?;
     let dispatcher = Dispatcher::new(jobs, plan, false, true);
     let (sender, state) = dispatcher.reporting();
-    let spawn = spawner(pool, sender, state, trampoline, function, plan.timeout);
-    Ok(Box::new(Stream::new(dispatcher, Box::new(spawn))))
+    let spawn = spawner(workers, sender, state, trampoline, function, plan.timeout);
+    Box::new(Stream::new(dispatcher, Box::new(spawn)))
 }
 
 /// The one-task batches of a batch's encoded arguments.

@@ -109,8 +109,8 @@ pub(crate) fn pool(workers: usize) -> Result<Arc<ProcessPool>, Error> {
     Ok(pool)
 }
 
-impl ProcessPool {
-    pub(crate) fn submit(&self, job: Job) {
+impl super::Workers for ProcessPool {
+    fn submit(&self, job: Job) {
         if let Err(crossbeam_channel::SendError(job)) = self.jobs.send(job) {
             (job.done)(
                 JobOutcome::NoWorker {
@@ -120,7 +120,9 @@ impl ProcessPool {
             );
         }
     }
+}
 
+impl ProcessPool {
     /// The process ids of the live workers.
     pub(crate) fn pids(&self) -> Vec<u32> {
         let mut pids: Vec<u32> = self

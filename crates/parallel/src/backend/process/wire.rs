@@ -73,15 +73,57 @@ fn read_part(stream: &mut impl Read) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn send_parts<H: Serialize>(stream: &mut impl Write, header: &H, payload: &[u8]) -> io::Result<()> {
-    write_part(stream, &encode(header).map_err(io::Error::other)?)?;
-    write_part(stream, payload)?;
-    stream.flush()
+/// The encoded header of a request to run a batch; the arguments travel beside it as
+/// the payload. Also the MPI backend's message format.
+pub(crate) fn request_header(trampoline: usize, function: usize) -> Result<Vec<u8>, String> {
+    encode(&RunHeader {
+        trampoline,
+        function,
+    })
 }
 
-fn receive_parts<H: DeserializeOwned>(stream: &mut impl Read) -> io::Result<(H, Vec<u8>)> {
-    let header = decode(&read_part(stream)?).map_err(io::Error::other)?;
-    Ok((header, read_part(stream)?))
+/// The request made of a header and its payload.
+pub(crate) fn request_from_parts(header: &[u8], arguments: Vec<u8>) -> io::Result<Request> {
+    let RunHeader {
+        trampoline,
+        function,
+    } = decode(header).map_err(io::Error::other)?;
+    Ok(Request::Run {
+        trampoline,
+        function,
+        arguments,
+    })
+}
+
+/// A reply as its encoded header and its payload (empty but for `Done`).
+pub(crate) fn reply_parts(reply: &Reply) -> io::Result<(Vec<u8>, &[u8])> {
+    let (header, payload) = match reply {
+        Reply::Hello { pid } => (ReplyHeader::Hello { pid: *pid }, &[][..]),
+        Reply::Done(results) => (ReplyHeader::Done, &results[..]),
+        Reply::Failed { offset, message } => (
+            ReplyHeader::Failed {
+                offset: *offset,
+                message: message.clone(),
+            },
+            &[][..],
+        ),
+    };
+    Ok((encode(&header).map_err(io::Error::other)?, payload))
+}
+
+/// The reply made of a header and its payload.
+pub(crate) fn reply_from_parts(header: &[u8], payload: Vec<u8>) -> io::Result<Reply> {
+    Ok(match decode(header).map_err(io::Error::other)? {
+        ReplyHeader::Hello { pid } => Reply::Hello { pid },
+        ReplyHeader::Done => Reply::Done(payload),
+        ReplyHeader::Failed { offset, message } => Reply::Failed { offset, message },
+    })
+}
+
+fn send_parts(stream: &mut impl Write, header: &[u8], payload: &[u8]) -> io::Result<()> {
+    write_part(stream, header)?;
+    write_part(stream, payload)?;
+    stream.flush()
 }
 
 /// Sends a request; its arguments go as a raw payload.
@@ -91,53 +133,26 @@ pub(crate) fn send_request(stream: &mut impl Write, request: &Request) -> io::Re
         function,
         arguments,
     } = request;
-    let header = RunHeader {
-        trampoline: *trampoline,
-        function: *function,
-    };
+    let header = request_header(*trampoline, *function).map_err(io::Error::other)?;
     send_parts(stream, &header, arguments)
 }
 
 /// Reads a request; `UnexpectedEof` when the parent is gone.
 pub(crate) fn receive_request(stream: &mut impl Read) -> io::Result<Request> {
-    let (
-        RunHeader {
-            trampoline,
-            function,
-        },
-        arguments,
-    ) = receive_parts(stream)?;
-    Ok(Request::Run {
-        trampoline,
-        function,
-        arguments,
-    })
+    let header = read_part(stream)?;
+    request_from_parts(&header, read_part(stream)?)
 }
 
 /// Sends a reply; the results of a finished batch go as a raw payload.
 pub(crate) fn send_reply(stream: &mut impl Write, reply: &Reply) -> io::Result<()> {
-    match reply {
-        Reply::Hello { pid } => send_parts(stream, &ReplyHeader::Hello { pid: *pid }, &[]),
-        Reply::Done(results) => send_parts(stream, &ReplyHeader::Done, results),
-        Reply::Failed { offset, message } => send_parts(
-            stream,
-            &ReplyHeader::Failed {
-                offset: *offset,
-                message: message.clone(),
-            },
-            &[],
-        ),
-    }
+    let (header, payload) = reply_parts(reply)?;
+    send_parts(stream, &header, payload)
 }
 
 /// Reads a reply; `UnexpectedEof` when the worker is gone.
 pub(crate) fn receive_reply(stream: &mut impl Read) -> io::Result<Reply> {
-    let (header, payload) = receive_parts(stream)?;
-    Ok(match header {
-        ReplyHeader::Hello { pid } => Reply::Hello { pid },
-        ReplyHeader::Done => Reply::Done(payload),
-        ReplyHeader::Failed { offset, message } => Reply::Failed { offset, message },
-    })
+    let header = read_part(stream)?;
+    reply_from_parts(&header, read_part(stream)?)
 }
 
 #[cfg(test)]

@@ -8,11 +8,14 @@ use std::time::Duration;
 /// The environment variable that makes a process a worker: the socket to connect to.
 pub(crate) const SOCKET_VARIABLE: &str = "PARMEMO_WORKER_SOCKET";
 
-/// The entry point of worker processes: call it first thing in `main`.
+/// The entry point of worker processes and MPI ranks: call it first thing in `main`.
 ///
-/// In the parent (the normal case) it returns at once. In a child started by
+/// In a program run the normal way it returns at once. In a child started by
 /// `Backend::Processes` it serves tasks until the parent goes away, then exits: the rest
-/// of `main` never runs there. In tests, where `main` is the test harness's, use
+/// of `main` never runs there. With the feature `mpi`, in a program started by an MPI
+/// launcher (`mpirun`, `srun`), it joins the job: rank 0 returns and runs `main`, the
+/// other ranks serve its tasks until it ends, then finalize MPI and exit. In tests,
+/// where `main` is the test harness's, use
 /// [`enable_test_support!`](crate::enable_test_support) instead.
 ///
 /// ```
@@ -24,6 +27,8 @@ pub(crate) const SOCKET_VARIABLE: &str = "PARMEMO_WORKER_SOCKET";
 /// ```
 pub fn init() {
     let Some(socket) = std::env::var_os(SOCKET_VARIABLE) else {
+        #[cfg(feature = "mpi")]
+        crate::backend::mpi::join();
         return;
     };
     let code = match UnixStream::connect(&socket) {

@@ -1,0 +1,88 @@
+//! `Backend::Mpi`: tasks over the ranks of an MPI job, for work that outgrows one
+//! machine. MPI (rsmpi over the system's library) starts the processes, places them on
+//! hosts and carries the messages; this module only hands out batches.
+
+mod cluster;
+
+pub(crate) use cluster::join;
+
+use super::remote::Remote;
+use super::Plan;
+use crate::Error;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Runs tasks on the ranks of an MPI job: rank 0 runs `main` and hands out batches,
+/// ranks 1.. serve them, each asking for the next batch as it finishes one.
+///
+/// Launch the program with `mpirun -n 4 prog` (or `srun` under Slurm) and call
+/// [`init`](crate::init) first thing in `main`: on ranks 1.. it serves tasks until rank
+/// 0's `main` ends, then finalizes MPI and exits, so the rest of `main` runs on rank 0
+/// alone. The number of workers is the number of ranks minus one; `n_jobs` is not used.
+///
+/// The same program started without a launcher (or as a single rank) runs its tasks on
+/// local threads, through the same serialization, and says so once at `verbose >= 1`.
+///
+/// Tasks are plain functions `fn(A) -> R` with serializable arguments and results, as on
+/// [`Processes`](crate::Processes), named to the other ranks by their offset in the
+/// executable: every rank must run the same binary, which `init` checks.
+///
+/// Failure model: a task that panics or returns an error is [`Error::Task`] and its rank
+/// goes on serving. A rank that dies (a signal, `abort`, `exit`) ends the whole job, by
+/// MPI's own rules: the launcher kills every rank and prints which one died. A task past
+/// the `timeout` is reported as [`Error::Timeout`], but its rank cannot be stopped alone;
+/// if it is still running 5 s after rank 0's program ended, the job is aborted rather than
+/// left hanging.
+///
+/// Requires the crate feature `mpi` and an MPI library (Debian: `libopenmpi-dev`,
+/// `openmpi-bin`, `libclang-dev`).
+///
+/// ```no_run
+/// use parmemo_parallel::{Backend, Parallel};
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// fn main() -> Result<(), parmemo_parallel::Error> {
+///     parmemo_parallel::init(); // ranks 1.. serve here and never return
+///     let squares = Parallel::new().backend(Backend::Mpi).map(square, 0..1000)?;
+///     assert_eq!(squares[12], 144);
+///     Ok(())
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mpi;
+
+static ANNOUNCED_LOCAL: AtomicBool = AtomicBool::new(false);
+static ANNOUNCED_RANKS: AtomicBool = AtomicBool::new(false);
+
+/// Where a run on `Backend::Mpi` goes, with its plan: `remote` (the process plan) on the
+/// serving ranks, or `local` (the thread plan) when there are none.
+pub(crate) fn placement(local: Plan, remote: Plan) -> Result<(Plan, Remote), Error> {
+    let Some(cluster) = cluster::cluster().filter(|cluster| cluster.servers > 0) else {
+        if local.verbose > 0 && !ANNOUNCED_LOCAL.swap(true, Ordering::Relaxed) {
+            local.log.line(&format!(
+                "[Parallel(backend=mpi)]: not launched by mpirun or srun with 2 or more ranks: \
+                 running tasks locally on {} threads",
+                local.workers
+            ));
+        }
+        return Ok((local, Remote::Local));
+    };
+    if let Some(problem) = &cluster.problem {
+        return Err(Error::WorkerStart {
+            message: problem.clone(),
+        });
+    }
+    if remote.verbose > 0 && !ANNOUNCED_RANKS.swap(true, Ordering::Relaxed) {
+        remote.log.line(&format!(
+            "[Parallel(backend=mpi)]: rank 0 drives {} serving ranks",
+            cluster.servers
+        ));
+    }
+    let plan = Plan {
+        workers: cluster.servers,
+        ..remote
+    };
+    Ok((plan, Remote::Workers(cluster)))
+}

@@ -1,0 +1,292 @@
+//! `Backend::Mpi`, end to end. Under `cargo test --features mpi` it runs as one process
+//! (tasks on local threads); CI also runs this binary under
+//! `mpirun --oversubscribe -n 3`, where ranks 1 and 2 serve and rank 0 runs the checks.
+//! With the argument `crash`, a task aborts its rank: the job must end, not hang.
+//!
+//! A harness of its own, because every rank runs `main`: `init()` must come first, before
+//! any test harness starts threads.
+
+use parmemo_parallel::{Backend, BatchSize, Error, Parallel};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A named check: `Err` says what went wrong.
+type Check = (&'static str, fn() -> Result<(), String>);
+
+fn main() {
+    parmemo_parallel::init();
+    if std::env::args().any(|argument| argument == "crash") {
+        let outcome = Parallel::new()
+            .backend(Backend::Mpi)
+            .batch_size(BatchSize::Fixed(1))
+            .map(abort_at_five, 0..20u32);
+        // Under mpirun the job ends inside `map`; alone, the abort ends this process.
+        eprintln!("the crash run returned: {outcome:?}");
+        std::process::exit(0);
+    }
+    let checks: [Check; 8] = [
+        (
+            "results_come_back_in_input_order",
+            results_come_back_in_input_order,
+        ),
+        ("streams_yield_every_result", streams_yield_every_result),
+        (
+            "a_panic_names_its_task_and_the_rank_serves_on",
+            a_panic_names_its_task_and_the_rank_serves_on,
+        ),
+        ("an_error_names_its_task", an_error_names_its_task),
+        ("a_large_argument_round_trips", a_large_argument_round_trips),
+        ("ten_thousand_tiny_tasks", ten_thousand_tiny_tasks),
+        ("tasks_run_where_they_should", tasks_run_where_they_should),
+        ("a_timeout_names_its_task", a_timeout_names_its_task),
+    ];
+    let mut failed = 0;
+    println!("running {} MPI checks on {}", checks.len(), mode());
+    for (name, check) in checks {
+        match check() {
+            Ok(()) => println!("test {name} ... ok"),
+            Err(why) => {
+                failed += 1;
+                println!("test {name} ... FAILED\n    {why}");
+            }
+        }
+    }
+    println!(
+        "test result: {}. {} passed; {failed} failed",
+        if failed == 0 { "ok" } else { "FAILED" },
+        checks.len() - failed
+    );
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// The number of ranks the launcher started, if any.
+fn ranks() -> Option<usize> {
+    std::env::var("OMPI_COMM_WORLD_SIZE")
+        .or_else(|_| std::env::var("PMI_SIZE"))
+        .ok()
+        .and_then(|size| size.parse().ok())
+}
+
+fn mode() -> String {
+    match ranks() {
+        Some(ranks) if ranks > 1 => format!("{ranks} ranks"),
+        _ => "one process (no launcher)".to_owned(),
+    }
+}
+
+fn expect(condition: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if condition {
+        Ok(())
+    } else {
+        Err(what())
+    }
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn results_come_back_in_input_order() -> Result<(), String> {
+    let squares = Parallel::new()
+        .backend(Backend::Mpi)
+        .map(square, 0..5_000u64)
+        .map_err(|err| err.to_string())?;
+    let expected: Vec<u64> = (0..5_000).map(square).collect();
+    expect(squares == expected, || {
+        "map's results are not the squares in order".to_owned()
+    })
+}
+
+fn streams_yield_every_result() -> Result<(), String> {
+    let p = Parallel::new()
+        .backend(Backend::Mpi)
+        .batch_size(BatchSize::Fixed(7));
+    let ordered: Result<Vec<u64>, Error> = p
+        .run_iter(square, 0..300u64)
+        .map_err(|err| err.to_string())?
+        .collect();
+    let expected: Vec<u64> = (0..300).map(square).collect();
+    expect(ordered.as_ref() == Ok(&expected), || {
+        format!("run_iter gave {:?}", ordered.as_ref().map(Vec::len))
+    })?;
+    let mut seen: Vec<(usize, u64)> = p
+        .run_unordered(square, 0..300u64)
+        .map_err(|err| err.to_string())?
+        .collect::<Result<_, _>>()
+        .map_err(|err| err.to_string())?;
+    seen.sort_unstable();
+    let expected: Vec<(usize, u64)> = (0..300usize).map(|i| (i, (i * i) as u64)).collect();
+    expect(seen == expected, || {
+        "run_unordered missed or repeated results".to_owned()
+    })
+}
+
+fn panic_at_77(x: u32) -> u32 {
+    assert!(x != 77, "boom at {x}");
+    x
+}
+
+fn a_panic_names_its_task_and_the_rank_serves_on() -> Result<(), String> {
+    let p = Parallel::new().backend(Backend::Mpi);
+    match p.map(panic_at_77, 0..200u32) {
+        Err(Error::Task { index: 77, message }) if message.contains("boom at 77") => {}
+        other => {
+            return Err(format!(
+                "expected task 77 to fail with its panic, got {other:?}"
+            ))
+        }
+    }
+    let again = p
+        .map(panic_at_77, 0..50u32)
+        .map_err(|err| err.to_string())?;
+    expect(again.len() == 50, || {
+        "the ranks did not serve after a panic".to_owned()
+    })
+}
+
+fn odd_is_an_error(x: u32) -> Result<u32, String> {
+    if x == 33 {
+        Err(format!("{x} is not welcome"))
+    } else {
+        Ok(x)
+    }
+}
+
+fn an_error_names_its_task() -> Result<(), String> {
+    match Parallel::new()
+        .backend(Backend::Mpi)
+        .try_map(odd_is_an_error, 0..100u32)
+    {
+        Err(Error::Task { index: 33, message }) if message == "33 is not welcome" => Ok(()),
+        other => Err(format!("expected task 33's error, got {other:?}")),
+    }
+}
+
+// Task arguments arrive owned: they are deserialized where the task runs.
+#[allow(clippy::needless_pass_by_value)]
+fn checksum(values: Vec<f64>) -> (usize, f64) {
+    (values.len(), values.iter().sum())
+}
+
+fn a_large_argument_round_trips() -> Result<(), String> {
+    // 8 M values = 64 MB in one argument, and a few more beside it.
+    let big: Vec<f64> = (0..8_000_000).map(f64::from).collect();
+    let expected_sum: f64 = big.iter().sum();
+    let inputs = vec![big, vec![1.0; 10], Vec::new()];
+    let sums = Parallel::new()
+        .backend(Backend::Mpi)
+        .map(checksum, inputs)
+        .map_err(|err| err.to_string())?;
+    expect(
+        sums == [(8_000_000, expected_sum), (10, 10.0), (0, 0.0)],
+        || format!("got {sums:?}"),
+    )
+}
+
+fn add_one(x: u32) -> u32 {
+    x + 1
+}
+
+fn ten_thousand_tiny_tasks() -> Result<(), String> {
+    let results = Parallel::new()
+        .backend(Backend::Mpi)
+        .map(add_one, 0..10_000u32)
+        .map_err(|err| err.to_string())?;
+    expect(results.iter().copied().eq(1..=10_000), || {
+        "the tiny tasks' results are wrong".to_owned()
+    })
+}
+
+fn pid_after_a_nap(_: u32) -> u32 {
+    std::thread::sleep(Duration::from_millis(20));
+    std::process::id()
+}
+
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn tasks_run_where_they_should() -> Result<(), String> {
+    let log = Log::default();
+    let pids = Parallel::new()
+        .backend(Backend::Mpi)
+        .batch_size(BatchSize::Fixed(1))
+        .verbose(1)
+        .log_to(log.clone())
+        .map(pid_after_a_nap, 0..40u32)
+        .map_err(|err| err.to_string())?;
+    let mut distinct = pids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let text = String::from_utf8_lossy(&log.0.lock().map_err(|_| "poisoned")?).into_owned();
+    let me = std::process::id();
+    match ranks() {
+        Some(ranks) if ranks > 1 => {
+            expect(!distinct.contains(&me), || {
+                "a task ran on rank 0".to_owned()
+            })?;
+            expect(distinct.len() == ranks - 1, || {
+                format!(
+                    "tasks ran in {} processes, not on all {} serving ranks",
+                    distinct.len(),
+                    ranks - 1
+                )
+            })?;
+            expect(
+                text.contains(&format!("drives {} serving ranks", ranks - 1)),
+                || format!("the log does not name the serving ranks: {text:?}"),
+            )
+        }
+        _ => {
+            expect(distinct == [me], || {
+                "locally, tasks must run in this process".to_owned()
+            })?;
+            // Said once per process: only if this is the first local run to log.
+            expect(text.contains("running tasks locally"), || {
+                format!("the log does not say the tasks run locally: {text:?}")
+            })
+        }
+    }
+}
+
+fn oversleep(x: u32) -> u32 {
+    if x == 3 {
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    x
+}
+
+fn a_timeout_names_its_task() -> Result<(), String> {
+    match Parallel::new()
+        .backend(Backend::Mpi)
+        .timeout(Duration::from_millis(100))
+        .map(oversleep, 0..6u32)
+    {
+        Err(Error::Timeout { index: 3 }) => Ok(()),
+        other => Err(format!("expected task 3 to time out, got {other:?}")),
+    }
+}
+
+fn abort_at_five(x: u32) -> u32 {
+    if x == 5 {
+        std::process::abort();
+    }
+    std::thread::sleep(Duration::from_millis(10));
+    x
+}
