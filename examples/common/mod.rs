@@ -57,7 +57,12 @@ pub fn human(d: Duration) -> String {
 
 /// How many times faster `fast` is than `slow`, for a report.
 pub fn speedup(slow: Duration, fast: Duration) -> String {
-    format!("{:.1}x", slow.as_secs_f64() / fast.as_secs_f64())
+    let ratio = slow.as_secs_f64() / fast.as_secs_f64();
+    if ratio >= 100.0 {
+        format!("{ratio:.0}x")
+    } else {
+        format!("{ratio:.1}x")
+    }
 }
 
 /// One aligned row of a two-column report.
