@@ -20,6 +20,7 @@ use parmemo::parallel::vectorize::{vectorize, Target};
 use parmemo::parallel::{delayed, Backend, Parallel};
 use parmemo::stats::reference::{walsh_median_naive, walsh_median_tutorial};
 use parmemo::stats::{correction, wald, walsh_median, walsh_median_rows, Normal};
+use std::cell::Cell;
 use std::io::{IsTerminal, Write};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -41,9 +42,12 @@ fn walsh_median_owned(sample: Vec<f32>) -> Result<f32, String> {
     walsh_median(&sample).map_err(|err| err.to_string())
 }
 
-/// The report: one table, each step headed, its rows aligned.
+/// The report: one table, each step headed and numbered, its rows aligned.
 struct Report {
     started: Instant,
+    sections: Cell<usize>,
+    /// Whether a "working" line is on screen, to be cleared by the next row.
+    working: Cell<bool>,
 }
 
 impl Report {
@@ -54,33 +58,45 @@ impl Report {
         );
         Report {
             started: Instant::now(),
+            sections: Cell::new(0),
+            working: Cell::new(false),
         }
     }
 
     fn section(&self, title: &str) {
-        println!("\n{title}");
+        self.sections.set(self.sections.get() + 1);
+        println!("\n{}. {title}", self.sections.get());
     }
 
     /// A line that says what runs now, for steps that take a while; on a terminal the
-    /// row replaces it.
+    /// next row replaces it.
     fn working(&self, what: &str) {
         if std::io::stdout().is_terminal() {
-            print!("  {what} ...\r");
+            print!("  {what} ...");
             let _ = std::io::stdout().flush();
+            self.working.set(true);
         }
     }
 
+    fn line(&self, text: &str) {
+        if self.working.replace(false) {
+            // Back to the start of the line, and erase it.
+            print!("\r\x1b[2K");
+        }
+        println!("  {text}");
+    }
+
     fn compare(&self, what: &str, before: Duration, after: Duration) {
-        println!(
-            "  {what:<50} {:>12} {:>12} {:>8}",
+        self.line(&format!(
+            "{what:<50} {:>12} {:>12} {:>8}",
             human(before),
             human(after),
             speedup(before, after)
-        );
+        ));
     }
 
     fn value(&self, what: &str, value: impl std::fmt::Display) {
-        println!("  {what:<50} {value:>34}");
+        self.line(&format!("{what:<50} {value:>34}"));
     }
 
     fn finish(&self) {
@@ -102,7 +118,7 @@ fn main() -> Result<(), Failure> {
 }
 
 fn walsh_of_one_sample(report: &Report) -> Result<(), Failure> {
-    report.section("1. Walsh median of 1 000 values (1A/1B): sort all averages vs selection");
+    report.section("Walsh median of 1 000 values (1A/1B): sort all averages vs selection");
     let sample = uniform(1_000, SEED);
     let (naive, naive_time) = best_of(3, || walsh_median_naive(&sample));
     let (fast, fast_time) = best_of(20, || walsh_median(&sample));
@@ -124,7 +140,7 @@ fn walsh_of_one_sample(report: &Report) -> Result<(), Failure> {
 fn wald_tests(report: &Report) -> Result<(), Failure> {
     const ROWS: usize = 10_000;
     const ROW_LEN: usize = 100;
-    report.section("2. 10 000 Wald tests on 10 000 x 100 N(0.1, 1) (1C): loop vs prange");
+    report.section("10 000 Wald tests on 10 000 x 100 N(0.1, 1) (1C): loop vs prange");
     let data = normal(ROWS * ROW_LEN, 0.1, 1.0, SEED);
     let (looped, loop_time) = best_of(10, || {
         data.chunks_exact(ROW_LEN)
@@ -154,7 +170,7 @@ fn wald_tests(report: &Report) -> Result<(), Failure> {
 }
 
 fn normal_pdf(report: &Report) -> Result<(), Failure> {
-    report.section("3. Normal pdf over 1e7 points (1D): scalar loop vs vectorize");
+    report.section("Normal pdf over 1e7 points (1D): scalar loop vs vectorize");
     let points: Vec<f64> = (0..10_000_000)
         .map(|i| -4.0 + 8e-7 * f64::from(i))
         .collect();
@@ -192,7 +208,7 @@ fn normal_pdf(report: &Report) -> Result<(), Failure> {
 
 fn walsh_of_rows(report: &Report) -> Result<(), Failure> {
     const ROW_LEN: usize = 100;
-    report.section("4. Walsh median of each row of 10 000 x 100 f32 (1D): loop vs guvectorize");
+    report.section("Walsh median of each row of 10 000 x 100 f32 (1D): loop vs guvectorize");
     let matrix = uniform_f32(10_000 * ROW_LEN, SEED + 1);
     let (looped, loop_time) = best_of(3, || {
         matrix
@@ -207,7 +223,7 @@ fn walsh_of_rows(report: &Report) -> Result<(), Failure> {
 }
 
 fn parallel_and_delayed(report: &Report) -> Result<(), Failure> {
-    report.section("5. Parallel / delayed over 100 samples of 10 000 (2A): loop vs workers");
+    report.section("Parallel / delayed over 100 samples of 10 000 (2A): loop vs workers");
     let samples: Vec<Vec<f32>> = (0..100).map(|s| uniform_f32(10_000, SEED + s)).collect();
     let (looped, loop_time) = best_of(3, || {
         samples
@@ -240,7 +256,7 @@ fn parallel_and_delayed(report: &Report) -> Result<(), Failure> {
 }
 
 fn memory_cache(report: &Report) {
-    report.section("6. #[cache] on the embedded store, target/parmemo-tour (2B)");
+    report.section("#[cache] on the embedded store, target/parmemo-tour (2B)");
     let sample = uniform_f32(10_000, SEED);
     let stored_before = walsh_median_slow::cache().check_call_in_cache(&sample);
     if !stored_before {
@@ -271,6 +287,6 @@ fn memory_cache(report: &Report) {
         Err(error) => report.value("error (cached as well)", error),
     }
     if !stored_before {
-        println!("  run the tour again: the first call will load this run's result");
+        report.line("run the tour again: the first call will load this run's result");
     }
 }
