@@ -1,0 +1,27 @@
+//! The parmemo side of `benches/compare/run.sh`, and the chart of its results.
+//!
+//! ```text
+//! parmemo-compare run DATA_DIR OUT_DIR      # the workloads, on the Python side's inputs
+//! parmemo-compare chart RATIOS_TSV OUT_SVG  # the ratios as a bar chart, log scale
+//! ```
+
+mod chart;
+mod workloads;
+
+use std::path::Path;
+use workloads::Failure;
+
+const USAGE: &str = "usage: parmemo-compare run DATA_DIR OUT_DIR | chart RATIOS_TSV OUT_SVG";
+
+fn main() -> Result<(), Failure> {
+    // First: in the worker processes of `Backend::Processes`, this serves tasks.
+    parmemo::parallel::init();
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    match arguments.as_slice() {
+        [command, data, out] if command == "run" => workloads::run(Path::new(data), Path::new(out)),
+        [command, ratios, svg] if command == "chart" => {
+            chart::draw(Path::new(ratios), Path::new(svg))
+        }
+        _ => Err(USAGE.into()),
+    }
+}
