@@ -8,6 +8,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use parmemo::memory::{FunctionId, Memory, Store};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::LazyLock;
 
 static SMALL: FunctionId = FunctionId::new("bench", "small", 1);
 static SAMPLE: FunctionId = FunctionId::new("bench", "sample", 1);
@@ -57,6 +58,36 @@ fn hits(c: &mut Criterion) {
                 memory.call(&SAMPLE, black_box(&large_sample), || -> f64 {
                     unreachable!()
                 })
+            });
+        });
+    }
+    group.finish();
+}
+
+/// The store of the `#[cache]` functions below, in a directory that outlives the run.
+static MACRO_MEMORY: LazyLock<Memory> = LazyLock::new(|| {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    Memory::new(dir.keep())
+});
+
+#[parmemo::cache(MACRO_MEMORY)]
+fn cached_sum(sample: &[f32]) -> f64 {
+    sample.iter().map(|&v| f64::from(v)).sum()
+}
+
+/// Hits through `#[cache]`, which hashes slices of numbers in bulk (`Memory::call`
+/// above takes serde's route, one number at a time).
+fn macro_hits(c: &mut Criterion) {
+    let mut group = c.benchmark_group("memory_hit_cache_macro");
+    for (label, sample) in [
+        ("40KB_argument", floats(10_000)),
+        ("8MB_argument", floats(2_000_000)),
+    ] {
+        let stored = cached_sum(&sample);
+        group.bench_function(format!("sled/{label}"), |b| {
+            b.iter(|| {
+                let loaded = cached_sum(black_box(&sample));
+                assert_eq!(loaded.to_bits(), stored.to_bits());
             });
         });
     }
@@ -133,5 +164,5 @@ fn scale(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hits, misses, scale);
+criterion_group!(benches, hits, macro_hits, misses, scale);
 criterion_main!(benches);

@@ -156,8 +156,10 @@ pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenSt
         .filter(|p| p.keyed)
         .map(|p| &p.name)
         .collect();
-    let namespace_doc =
-        format!("The cache of [`{name_text}`]: `{name_text}::cache()` handles its stored results.");
+    let positions: Vec<syn::Index> = (0..keyed.len()).map(syn::Index::from).collect();
+    let namespace_doc = format!(
+        "The cache of [`{name_text}()`]: `{name_text}::cache()` handles its stored results."
+    );
     let span = name.span();
     let handle_items = handle_items(&HandleSpec {
         runtime: &runtime,
@@ -177,7 +179,18 @@ pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenSt
     Ok(quote::quote_spanned! {span=>
         #(#attrs)*
         #vis #sig {
-            let __parmemo_call = #runtime::Memory::prepare(#memory_of(), &#identity, &(#(&#keyed,)*));
+            // Each argument hashed by the fastest route for its type (see the runtime's
+            // `__private` module); the key equals that of the arguments' tuple.
+            #[allow(unused_imports)]
+            use #runtime::__private::{ViaBulk as _, ViaSerde as _};
+            // The borrow is what picks the route: not needless.
+            #[allow(clippy::needless_borrow)]
+            let __parmemo_parts = (#((&#runtime::__private::KeyArg(&#keyed)).key_part(),)*);
+            let __parmemo_call = #runtime::Memory::prepare_parts(
+                #memory_of(),
+                &#identity,
+                &[#(&__parmemo_parts.#positions as &dyn #runtime::__private::KeyPart),*],
+            );
             __parmemo_call.run(move || #compute(#(#names),*))
         }
 
@@ -251,7 +264,7 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
         .map(|p| &p.name)
         .collect();
     let handle_doc =
-        format!("Operations on the stored results of [`{name}`], with its own parameter types.");
+        format!("Operations on the stored results of [`{name}()`], with its own parameter types.");
     quote::quote_spanned! {name.span()=>
         #[doc = #handle_doc]
         #[allow(non_camel_case_types, dead_code)]

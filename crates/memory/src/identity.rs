@@ -1,7 +1,7 @@
 //! Which function a cache entry belongs to: its path, its name and a hash of its code.
 
 use crate::codec::CODEC_VERSION;
-use crate::hash::{hash_arguments, name_digest};
+use crate::hash::{hash_arguments, hash_parts, name_digest, KeyPart};
 use crate::store::Key;
 use crate::MemoryError;
 use serde::Serialize;
@@ -88,6 +88,19 @@ impl FunctionId {
         let mut key = [0; 32];
         key[..16].copy_from_slice(&self.version_prefix());
         key[16..].copy_from_slice(&hash_arguments(arguments)?.to_le_bytes());
+        Ok(Key(key))
+    }
+
+    /// The store key of a call whose arguments come as key parts (what `#[cache]`
+    /// expands to); equal to [`key`](Self::key) of the tuple of the same arguments.
+    ///
+    /// # Errors
+    /// [`MemoryError::Encode`] if an argument's `Serialize` implementation fails.
+    #[doc(hidden)]
+    pub fn key_of_parts(&self, parts: &[&dyn KeyPart]) -> Result<Key, MemoryError> {
+        let mut key = [0; 32];
+        key[..16].copy_from_slice(&self.version_prefix());
+        key[16..].copy_from_slice(&hash_parts(parts)?.to_le_bytes());
         Ok(Key(key))
     }
 }

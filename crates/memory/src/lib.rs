@@ -49,6 +49,9 @@ pub use memory::{Memory, MemoryStats, PreparedCall};
 pub use shelved::Shelved;
 pub use store::{DirStore, EntryInfo, Key, SledStore, Store};
 
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __private;
 mod codec;
 mod error;
 mod function;

@@ -297,13 +297,36 @@ impl Memory {
         }
     }
 
+    /// [`prepare`](Self::prepare) with the arguments as key parts, each hashed by the
+    /// fastest route for its type: what the `#[cache]` macro expands to.
+    #[doc(hidden)]
+    pub fn prepare_parts(
+        &self,
+        function: &FunctionId,
+        parts: &[&dyn crate::__private::KeyPart],
+    ) -> PreparedCall<'_> {
+        PreparedCall {
+            memory: self,
+            function: *function,
+            target: self.store_and_key_with(function, || function.key_of_parts(parts)),
+        }
+    }
+
     fn store_and_key<A: Serialize + ?Sized>(
         &self,
         function: &FunctionId,
         arguments: &A,
     ) -> Option<(&Arc<dyn Store>, Key)> {
+        self.store_and_key_with(function, || function.key(arguments))
+    }
+
+    fn store_and_key_with(
+        &self,
+        function: &FunctionId,
+        key: impl FnOnce() -> Result<Key, MemoryError>,
+    ) -> Option<(&Arc<dyn Store>, Key)> {
         let store = self.store()?;
-        match function.key(arguments) {
+        match key() {
             Ok(key) => Some((store, key)),
             Err(err) => {
                 self.warn_once(&format!(

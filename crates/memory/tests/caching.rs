@@ -41,6 +41,45 @@ fn the_second_call_is_loaded_not_computed() {
 }
 
 #[test]
+fn arrays_hashed_in_bulk_find_the_same_entries_as_the_handle() {
+    // A call hashes slices and vectors of numbers in bulk; the handle's methods take the
+    // arguments' tuple through serde. Both must name the same entry, NaNs included.
+    static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()));
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cache(MEMORY)]
+    fn weighted(values: &[f32], weights: Vec<f64>, offset: u32, counts: &Vec<i64>) -> f64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        let total: f64 = values
+            .iter()
+            .zip(&weights)
+            .map(|(&v, &w)| f64::from(v) * w)
+            .filter(|x| !x.is_nan())
+            .sum();
+        total + f64::from(offset) + counts.iter().sum::<i64>() as f64
+    }
+
+    let mut values: Vec<f32> = (0..5_000_u16).map(f32::from).collect();
+    values[4_321] = f32::NAN;
+    let weights: Vec<f64> = (0..5_000_u16).map(|i| f64::from(i) / 7.0).collect();
+    let counts: Vec<i64> = vec![-3, 5, 8];
+    let first = weighted(&values, weights.clone(), 9, &counts);
+    let handle = weighted::cache();
+    assert!(handle.check_call_in_cache(&values, weights.clone(), 9, &counts));
+
+    // Another NaN payload is the same key; a sign-flipped zero is not.
+    let mut payload = values.clone();
+    payload[4_321] = f32::from_bits(0x7fc0_1234);
+    assert_eq!(weighted(&payload, weights.clone(), 9, &counts), first);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    let mut signed = values.clone();
+    signed[0] = -0.0;
+    assert!(!handle.check_call_in_cache(&signed, weights.clone(), 9, &counts));
+    weighted(&signed, weights, 9, &counts);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 2);
+}
+
+#[test]
 fn ignored_parameters_do_not_change_the_key() {
     static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::shared(fresh_dir()));
     static RUNS: AtomicUsize = AtomicUsize::new(0);
