@@ -3,9 +3,10 @@
 //! The tutorial's kernel wrote `exp(+power)` with `power = (x - mu)^2 / (2 sigma^2)`:
 //! a density that grows without bound away from the mean. Here it is `exp(-power)`.
 
+use crate::exp::exp_nonpositive;
 use crate::{validate, StatsError};
 use core::f64::consts::{PI, SQRT_2};
-use parmemo_parallel::vectorize::{vectorize, Target};
+use parmemo_parallel::vectorize::{try_map_blocks, Target};
 
 /// A normal distribution with mean `mu` and standard deviation `sigma`.
 ///
@@ -97,6 +98,9 @@ impl Normal {
     /// The density at `x`. Follows IEEE arithmetic: 0 at the infinities, NaN for NaN.
     /// The slice methods reject non-finite points instead.
     ///
+    /// The exponential is the crate's own (`exp.rs`), within 2 ulp of libm's and written
+    /// so that the slice methods run it in SIMD; they give the same values, bit for bit.
+    ///
     /// ```
     /// # use parmemo_stats::Normal;
     /// let n = Normal::new(1.0, 2.0)?;
@@ -107,7 +111,7 @@ impl Normal {
     #[must_use]
     pub fn pdf(&self, x: f64) -> f64 {
         let z = (x - self.mu) * self.inv_sigma;
-        self.density_scale * (-0.5 * z * z).exp()
+        self.density_scale * exp_nonpositive(-0.5 * z * z)
     }
 
     /// The natural logarithm of the density at `x`; finite far into the tails where
@@ -184,19 +188,17 @@ impl Normal {
                 got: out.len(),
             });
         }
-        // The finiteness check rides along with the density (an infinite point has a
-        // density, 0, but is still bad input here).
-        let checked = |x: f64| {
-            if x.is_finite() {
-                Ok(self.pdf(x))
+        let (mu, inv_sigma, scale) = (self.mu, self.inv_sigma, self.density_scale);
+        let kernel = |block: &[f64], out: &mut [f64]| {
+            if densities(block, out, mu, inv_sigma, scale) {
+                Ok(())
             } else {
-                Err("non-finite point")
+                // Rare: find the first bad point, for the error.
+                let offset = block.iter().position(|x| !x.is_finite()).unwrap_or(0);
+                Err((offset, "non-finite point"))
             }
         };
-        match vectorize(checked)
-            .target(Target::Parallel)
-            .try_apply_into(points, out)
-        {
+        match try_map_blocks(Target::Parallel, points, out, kernel) {
             Ok(()) => Ok(()),
             Err(parmemo_parallel::Error::Task { index, .. }) => Err(StatsError::NonFinite {
                 index,
@@ -205,6 +207,27 @@ impl Normal {
             Err(other) => Err(other.into()),
         }
     }
+}
+
+/// The densities of a block, and whether every point was finite (an infinite point has
+/// a density, 0, but is still bad input here). One loop with no call in it, compiled for
+/// the widest SIMD the processor has, chosen at run time: the same operations in the
+/// same order on every target (Rust never fuses a multiply and an add on its own), so
+/// the values equal [`Normal::pdf`]'s bit for bit.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512dq+avx512vl",
+    "x86_64+avx2+fma",
+    "x86_64+avx",
+    "aarch64+neon"
+))]
+fn densities(points: &[f64], out: &mut [f64], mu: f64, inv_sigma: f64, scale: f64) -> bool {
+    let mut finite = true;
+    for (density, &x) in out.iter_mut().zip(points) {
+        finite &= x.is_finite();
+        let z = (x - mu) * inv_sigma;
+        *density = scale * exp_nonpositive(-0.5 * z * z);
+    }
+    finite
 }
 
 impl Default for Normal {

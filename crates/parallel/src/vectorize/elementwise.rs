@@ -208,7 +208,7 @@ where
 }
 
 /// Of two chunks' first failures, the one at the lower index.
-fn earliest<E>(a: Option<(usize, E)>, b: Option<(usize, E)>) -> Option<(usize, E)> {
+pub(super) fn earliest<E>(a: Option<(usize, E)>, b: Option<(usize, E)>) -> Option<(usize, E)> {
     match (a, b) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
         (a, b) => a.or(b),

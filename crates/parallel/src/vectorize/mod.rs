@@ -6,6 +6,8 @@
 //!   buffer, writing `out_len` values per row.
 //! * [`reduce`] is a parallel loop with a reduction over a slice, in chunks, so that
 //!   the inner loop stays a plain loop the compiler can vectorize.
+//! * [`try_map_blocks`] is the elementwise map with the same idea: the kernel gets a
+//!   whole block of the input and of the output, for loops written to be vectorized.
 //!
 //! Each takes a [`Target`], as numba's `target=`: [`Target::Sequential`] (numba's
 //! `"cpu"`) or [`Target::Parallel`]. Parallel work runs on the pool of all cores (or, inside
@@ -42,11 +44,13 @@
 //! # Ok::<(), parmemo_parallel::Error>(())
 //! ```
 
+mod blocks;
 mod chunks;
 mod elementwise;
 mod reduce;
 mod rows;
 
+pub use blocks::try_map_blocks;
 pub use chunks::{Target, PARALLEL_MIN_LEN};
 pub use elementwise::{vectorize, Arg, Vectorize};
 pub use reduce::reduce;
