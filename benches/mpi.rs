@@ -9,32 +9,12 @@
 //! mpirun, `Backend::Mpi` runs on local threads. The latest numbers are in
 //! docs/benchmarks.md.
 
+mod common;
+
+use common::{square, uniform_f32, walsh_median_owned};
 use criterion::{criterion_group, Criterion, Throughput};
 use parmemo::parallel::{Backend, Parallel};
-use parmemo::stats::walsh_median;
 use std::hint::black_box;
-
-fn uniform_f32(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 40) as f32 / (1_u32 << 24) as f32
-        })
-        .collect()
-}
-
-// Task arguments arrive owned: they are deserialized where the task runs.
-#[allow(clippy::needless_pass_by_value)]
-fn walsh_median_owned(sample: Vec<f32>) -> Option<f32> {
-    walsh_median(&sample).ok()
-}
-
-fn square(x: u64) -> u64 {
-    x * x
-}
 
 fn mpi_vs_processes(c: &mut Criterion) {
     let on_processes = Parallel::new().backend(Backend::Processes).n_jobs(2);

@@ -2,24 +2,15 @@
 //!
 //! `cargo bench --bench parallel`; the latest numbers are in docs/benchmarks.md.
 
+mod common;
+
+use common::{square, uniform_f32, walsh_median_owned};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use parmemo::parallel::vectorize::{vectorize, Target};
 use parmemo::parallel::{delayed, Backend, Parallel};
 use parmemo::stats::{correction, wald, walsh_median, walsh_median_rows, Normal};
 use rayon::prelude::*;
 use std::hint::black_box;
-
-fn uniform_f32(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 40) as f32 / (1_u32 << 24) as f32
-        })
-        .collect()
-}
 
 fn uniform(n: usize, seed: u64) -> Vec<f64> {
     uniform_f32(n, seed).into_iter().map(f64::from).collect()
@@ -160,16 +151,6 @@ fn vectorize_threshold(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-fn square(x: u64) -> u64 {
-    x * x
-}
-
-// Task arguments arrive owned: they are deserialized in the worker.
-#[allow(clippy::needless_pass_by_value)]
-fn walsh_median_owned(sample: Vec<f32>) -> Option<f32> {
-    walsh_median(&sample).ok()
 }
 
 /// The process backend: per-task overhead with auto batching, and the joblib job on

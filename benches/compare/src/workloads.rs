@@ -35,22 +35,26 @@ fn checksum(values: &[f32], salt: u64) -> f64 {
     plain_checksum(values, salt)
 }
 
-fn read_f64(dir: &Path, name: &str) -> Result<Vec<f64>, Failure> {
+/// A raw little-endian array written by `workloads.py data`.
+fn read<T, const WIDTH: usize>(
+    dir: &Path,
+    name: &str,
+    decode: fn([u8; WIDTH]) -> T,
+) -> Result<Vec<T>, Failure> {
     let bytes = std::fs::read(dir.join(name))
         .map_err(|err| format!("cannot read {name} in {}: {err}", dir.display()))?;
     Ok(bytes
-        .chunks_exact(8)
-        .map(|chunk| f64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])))
+        .chunks_exact(WIDTH)
+        .map(|chunk| decode(chunk.try_into().unwrap_or([0; WIDTH])))
         .collect())
 }
 
+fn read_f64(dir: &Path, name: &str) -> Result<Vec<f64>, Failure> {
+    read(dir, name, f64::from_le_bytes)
+}
+
 fn read_f32(dir: &Path, name: &str) -> Result<Vec<f32>, Failure> {
-    let bytes = std::fs::read(dir.join(name))
-        .map_err(|err| format!("cannot read {name} in {}: {err}", dir.display()))?;
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|chunk| f32::from_le_bytes(chunk.try_into().unwrap_or([0; 4])))
-        .collect())
+    read(dir, name, f32::from_le_bytes)
 }
 
 /// One warm-up run, then the fastest of `repeats`, with the last result.

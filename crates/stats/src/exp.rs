@@ -39,7 +39,11 @@ pub(crate) fn exp_nonpositive(x: f64) -> f64 {
     // For a subnormal result, 2^k itself is not a normal float: scale by 2^(k + 1000)
     // (exact), then by 2^-1000 (the one rounding).
     let two_step = whole < TWO_STEP;
-    let exponent_source = if two_step { shifted - TWO_STEP } else { shifted };
+    let exponent_source = if two_step {
+        shifted - TWO_STEP
+    } else {
+        shifted
+    };
     // The low bits of `exponent_source` hold k (or k + 1000) in two's complement: add
     // the bias and move them into the exponent field; the high bits shift out.
     let scale = f64::from_bits(exponent_source.to_bits().wrapping_add(1023) << 52);
