@@ -48,6 +48,7 @@ mod error;
 mod exp;
 mod float;
 mod normal;
+mod output;
 mod validate;
 pub mod wald;
 mod walsh;

@@ -160,8 +160,7 @@ impl Normal {
     /// # Ok::<(), parmemo_stats::StatsError>(())
     /// ```
     pub fn pdf_slice(&self, points: &[f64]) -> Result<Vec<f64>, StatsError> {
-        // Zeroed by the allocator, lazily: the pages are first touched by the workers.
-        let mut out = vec![0.0; points.len()];
+        let mut out = crate::output::untouched_zeros(points.len());
         self.pdf_into(points, &mut out)?;
         Ok(out)
     }
