@@ -1,7 +1,8 @@
 //! `Backend::Mpi`, end to end. Under `cargo test --features mpi` it runs as one process
 //! (tasks on local threads); CI also runs this binary under
 //! `mpirun --oversubscribe -n 3`, where ranks 1 and 2 serve and rank 0 runs the checks.
-//! With the argument `crash`, a task aborts its rank: the job must end, not hang.
+//! With the argument `crash`, a task aborts its rank: the job must end, not hang. With
+//! `mismatch`, rank 1 runs another executable: every run must be refused.
 //!
 //! A harness of its own, because every rank runs `main`: `init()` must come first, before
 //! any test harness starts threads.
@@ -16,6 +17,20 @@ type Check = (&'static str, fn() -> Result<(), String>);
 
 fn main() {
     parmemo_parallel::init();
+    if std::env::args().any(|argument| argument == "mismatch") {
+        // Launched as `mpirun -n 1 THIS mismatch : -n 1 OTHER_BINARY`: rank 1 runs another
+        // executable, so no task may go to it.
+        match Parallel::new().backend(Backend::Mpi).map(square, 0..10u64) {
+            Err(Error::WorkerStart { message }) if message.contains("different executable") => {
+                println!("refused as expected: {message}");
+                return;
+            }
+            other => {
+                eprintln!("expected the run to be refused, got {other:?}");
+                std::process::exit(1);
+            }
+        }
+    }
     if std::env::args().any(|argument| argument == "crash") {
         let outcome = Parallel::new()
             .backend(Backend::Mpi)
