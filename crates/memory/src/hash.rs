@@ -25,21 +25,16 @@ pub(crate) fn name_digest(module: &str, name: &str) -> u64 {
     hasher.finish()
 }
 
-/// XXH3-128 of `arguments` in the encoding described above.
+/// XXH3-128 of `arguments` in the encoding described above, all through serde: what
+/// the tests compare the other routes with.
+#[cfg(test)]
 pub(crate) fn hash_arguments<A: Serialize + ?Sized>(arguments: &A) -> Result<u128, MemoryError> {
-    let mut hasher = KeyHasher::new();
-    arguments
-        .serialize(&mut hasher)
-        .map_err(|HashError(message)| MemoryError::Encode {
-            what: "arguments",
-            message,
-        })?;
-    Ok(hasher.finish())
+    hash_parts(&[&SerdePart(arguments)])
 }
 
-/// XXH3-128 of the arguments given as parts, in order: the same hash as
-/// [`hash_arguments`] of the tuple of those arguments, since a tuple's encoding is its
-/// elements' encodings one after the other.
+/// XXH3-128 of the arguments given as parts, in order: the same hash as serde's
+/// encoding of the tuple of those arguments, since a tuple's encoding is its elements'
+/// encodings one after the other.
 pub(crate) fn hash_parts(parts: &[&dyn KeyPart]) -> Result<u128, MemoryError> {
     let mut feeder = KeyFeeder(KeyHasher::new());
     for part in parts {
@@ -69,12 +64,7 @@ pub struct SerdePart<'a, T: ?Sized>(pub &'a T);
 
 impl<T: Serialize + ?Sized> KeyPart for SerdePart<'_, T> {
     fn feed(&self, feeder: &mut KeyFeeder) -> Result<(), MemoryError> {
-        self.0
-            .serialize(&mut feeder.0)
-            .map_err(|HashError(message)| MemoryError::Encode {
-                what: "arguments",
-                message,
-            })
+        self.0.serialize(&mut feeder.0).map_err(encode_error)
     }
 }
 
@@ -135,12 +125,7 @@ impl<T: BulkNumber> KeyPart for SlicePart<'_, T> {
                 hasher.put(bytemuck::cast_slice(chunk));
             } else {
                 for value in chunk {
-                    value
-                        .serialize(&mut *hasher)
-                        .map_err(|HashError(message)| MemoryError::Encode {
-                            what: "arguments",
-                            message,
-                        })?;
+                    value.serialize(&mut *hasher).map_err(encode_error)?;
                 }
             }
         }
@@ -220,6 +205,13 @@ impl KeyHasher {
     fn finish(mut self) -> u128 {
         self.sink.drain(self.filled);
         self.sink.hasher.finish_128()
+    }
+}
+
+fn encode_error(HashError(message): HashError) -> MemoryError {
+    MemoryError::Encode {
+        what: "arguments",
+        message,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Which function a cache entry belongs to: its path, its name and a hash of its code.
 
 use crate::codec::CODEC_VERSION;
-use crate::hash::{hash_arguments, hash_parts, name_digest, KeyPart};
+use crate::hash::{hash_parts, name_digest, KeyPart, SerdePart};
 use crate::store::Key;
 use crate::MemoryError;
 use serde::Serialize;
@@ -85,10 +85,7 @@ impl FunctionId {
     /// # Ok::<(), parmemo_memory::MemoryError>(())
     /// ```
     pub fn key<A: Serialize + ?Sized>(&self, arguments: &A) -> Result<Key, MemoryError> {
-        let mut key = [0; 32];
-        key[..16].copy_from_slice(&self.version_prefix());
-        key[16..].copy_from_slice(&hash_arguments(arguments)?.to_le_bytes());
-        Ok(Key(key))
+        self.key_of_parts(&[&SerdePart(arguments)])
     }
 
     /// The store key of a call whose arguments come as key parts (what `#[cache]`
