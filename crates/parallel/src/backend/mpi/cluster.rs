@@ -122,32 +122,22 @@ extern "C" fn finish_at_exit() {
     // Nothing here may unwind across the C boundary.
     let _ = std::panic::catch_unwind(|| {
         if let Some(cluster) = CLUSTER.get() {
-            let commands = cluster
-                .commands
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(commands) = commands {
+            if let Some(commands) = take(&cluster.commands) {
                 let _ = commands.send(Command::Shutdown);
             }
-            let driver = cluster
-                .driver
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(driver) = driver {
+            if let Some(driver) = take(&cluster.driver) {
                 let _ = driver.join();
             } else {
                 stop_servers(&SimpleCommunicator::world());
             }
         }
-        drop(
-            UNIVERSE
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
+        drop(take(&UNIVERSE));
     });
+}
+
+/// What `slot` holds, leaving it empty (a panic elsewhere does not matter here).
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
 /// A fingerprint of this executable: offsets of functions from one another and the file's
