@@ -40,9 +40,7 @@
 pub use backend::process::init;
 #[cfg(feature = "mpi")]
 pub use backend::Mpi;
-pub use backend::{
-    BatchSize, ExecutionBackend, InProcess, OutOfProcess, Processes, Sequential, Threads,
-};
+pub use backend::{BatchSize, ExecutionBackend, InProcess, Processes, Sequential, Threads};
 pub use delayed::{delayed, Delayed};
 pub use error::Error;
 pub use jobs::available_cores;

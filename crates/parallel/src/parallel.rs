@@ -7,7 +7,7 @@ use crate::backend::remote::{self, Remote};
 use crate::backend::Mpi;
 use crate::backend::{
     execute_scoped, execute_streaming, inside_worker, BatchSize, EventSource, ExecutionBackend,
-    InProcess, OutOfProcess, Plan, Processes, Sequential, TaskResult, Threads, THREAD_TARGET,
+    InProcess, Plan, Processes, Sequential, TaskResult, Threads, THREAD_TARGET,
 };
 use crate::progress::LogSink;
 use crate::results::{OrderedResults, RunIter, RunUnordered};
@@ -450,9 +450,10 @@ impl<B: InProcess> Parallel<B> {
     }
 }
 
-/// The API of the out-of-process backends, the same on each. Written once for both
-/// concrete types: an impl generic over `OutOfProcess` would clash with the closure-taking
-/// methods of `impl<B: InProcess>`, which the compiler cannot tell apart from it.
+/// The API of the out-of-process backends, the same on each; each type's own
+/// `placement` says where its runs go. Written once for both concrete types: an impl
+/// generic over the two would clash with the closure-taking methods of
+/// `impl<B: InProcess>`, which the compiler cannot tell apart from it.
 macro_rules! out_of_process_api {
     ($backend:ty) => {
         impl Parallel<$backend> {
@@ -489,7 +490,12 @@ macro_rules! out_of_process_api {
                 A: Serialize + DeserializeOwned,
                 R: Serialize + DeserializeOwned + Send + 'static,
             {
-                self.collect_remote(items.into_iter(), map_trampoline::<A, R>, f as usize)
+                collect_remote(
+                    self.placement()?,
+                    items.into_iter(),
+                    map_trampoline::<A, R>,
+                    f as usize,
+                )
             }
 
             /// [`map`](Self::map) for a function that returns `Result`: the first `Err` fails
@@ -508,7 +514,12 @@ macro_rules! out_of_process_api {
                 R: Serialize + DeserializeOwned + Send + 'static,
                 E: Display,
             {
-                self.collect_remote(items.into_iter(), try_map_trampoline::<A, R, E>, f as usize)
+                collect_remote(
+                    self.placement()?,
+                    items.into_iter(),
+                    try_map_trampoline::<A, R, E>,
+                    f as usize,
+                )
             }
 
             /// [`map`](Self::map) with the results in input order as they become available, as
@@ -524,7 +535,7 @@ macro_rules! out_of_process_api {
                 A: Serialize + DeserializeOwned + 'static,
                 R: Serialize + DeserializeOwned + Send + 'static,
             {
-                Ok(RunIter::new(self.remote_stream(f, items)?))
+                Ok(RunIter::new(remote_stream(self.placement()?, f, items)?))
             }
 
             /// [`map`](Self::map) yielding `(index, result)` pairs as tasks complete, as
@@ -543,7 +554,11 @@ macro_rules! out_of_process_api {
                 A: Serialize + DeserializeOwned + 'static,
                 R: Serialize + DeserializeOwned + Send + 'static,
             {
-                Ok(RunUnordered::new(self.remote_stream(f, items)?))
+                Ok(RunUnordered::new(remote_stream(
+                    self.placement()?,
+                    f,
+                    items,
+                )?))
             }
         }
     };
@@ -553,57 +568,61 @@ out_of_process_api!(Processes);
 #[cfg(feature = "mpi")]
 out_of_process_api!(Mpi);
 
-impl<B: OutOfProcess> Parallel<B> {
-    /// Where this builder's runs go, and their plan.
+impl Parallel<Processes> {
+    /// Where this builder's runs go, and their plan: the pool of `n_jobs` processes.
     fn placement(&self) -> Result<(Plan, Remote), Error> {
-        #[cfg(feature = "mpi")]
-        if self.backend.is_cluster() {
-            return crate::backend::mpi::placement(self.plan()?, self.process_plan()?);
-        }
         let plan = self.process_plan()?;
         let pool = process::process_pool(plan.workers)?;
         Ok((plan, Remote::Workers(pool)))
     }
+}
 
-    /// The run behind both streams.
-    fn remote_stream<A, R, I>(
-        &self,
-        f: fn(A) -> R,
-        items: I,
-    ) -> Result<Box<dyn EventSource<R>>, Error>
-    where
-        I: IntoIterator<Item = A>,
-        I::IntoIter: 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
-    {
-        let (plan, remote) = self.placement()?;
-        remote::execute_streaming(
-            &plan,
-            remote,
-            Box::new(items.into_iter()),
-            map_trampoline::<A, R>,
-            f as usize,
-        )
+#[cfg(feature = "mpi")]
+impl Parallel<Mpi> {
+    /// Where this builder's runs go, and their plan: the serving ranks, or local threads
+    /// when there are none.
+    fn placement(&self) -> Result<(Plan, Remote), Error> {
+        crate::backend::mpi::placement(self.plan()?, self.process_plan()?)
     }
+}
 
-    fn collect_remote<A, R>(
-        &self,
-        jobs: impl Iterator<Item = A>,
-        trampoline: Trampoline,
-        function: usize,
-    ) -> Result<Vec<R>, Error>
-    where
-        A: Serialize + DeserializeOwned,
-        R: DeserializeOwned + Send + 'static,
-    {
-        let (plan, remote) = self.placement()?;
-        let mut collected = OrderedResults::new();
-        remote::execute(&plan, remote, jobs, trampoline, function, |event| {
-            collected.take(event)
-        })?;
-        collected.finish()
-    }
+/// The run behind both out-of-process streams, once placed.
+fn remote_stream<A, R, I>(
+    (plan, remote): (Plan, Remote),
+    f: fn(A) -> R,
+    items: I,
+) -> Result<Box<dyn EventSource<R>>, Error>
+where
+    I: IntoIterator<Item = A>,
+    I::IntoIter: 'static,
+    A: Serialize + DeserializeOwned + 'static,
+    R: Serialize + DeserializeOwned + Send + 'static,
+{
+    remote::execute_streaming(
+        &plan,
+        remote,
+        Box::new(items.into_iter()),
+        map_trampoline::<A, R>,
+        f as usize,
+    )
+}
+
+/// A run on either out-of-process backend, once placed, collected in input order.
+fn collect_remote<A, R>(
+    (plan, remote): (Plan, Remote),
+    jobs: impl Iterator<Item = A>,
+    trampoline: Trampoline,
+    function: usize,
+) -> Result<Vec<R>, Error>
+where
+    A: Serialize + DeserializeOwned,
+    R: DeserializeOwned + Send + 'static,
+{
+    let mut collected = OrderedResults::new();
+    remote::execute(&plan, remote, jobs, trampoline, function, |event| {
+        collected.take(event)
+    })?;
+    collected.finish()
 }
 
 impl Parallel<Processes> {

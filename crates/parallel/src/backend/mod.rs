@@ -71,12 +71,6 @@ pub trait ExecutionBackend: sealed::Sealed + Copy + Send + Sync + 'static {
     /// Whether tasks run on other threads than the caller's.
     #[doc(hidden)]
     fn is_threaded(self) -> bool;
-
-    /// Whether tasks go to the ranks of an MPI job.
-    #[doc(hidden)]
-    fn is_cluster(self) -> bool {
-        false
-    }
 }
 
 /// The backends that run tasks inside this process, and so can run closures that borrow
@@ -99,30 +93,18 @@ impl ExecutionBackend for Threads {
 }
 impl InProcess for Threads {}
 
-/// The backends that run tasks in other processes: [`Processes`] and, with the feature
-/// `mpi`, `Mpi`. They take plain functions `fn(A) -> R` whose arguments and results are
-/// serializable, found in the other process without registration.
-pub trait OutOfProcess: ExecutionBackend {}
-
 impl ExecutionBackend for Processes {
     fn is_threaded(self) -> bool {
         true
     }
 }
-impl OutOfProcess for Processes {}
 
 #[cfg(feature = "mpi")]
 impl ExecutionBackend for Mpi {
     fn is_threaded(self) -> bool {
         true
     }
-
-    fn is_cluster(self) -> bool {
-        true
-    }
 }
-#[cfg(feature = "mpi")]
-impl OutOfProcess for Mpi {}
 
 pub(crate) fn drive<I: Iterator, R>(
     dispatcher: &mut Dispatcher<I, R>,
