@@ -110,8 +110,7 @@ impl Normal {
     #[inline]
     #[must_use]
     pub fn pdf(&self, x: f64) -> f64 {
-        let z = (x - self.mu) * self.inv_sigma;
-        self.density_scale * exp_nonpositive(-0.5 * z * z)
+        density(x, self.mu, self.inv_sigma, self.density_scale)
     }
 
     /// The natural logarithm of the density at `x`; finite far into the tails where
@@ -221,12 +220,19 @@ impl Normal {
 ))]
 fn densities(points: &[f64], out: &mut [f64], mu: f64, inv_sigma: f64, scale: f64) -> bool {
     let mut finite = true;
-    for (density, &x) in out.iter_mut().zip(points) {
+    for (value, &x) in out.iter_mut().zip(points) {
         finite &= x.is_finite();
-        let z = (x - mu) * inv_sigma;
-        *density = scale * exp_nonpositive(-0.5 * z * z);
+        *value = density(x, mu, inv_sigma, scale);
     }
     finite
+}
+
+/// The one formula of the density, for [`Normal::pdf`] and the SIMD blocks alike.
+#[inline(always)]
+#[allow(clippy::inline_always)] // it must inline into the SIMD loop of `densities`
+fn density(x: f64, mu: f64, inv_sigma: f64, scale: f64) -> f64 {
+    let z = (x - mu) * inv_sigma;
+    scale * exp_nonpositive(-0.5 * z * z)
 }
 
 impl Default for Normal {
