@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{square, uniform_f32, walsh_median_owned};
+use common::{length_of, square, uniform_f32, walsh_median_owned};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use parmemo::parallel::vectorize::{vectorize, Target};
 use parmemo::parallel::{delayed, Backend, Parallel};
@@ -177,6 +177,19 @@ fn processes(c: &mut Criterion) {
     group.throughput(Throughput::Elements(10_000));
     group.bench_function("tiny_tasks_10k_auto_batching", |b| {
         b.iter(|| on_processes.map(square, black_box(0..10_000)));
+    });
+    group.finish();
+
+    let big = uniform_f32(16 * 1024 * 1024, 3);
+    let mut group = c.benchmark_group("processes_64mb");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(64 * 1024 * 1024));
+    group.bench_function("one_task_round_trip", |b| {
+        b.iter_batched(
+            || vec![big.clone()],
+            |one| on_processes.map(length_of, one),
+            criterion::BatchSize::LargeInput,
+        );
     });
     group.finish();
 

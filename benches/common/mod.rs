@@ -28,3 +28,9 @@ pub fn walsh_median_owned(sample: Vec<f32>) -> Option<f32> {
 pub fn square(x: u64) -> u64 {
     x * x
 }
+
+/// The length of an array that crossed to a worker, for the cost of moving it there.
+#[allow(clippy::needless_pass_by_value)]
+pub fn length_of(values: Vec<f32>) -> usize {
+    values.len()
+}

@@ -37,17 +37,16 @@
 //! ```
 #![warn(missing_docs)]
 
-pub use backend::process::init;
 #[cfg(feature = "mpi")]
 pub use backend::Mpi;
-pub use backend::{BatchSize, ExecutionBackend, InProcess, Processes, Sequential, Threads};
+pub use backend::{init, BatchSize, ExecutionBackend, InProcess, Processes, Sequential, Threads};
 pub use delayed::{delayed, Delayed};
 pub use error::Error;
 pub use jobs::available_cores;
 pub use parallel::{Backend, Parallel};
 pub use results::{RunIter, RunUnordered};
 
-pub mod backend;
+mod backend;
 mod delayed;
 mod error;
 mod jobs;

@@ -1,13 +1,12 @@
 //! The `Parallel` builder: joblib's `Parallel(n_jobs=..., batch_size=..., verbose=...,
 //! timeout=...)`, with the backend part of its type.
 
-use crate::backend::process::{self, map_trampoline, try_map_trampoline, Trampoline};
-use crate::backend::remote::{self, Remote};
+use crate::backend::remote::{self, Placement, RemoteFn};
 #[cfg(feature = "mpi")]
 use crate::backend::Mpi;
 use crate::backend::{
-    execute_scoped, execute_streaming, inside_worker, BatchSize, EventSource, ExecutionBackend,
-    InProcess, Plan, Processes, Sequential, TaskResult, Threads, THREAD_TARGET,
+    execute_scoped, execute_streaming, BatchSize, EventSource, ExecutionBackend, InProcess, Plan,
+    Processes, Sequential, TaskResult, Threads, THREAD_TARGET,
 };
 use crate::progress::LogSink;
 use crate::results::{OrderedResults, RunIter, RunUnordered};
@@ -224,13 +223,7 @@ impl<B: ExecutionBackend> Parallel<B> {
     /// ```
     pub fn effective_n_jobs(&self) -> Result<usize, Error> {
         let requested = jobs::resolve(self.n_jobs, jobs::available_cores())?;
-        Ok(if !self.backend.is_threaded() {
-            1
-        } else if inside_worker() {
-            rayon::current_num_threads()
-        } else {
-            requested
-        })
+        Ok(self.backend.effective_n_jobs(requested))
     }
 
     /// The plan of a run in worker processes: their batches aim at longer durations
@@ -490,12 +483,7 @@ macro_rules! out_of_process_api {
                 A: Serialize + DeserializeOwned,
                 R: Serialize + DeserializeOwned + Send + 'static,
             {
-                collect_remote(
-                    self.placement()?,
-                    items.into_iter(),
-                    map_trampoline::<A, R>,
-                    f as usize,
-                )
+                remote::collect(self.placement()?, items.into_iter(), RemoteFn::map(f))
             }
 
             /// [`map`](Self::map) for a function that returns `Result`: the first `Err` fails
@@ -514,12 +502,7 @@ macro_rules! out_of_process_api {
                 R: Serialize + DeserializeOwned + Send + 'static,
                 E: Display,
             {
-                collect_remote(
-                    self.placement()?,
-                    items.into_iter(),
-                    try_map_trampoline::<A, R, E>,
-                    f as usize,
-                )
+                remote::collect(self.placement()?, items.into_iter(), RemoteFn::try_map(f))
             }
 
             /// [`map`](Self::map) with the results in input order as they become available, as
@@ -535,7 +518,11 @@ macro_rules! out_of_process_api {
                 A: Serialize + DeserializeOwned + 'static,
                 R: Serialize + DeserializeOwned + Send + 'static,
             {
-                Ok(RunIter::new(remote_stream(self.placement()?, f, items)?))
+                Ok(RunIter::new(remote::stream(
+                    self.placement()?,
+                    Box::new(items.into_iter()),
+                    RemoteFn::map(f),
+                )?))
             }
 
             /// [`map`](Self::map) yielding `(index, result)` pairs as tasks complete, as
@@ -554,10 +541,10 @@ macro_rules! out_of_process_api {
                 A: Serialize + DeserializeOwned + 'static,
                 R: Serialize + DeserializeOwned + Send + 'static,
             {
-                Ok(RunUnordered::new(remote_stream(
+                Ok(RunUnordered::new(remote::stream(
                     self.placement()?,
-                    f,
-                    items,
+                    Box::new(items.into_iter()),
+                    RemoteFn::map(f),
                 )?))
             }
         }
@@ -570,10 +557,8 @@ out_of_process_api!(Mpi);
 
 impl Parallel<Processes> {
     /// Where this builder's runs go, and their plan: the pool of `n_jobs` processes.
-    fn placement(&self) -> Result<(Plan, Remote), Error> {
-        let plan = self.process_plan()?;
-        let pool = process::process_pool(plan.workers)?;
-        Ok((plan, Remote::Workers(pool)))
+    fn placement(&self) -> Result<Placement, Error> {
+        Processes::placement(self.process_plan()?)
     }
 }
 
@@ -581,48 +566,9 @@ impl Parallel<Processes> {
 impl Parallel<Mpi> {
     /// Where this builder's runs go, and their plan: the serving ranks, or local threads
     /// when there are none.
-    fn placement(&self) -> Result<(Plan, Remote), Error> {
-        crate::backend::mpi::placement(self.plan()?, self.process_plan()?)
+    fn placement(&self) -> Result<Placement, Error> {
+        Mpi::placement(self.plan()?, self.process_plan()?)
     }
-}
-
-/// The run behind both out-of-process streams, once placed.
-fn remote_stream<A, R, I>(
-    (plan, remote): (Plan, Remote),
-    f: fn(A) -> R,
-    items: I,
-) -> Result<Box<dyn EventSource<R>>, Error>
-where
-    I: IntoIterator<Item = A>,
-    I::IntoIter: 'static,
-    A: Serialize + DeserializeOwned + 'static,
-    R: Serialize + DeserializeOwned + Send + 'static,
-{
-    remote::execute_streaming(
-        &plan,
-        remote,
-        Box::new(items.into_iter()),
-        map_trampoline::<A, R>,
-        f as usize,
-    )
-}
-
-/// A run on either out-of-process backend, once placed, collected in input order.
-fn collect_remote<A, R>(
-    (plan, remote): (Plan, Remote),
-    jobs: impl Iterator<Item = A>,
-    trampoline: Trampoline,
-    function: usize,
-) -> Result<Vec<R>, Error>
-where
-    A: Serialize + DeserializeOwned,
-    R: DeserializeOwned + Send + 'static,
-{
-    let mut collected = OrderedResults::new();
-    remote::execute(&plan, remote, jobs, trampoline, function, |event| {
-        collected.take(event)
-    })?;
-    collected.finish()
 }
 
 impl Parallel<Processes> {
@@ -632,6 +578,6 @@ impl Parallel<Processes> {
     /// # Errors
     /// [`Error::InvalidNJobs`], [`Error::WorkerStart`].
     pub fn worker_pids(&self) -> Result<Vec<u32>, Error> {
-        process::worker_pids(self.effective_n_jobs()?)
+        Processes::worker_pids(self.effective_n_jobs()?)
     }
 }

@@ -4,15 +4,20 @@
 //! A backend is a small interface, as joblib's: configure (the `Plan`), submit a
 //! batch (a `spawn` function handed to the `Dispatcher`), retrieve (completions on a
 //! channel), terminate (cancel). The in-process backends differ only in `spawn`.
+//! `remote/` is the out-of-process core; `process/` and `mpi/` are leaves over it that
+//! never import each other; `entry.rs` is the program's entry point, `init`.
 
 mod batch;
 mod dispatch;
+mod entry;
 #[cfg(feature = "mpi")]
-pub(crate) mod mpi;
+mod mpi;
 mod pool;
-pub(crate) mod process;
+mod process;
 pub(crate) mod remote;
 mod sizing;
+
+pub use entry::init;
 
 pub(crate) use batch::{panic_message, Batch, TaskResult};
 pub(crate) use dispatch::{Dispatcher, Event, Plan};
@@ -71,6 +76,20 @@ pub trait ExecutionBackend: sealed::Sealed + Copy + Send + Sync + 'static {
     /// Whether tasks run on other threads than the caller's.
     #[doc(hidden)]
     fn is_threaded(self) -> bool;
+
+    /// How many tasks run at once for a run that asked for `requested` workers (`n_jobs`
+    /// resolved against the cores): each backend answers for itself.
+    #[doc(hidden)]
+    fn effective_n_jobs(self, requested: usize) -> usize {
+        if !self.is_threaded() {
+            1
+        } else if inside_worker() {
+            // Nested runs share the outer budget instead of adding threads.
+            rayon::current_num_threads()
+        } else {
+            requested
+        }
+    }
 }
 
 /// The backends that run tasks inside this process, and so can run closures that borrow
@@ -97,12 +116,23 @@ impl ExecutionBackend for Processes {
     fn is_threaded(self) -> bool {
         true
     }
+
+    /// A pool of `n_jobs` processes, nested or not: a task of a thread pool may start
+    /// processes of its own.
+    fn effective_n_jobs(self, requested: usize) -> usize {
+        requested
+    }
 }
 
 #[cfg(feature = "mpi")]
 impl ExecutionBackend for Mpi {
     fn is_threaded(self) -> bool {
         true
+    }
+
+    /// The serving ranks (the job's size minus rank 0); without them, local threads.
+    fn effective_n_jobs(self, requested: usize) -> usize {
+        Mpi::workers(Threads.effective_n_jobs(requested))
     }
 }
 

@@ -1,15 +1,56 @@
 //! `Backend::Mpi`: tasks over the ranks of an MPI job, for work that outgrows one
 //! machine. MPI (rsmpi over the system's library) starts the processes, places them on
-//! hosts and carries the messages; this module only hands out batches.
+//! hosts and carries the messages; this module only hands out batches. A leaf over the
+//! out-of-process core (`backend/remote`): messages are its header and raw payload, each
+//! part an MPI message of its own tag.
 
-mod cluster;
+mod drive;
+mod join;
+mod serve;
 
-pub(crate) use cluster::join;
+pub(crate) use join::join;
 
-use super::remote::Remote;
+use super::remote::{Placement, Remote};
 use super::Plan;
 use crate::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+const RUN_HEADER: mpi::Tag = 1;
+const RUN_PAYLOAD: mpi::Tag = 2;
+const REPLY_HEADER: mpi::Tag = 3;
+const REPLY_PAYLOAD: mpi::Tag = 4;
+const STOP: mpi::Tag = 5;
+
+/// The largest MPI message: counts are C `int`s.
+const MAX_MESSAGE: usize = i32::MAX as usize;
+
+/// Waits that start short and grow, so that an idle rank neither spins (it would take a
+/// core from the ranks at work when the job oversubscribes the machine) nor answers late
+/// when busy.
+struct Backoff {
+    pause: Duration,
+}
+
+impl Backoff {
+    const SHORTEST: Duration = Duration::from_micros(5);
+    const LONGEST: Duration = Duration::from_millis(1);
+
+    fn new() -> Self {
+        Backoff {
+            pause: Self::SHORTEST,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.pause = Self::SHORTEST;
+    }
+
+    fn wait(&mut self) {
+        std::thread::sleep(self.pause);
+        self.pause = (self.pause * 2).min(Self::LONGEST);
+    }
+}
 
 /// Runs tasks on the ranks of an MPI job: rank 0 runs `main` and hands out batches,
 /// ranks 1.. serve them, each asking for the next batch as it finishes one.
@@ -56,33 +97,43 @@ pub struct Mpi;
 static ANNOUNCED_LOCAL: AtomicBool = AtomicBool::new(false);
 static ANNOUNCED_RANKS: AtomicBool = AtomicBool::new(false);
 
-/// Where a run on `Backend::Mpi` goes, with its plan: `remote` (the process plan) on the
-/// serving ranks, or `local` (the thread plan) when there are none.
-pub(crate) fn placement(local: Plan, remote: Plan) -> Result<(Plan, Remote), Error> {
-    let Some(cluster) = cluster::cluster().filter(|cluster| cluster.servers > 0) else {
-        if local.verbose > 0 && !ANNOUNCED_LOCAL.swap(true, Ordering::Relaxed) {
-            local.log.line(&format!(
+impl Mpi {
+    /// How many run at once: the serving ranks, or the local threads when there are none.
+    pub(crate) fn workers(threads: usize) -> usize {
+        match join::cluster() {
+            Some(cluster) if cluster.servers > 0 => cluster.servers,
+            _ => threads,
+        }
+    }
+
+    /// Where a run goes, with its plan: `remote` (the process plan) on the serving
+    /// ranks, or `local` (the thread plan) when there are none.
+    pub(crate) fn placement(local: Plan, remote: Plan) -> Result<Placement, Error> {
+        let Some(cluster) = join::cluster().filter(|cluster| cluster.servers > 0) else {
+            if local.verbose > 0 && !ANNOUNCED_LOCAL.swap(true, Ordering::Relaxed) {
+                local.log.line(&format!(
                 "[Parallel(backend=mpi)]: not launched by mpirun or srun with 2 or more ranks: \
                  running tasks locally on {} threads",
                 local.workers
             ));
+            }
+            return Ok((local, Remote::Local));
+        };
+        if let Some(problem) = &cluster.problem {
+            return Err(Error::WorkerStart {
+                message: problem.clone(),
+            });
         }
-        return Ok((local, Remote::Local));
-    };
-    if let Some(problem) = &cluster.problem {
-        return Err(Error::WorkerStart {
-            message: problem.clone(),
-        });
+        if remote.verbose > 0 && !ANNOUNCED_RANKS.swap(true, Ordering::Relaxed) {
+            remote.log.line(&format!(
+                "[Parallel(backend=mpi)]: rank 0 drives {} serving ranks",
+                cluster.servers
+            ));
+        }
+        let plan = Plan {
+            workers: cluster.servers,
+            ..remote
+        };
+        Ok((plan, Remote::Workers(cluster)))
     }
-    if remote.verbose > 0 && !ANNOUNCED_RANKS.swap(true, Ordering::Relaxed) {
-        remote.log.line(&format!(
-            "[Parallel(backend=mpi)]: rank 0 drives {} serving ranks",
-            cluster.servers
-        ));
-    }
-    let plan = Plan {
-        workers: cluster.servers,
-        ..remote
-    };
-    Ok((plan, Remote::Workers(cluster)))
 }

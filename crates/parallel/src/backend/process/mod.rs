@@ -1,40 +1,17 @@
 //! `Backend::Processes`: tasks in a reusable pool of child processes of the current
-//! executable, for crash isolation, hard timeouts and code that is not thread-safe.
+//! executable, for crash isolation, hard timeouts and code that is not thread-safe. A
+//! leaf over the out-of-process core (`backend/remote`).
 
-mod function;
+mod handshake;
 mod pool;
-pub(crate) mod wire;
+mod spawn;
 mod worker;
 
-pub use worker::init;
+pub(crate) use worker::serve_if_invited;
 
-use super::batch::{Batch, Completion, Outcome, RunState};
-use super::{drive, Dispatcher, Event, EventSource, Plan, Stream};
+use super::remote::{Placement, Remote};
+use super::Plan;
 use crate::Error;
-use crossbeam_channel::Sender;
-pub(crate) use pool::{Job, JobOutcome};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use std::ops::ControlFlow;
-use std::sync::Arc;
-use std::time::Duration;
-pub(crate) use wire::Reply;
-use wire::{decode, encode, Request};
-
-#[cfg(feature = "mpi")]
-pub(crate) use function::call;
-pub(crate) use function::{map_trampoline, offset_of, try_map_trampoline, Trampoline};
-
-/// Whatever runs jobs out of this process: the pool of child processes, or the ranks of
-/// an MPI job. Both take a job and call its `done` when it ends, from their own thread.
-pub(crate) trait Workers: Send + Sync {
-    fn submit(&self, job: Job);
-}
-
-/// The pool of `workers` child processes, started if needed.
-pub(crate) fn process_pool(workers: usize) -> Result<Arc<dyn Workers>, Error> {
-    Ok(pool::pool(workers)?)
-}
 
 /// Runs tasks in a pool of `n_jobs` child processes of the current executable, started
 /// on first use and reused: joblib's default backend (loky). A task that segfaults,
@@ -43,154 +20,39 @@ pub(crate) fn process_pool(workers: usize) -> Result<Arc<dyn Workers>, Error> {
 ///
 /// Tasks are plain functions `fn(A) -> R` with serializable arguments and results; the
 /// child finds the function by its address in the same executable, with no registration.
-/// A program that uses it calls [`init`](crate::init) first thing in `main`; tests use
-/// [`enable_test_support!`](crate::enable_test_support).
+/// Workers are recognised before `main` runs, so a program that forgets
+/// [`init`](crate::init) still works; call it first thing in `main` all the same (it is
+/// what makes `Backend::Mpi` ranks join, and what serves on platforms without
+/// constructors). Workers are started from the running image (a rebuilt binary does not
+/// change them), talk to their parent over an inherited socket pair that no other
+/// process can reach, and die with it. See `SECURITY.md` for the threat model.
+///
+/// ```no_run
+/// use parmemo_parallel::{Backend, Parallel};
+///
+/// fn cube(x: u64) -> u64 {
+///     x * x * x
+/// }
+///
+/// fn main() -> Result<(), parmemo_parallel::Error> {
+///     parmemo_parallel::init();
+///     let cubes = Parallel::new().backend(Backend::Processes).n_jobs(2).map(cube, 0..100)?;
+///     assert_eq!(cubes[10], 1000);
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Processes;
 
-/// The `spawn` of a run out of process: encodes each batch's arguments and hands it to
-/// the workers, whose thread reports the outcome as a completion.
-fn spawner<A, R>(
-    workers: Arc<dyn Workers>,
-    sender: Sender<Completion<R>>,
-    state: Arc<RunState>,
-    trampoline: Trampoline,
-    function: usize,
-    timeout: Option<Duration>,
-) -> impl FnMut(Batch<A>) + 'static
-where
-    A: Serialize + DeserializeOwned,
-    R: DeserializeOwned + Send + 'static,
-{
-    let (trampoline, function) = (offset_of(trampoline as usize), offset_of(function));
-    move |batch: Batch<A>| {
-        let Batch { start, jobs, .. } = batch;
-        let len = jobs.len();
-        let report = {
-            let sender = sender.clone();
-            move |outcome, elapsed| {
-                // The receiver lives in the dispatcher until the run is over.
-                let _ = sender.send(Completion {
-                    start,
-                    len,
-                    elapsed,
-                    outcome,
-                });
-            }
-        };
-        let arguments = match encode(&jobs) {
-            Ok(arguments) => arguments,
-            Err(err) => {
-                report(
-                    Outcome::Failed {
-                        index: start,
-                        message: format!("the arguments cannot be serialized: {err}"),
-                    },
-                    Duration::ZERO,
-                );
-                return;
-            }
-        };
-        workers.submit(Job {
-            request: Request::Run {
-                trampoline,
-                function,
-                arguments,
-            },
-            split: split_batch::<A>,
-            timeout,
-            state: Arc::clone(&state),
-            done: Box::new(move |outcome, elapsed| {
-                report(outcome_of::<R>(outcome, start), elapsed);
-            }),
-        });
+impl Processes {
+    /// Where a run goes, and its plan: the pool of `plan.workers` processes.
+    pub(crate) fn placement(plan: Plan) -> Result<Placement, Error> {
+        let pool = pool::pool(plan.workers)?;
+        Ok((plan, Remote::Workers(pool)))
     }
-}
 
-/// Runs `jobs` on `workers` and hands each event to `on_event`, until the input is
-/// exhausted or `on_event` breaks.
-pub(crate) fn execute<A, R>(
-    plan: &Plan,
-    workers: Arc<dyn Workers>,
-    jobs: impl Iterator<Item = A>,
-    trampoline: Trampoline,
-    function: usize,
-    mut on_event: impl FnMut(Event<R>) -> ControlFlow<()>,
-) where
-    A: Serialize + DeserializeOwned,
-    R: DeserializeOwned + Send + 'static,
-{
-    let mut dispatcher = Dispatcher::new(jobs, plan, false, false);
-    let (sender, state) = dispatcher.reporting();
-    let mut spawn = spawner(workers, sender, state, trampoline, function, plan.timeout);
-    drive(&mut dispatcher, &mut spawn, &mut on_event);
-}
-
-/// Starts a run on `workers` whose events a stream hands out on demand.
-pub(crate) fn execute_streaming<A, R>(
-    plan: &Plan,
-    workers: Arc<dyn Workers>,
-    jobs: Box<dyn Iterator<Item = A>>,
-    trampoline: Trampoline,
-    function: usize,
-) -> Box<dyn EventSource<R>>
-where
-    A: Serialize + DeserializeOwned + 'static,
-    R: DeserializeOwned + Send + 'static,
-{
-    let dispatcher = Dispatcher::new(jobs, plan, false, true);
-    let (sender, state) = dispatcher.reporting();
-    let spawn = spawner(workers, sender, state, trampoline, function, plan.timeout);
-    Box::new(Stream::new(dispatcher, Box::new(spawn)))
-}
-
-/// The one-task batches of a batch's encoded arguments.
-fn split_batch<A: Serialize + DeserializeOwned>(arguments: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let batch: Vec<A> = decode(arguments)?;
-    batch
-        .iter()
-        .map(|argument| encode(std::slice::from_ref(argument)))
-        .collect()
-}
-
-fn outcome_of<R: DeserializeOwned>(outcome: JobOutcome, start: usize) -> Outcome<R> {
-    match outcome {
-        JobOutcome::Reply(Reply::Done(bytes)) => match decode::<Vec<R>>(&bytes) {
-            Ok(results) => Outcome::Done(results),
-            Err(err) => Outcome::Failed {
-                index: start,
-                message: format!("the results cannot be deserialized: {err}"),
-            },
-        },
-        JobOutcome::Reply(Reply::Failed { offset, message }) => Outcome::Failed {
-            index: start + offset,
-            message,
-        },
-        JobOutcome::Reply(Reply::Hello { .. }) => Outcome::Failed {
-            index: start,
-            message: "the worker answered out of turn".to_owned(),
-        },
-        JobOutcome::Died {
-            cause,
-            offset: Some(offset),
-        } => Outcome::Died {
-            index: start + offset,
-            cause,
-        },
-        JobOutcome::Died {
-            cause,
-            offset: None,
-        } => Outcome::Died {
-            index: start,
-            cause: format!("{cause}; rerun one at a time, none of the batch's tasks crashed again"),
-        },
-        JobOutcome::TimedOut => Outcome::Overran { index: start },
-        JobOutcome::Cancelled => Outcome::Cancelled,
-        JobOutcome::NoWorker { message } => Outcome::NoWorker { message },
+    /// The process ids of the pool of `workers` workers (started if needed).
+    pub(crate) fn worker_pids(workers: usize) -> Result<Vec<u32>, Error> {
+        Ok(pool::pool(workers)?.pids())
     }
-}
-
-/// The process ids of the pool of `workers` workers (started if needed).
-pub(crate) fn worker_pids(workers: usize) -> Result<Vec<u32>, Error> {
-    Ok(pool::pool(workers)?.pids())
 }

@@ -1,97 +1,178 @@
-//! The child's side: `init()` and the serving loop.
+//! The child's side: recognising that this process was started as a worker (before
+//! `main`, by a constructor; or in `init()`), and the serving loop.
+//!
+//! A worker trusts exactly one peer: whoever holds the other end of the inherited
+//! channel, which is the parent that created the pair. It never connects anywhere, and
+//! the variable that invited it is gone from its environment before any task runs, so
+//! neither its tasks nor the programs they start can be mistaken for workers.
 
-use super::function;
-use super::wire::{receive_request, send_reply, Reply, Request};
+use super::handshake::{Invitation, INIT_MISSING_EXIT, WORKER_VARIABLE};
+use crate::backend::remote::call;
+use crate::backend::remote::wire::{receive_request, send_reply, Reply, Request};
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// The environment variable that makes a process a worker: the socket to connect to.
-pub(crate) const SOCKET_VARIABLE: &str = "PARMEMO_WORKER_SOCKET";
+/// Set when this process was started with the worker variable but did not serve (the
+/// variable was not a parent's invitation): such a process must never start workers.
+static INVITED_BUT_NOT_SERVING: AtomicBool = AtomicBool::new(false);
 
-/// The entry point of worker processes and MPI ranks: call it first thing in `main`.
-///
-/// In a program run the normal way it returns at once. In a child started by
-/// `Backend::Processes` it serves tasks until the parent goes away, then exits: the rest
-/// of `main` never runs there. With the feature `mpi`, in a program started by an MPI
-/// launcher (`mpirun`, `srun`), it joins the job: rank 0 returns and runs `main`, the
-/// other ranks serve its tasks until it ends, then finalize MPI and exit. In tests,
-/// where `main` is the test harness's, use
-/// [`enable_test_support!`](crate::enable_test_support) instead.
-///
-/// ```
-/// fn main() {
-///     parmemo_parallel::init();
-///     // ... the program, which may use Backend::Processes
-/// }
-/// # main();
-/// ```
-pub fn init() {
-    let Some(socket) = std::env::var_os(SOCKET_VARIABLE) else {
-        #[cfg(feature = "mpi")]
-        crate::backend::mpi::join();
-        return;
-    };
-    let code = match UnixStream::connect(&socket) {
-        Ok(stream) => serve(stream),
-        Err(err) => {
-            eprintln!(
-                "parmemo worker: cannot reach the parent at {}: {err}",
-                socket.to_string_lossy()
-            );
-            2
-        }
-    };
-    std::process::exit(code);
+/// Runs before `main` in every program that links this crate, so a worker serves even
+/// when the program forgot `init()`: it never reaches `main`, and so never starts a pool
+/// of its own. Everything it needs of std (allocation, threads, the environment, sockets,
+/// unwinding) works before `main` on the platforms `ctor` supports; what Rust's runtime
+/// would have set up (SIGPIPE ignored) is done by `serve` itself.
+#[ctor::ctor(unsafe)]
+fn recognise_worker_before_main() {
+    serve_if_invited();
 }
 
-fn serve(mut stream: UnixStream) -> i32 {
+/// If this process was started as a worker, serves its parent and exits; otherwise
+/// returns at once. Idempotent: the first call consumes the invitation.
+pub(crate) fn serve_if_invited() {
+    let Some(value) = std::env::var_os(WORKER_VARIABLE) else {
+        return;
+    };
+    // Consumed before anything else runs. Changing the environment is sound while no
+    // other thread reads it: before `main` there is no other thread, and `init()` is
+    // documented to come first in `main`.
+    std::env::remove_var(WORKER_VARIABLE);
+    let Some(invitation) = value.to_str().and_then(Invitation::parse) else {
+        refuse_invitation(&format!(
+            "{WORKER_VARIABLE} is set to {value:?}, which no parmemo parent writes"
+        ));
+        return;
+    };
+    let Some(channel) = adopt_channel(invitation.fd) else {
+        refuse_invitation(&format!(
+            "{WORKER_VARIABLE} names file descriptor {}, which is not an inherited Unix socket",
+            invitation.fd
+        ));
+        return;
+    };
+    std::process::exit(serve(channel, invitation.nonce));
+}
+
+fn refuse_invitation(why: &str) {
+    INVITED_BUT_NOT_SERVING.store(true, Ordering::Relaxed);
+    eprintln!("parmemo: {why}; not serving as a worker (this process will refuse to start workers of its own)");
+}
+
+/// Called where a process pool is about to be created: a process that was started as a
+/// worker and got here did not serve, and starting workers of its own would repeat the
+/// mistake in every generation (a fork bomb). It exits with a status its parent reads
+/// as "call `init()`".
+pub(crate) fn refuse_pool_in_unserved_worker() {
+    let invited = std::env::var_os(WORKER_VARIABLE).is_some();
+    if invited || INVITED_BUT_NOT_SERVING.load(Ordering::Relaxed) {
+        eprintln!(
+            "parmemo: this process was started as a worker of Backend::Processes but did not \
+             serve, and reached the creation of a process pool of its own: call \
+             parmemo::parallel::init() first thing in main (tests: \
+             parmemo_parallel::enable_test_support!()); exiting instead of starting more processes"
+        );
+        std::process::exit(INIT_MISSING_EXIT);
+    }
+}
+
+/// Takes ownership of the inherited end of the channel, after checking that the number
+/// really is a Unix socket, and keeps it from being inherited further.
+fn adopt_channel(fd: RawFd) -> Option<UnixStream> {
+    let mut status = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `fstat` writes a `stat` into the pointer it gets, which is valid for that;
+    // on any fd it either succeeds or returns -1.
+    if unsafe { libc::fstat(fd, status.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: `fstat` succeeded, so it initialized the whole struct.
+    let status = unsafe { status.assume_init() };
+    if status.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    let mut address = std::mem::MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut length = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_storage>())
+        .unwrap_or(libc::socklen_t::MAX);
+    // SAFETY: the buffer and its length describe writable memory of that size.
+    let named = unsafe { libc::getsockname(fd, address.as_mut_ptr().cast(), &raw mut length) };
+    // SAFETY: zeroed above and possibly filled in by `getsockname`: initialized either way.
+    let family = unsafe { address.assume_init() }.ss_family;
+    if named != 0 || i32::from(family) != libc::AF_UNIX {
+        return None;
+    }
+    // Tasks may start programs of their own: the channel must not reach them.
+    // SAFETY: plain `fcntl` on an fd just checked to be open.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+        return None;
+    }
+    // SAFETY: the fd is an open socket that the parent handed to this process for this
+    // purpose alone, and nothing else in this process uses it: from here the stream owns it.
+    Some(unsafe { UnixStream::from_raw_fd(fd) })
+}
+
+/// Serves batches until the parent closes the channel; returns the exit status.
+fn serve(mut channel: UnixStream, nonce: u128) -> i32 {
+    // What Rust's runtime does before `main`, which has not run here: a write to a
+    // closed pipe is an error for the task to handle, not the end of the worker.
+    // SAFETY: setting a signal's disposition to "ignore" has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     watch_parent();
-    if send_reply(
-        &mut stream,
-        &Reply::Hello {
-            pid: std::process::id(),
-        },
-    )
-    .is_err()
-    {
+    let hello = Reply::Hello {
+        pid: std::process::id(),
+        nonce,
+    };
+    if send_reply(&mut channel, &hello).is_err() {
         return 2;
     }
     loop {
-        let request: Request = match receive_request(&mut stream) {
-            Ok(request) => request,
-            // The parent closed the socket: it is done with us, or gone.
-            Err(_) => return 0,
+        let Ok(Request::Run { task, arguments }) = receive_request(&mut channel) else {
+            // The parent closed the channel (it is done with us, or gone), or broke the
+            // protocol: either way there is no one left to serve.
+            return 0;
         };
-        let Request::Run {
-            trampoline,
-            function,
-            arguments,
-        } = request;
-        // SAFETY: the parent computed both offsets with `function::offset_of` from a
-        // trampoline and the function it was instantiated for (see `function::call`).
-        let reply = unsafe { function::call(trampoline, function, &arguments) };
-        if send_reply(&mut stream, &reply).is_err() {
+        // SAFETY: the offsets come from the only peer of this channel, the parent that
+        // started this same executable image (`/proc/self/exe`) and computed them with
+        // `RemoteFn::offsets`.
+        let reply = catch_unwind(AssertUnwindSafe(|| unsafe { call(task, &arguments) }));
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(payload) => {
+                // The trampoline catches a task's panic; one that still escapes comes from
+                // dropping a task's value, and leaves nothing sound to go on with.
+                std::mem::forget(payload);
+                eprintln!("parmemo worker: dropping a task's argument or result panicked");
+                return 101;
+            }
+        };
+        drop(arguments);
+        if send_reply(&mut channel, &reply).is_err() {
             return 0;
         }
     }
 }
 
-/// Exits when the parent dies, even in the middle of a long task: the parent's end of
-/// the socket closing is only noticed between tasks.
+/// Exits when the parent dies, even in the middle of a long task. On Linux the kernel
+/// does this at once (`PR_SET_PDEATHSIG`, set when the worker starts); this watchdog is
+/// the portable fallback, noticing the reparenting within 200 ms.
 fn watch_parent() {
     let parent = std::os::unix::process::parent_id();
-    std::thread::spawn(move || loop {
-        std::thread::sleep(Duration::from_millis(200));
-        if std::os::unix::process::parent_id() != parent {
-            std::process::exit(0);
-        }
-    });
+    let _ = std::thread::Builder::new()
+        .name("parmemo-parent-watch".to_owned())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(200));
+            if std::os::unix::process::parent_id() != parent {
+                std::process::exit(0);
+            }
+        });
 }
 
-/// Makes `Backend::Processes` work inside `cargo test`, where `main` belongs to the
-/// test harness: invoke it once at the top level of a test crate (an integration test
-/// file, or the crate root for unit tests). It adds an ignored test that worker processes
-/// run (the harness is started again as `--exact __parmemo_worker_entry --ignored`).
+/// Makes `Backend::Processes` work inside `cargo test` where the constructor that
+/// recognises workers before `main` cannot run (a platform or linker without
+/// constructors): invoke it once at the top level of a test crate. It adds an ignored
+/// test that worker processes run (the harness is started again as
+/// `--exact __parmemo_worker_entry --ignored`). On Linux and macOS workers never reach
+/// the harness, and the macro changes nothing.
 ///
 /// ```
 /// parmemo_parallel::enable_test_support!();

@@ -1,22 +1,31 @@
-//! What parent and child say to each other on a Unix socket (the child's stdout and
-//! stderr stay free for its own output). A message is a small bincode header and a
-//! payload of raw bytes, each length-prefixed: the payload (a batch's encoded arguments
-//! or results) is never encoded a second time, which would cost a call per byte.
+//! What a parent and its workers say to each other (the child's stdout and stderr stay
+//! free for its own output). A message is a small bincode header and a payload of raw
+//! bytes, each length-prefixed: the payload (a batch's encoded arguments or results) is
+//! never encoded a second time, which would cost a call per byte.
+//!
+//! Lengths are bounded and never trusted for an allocation: a peer that claims 2^50
+//! bytes gets an error, and memory grows only with the bytes that really arrive.
 
+use super::function::Offsets;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 
+/// The longest header: offsets, or a task's error message.
+pub(crate) const MAX_HEADER: u64 = 1 << 20;
+
+/// The longest payload, a batch's encoded arguments or results.
+pub(crate) const MAX_PAYLOAD: u64 = 1 << 40;
+
+/// How much of a claimed length is reserved before its bytes arrive.
+const RESERVE_AHEAD: usize = 1 << 28;
+
 /// Parent to child.
 #[derive(Debug)]
 pub(crate) enum Request {
-    /// Run a batch: `trampoline` and `function` are code offsets from the anchor (see
-    /// `function.rs`); `arguments` is the bincode of the batch's `Vec<A>`.
-    Run {
-        trampoline: usize,
-        function: usize,
-        arguments: Vec<u8>,
-    },
+    /// Run a batch of the function that `task` names; `arguments` is the bincode of the
+    /// batch's `Vec<A>`.
+    Run { task: Offsets, arguments: Vec<u8> },
 }
 
 /// The header of a request, without its payload.
@@ -29,8 +38,8 @@ struct RunHeader {
 /// Child to parent.
 #[derive(Debug)]
 pub(crate) enum Reply {
-    /// The child is up (sent once, first).
-    Hello { pid: u32 },
+    /// The child is up (sent once, first): its process id and the nonce its parent gave it.
+    Hello { pid: u32, nonce: u128 },
     /// Every task of the batch ran: the bincode of its `Vec<R>`.
     Done(Vec<u8>),
     /// Task `offset` of the batch panicked or returned an error.
@@ -54,7 +63,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 /// The header of a reply, without its payload.
 #[derive(Serialize, Deserialize)]
 enum ReplyHeader {
-    Hello { pid: u32 },
+    Hello { pid: u32, nonce: u128 },
     Done,
     Failed { offset: usize, message: String },
 }
@@ -64,21 +73,40 @@ fn write_part(stream: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
     stream.write_all(bytes)
 }
 
-fn read_part(stream: &mut impl Read) -> io::Result<Vec<u8>> {
+/// Reads one length-prefixed part of at most `limit` bytes.
+fn read_part(stream: &mut impl Read, limit: u64) -> io::Result<Vec<u8>> {
     let mut length = [0; 8];
     stream.read_exact(&mut length)?;
-    let length = usize::try_from(u64::from_le_bytes(length)).map_err(io::Error::other)?;
-    let mut bytes = vec![0; length];
-    stream.read_exact(&mut bytes)?;
-    Ok(bytes)
+    let length = u64::from_le_bytes(length);
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|_| length <= limit)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the peer announced a part of {length} bytes, more than the {limit} allowed"
+                ),
+            )
+        })?;
+    let mut bytes = Vec::with_capacity(length.min(RESERVE_AHEAD));
+    stream.take(length as u64).read_to_end(&mut bytes)?;
+    if bytes.len() == length {
+        Ok(bytes)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the peer closed the channel in the middle of a message",
+        ))
+    }
 }
 
 /// The encoded header of a request to run a batch; the arguments travel beside it as
 /// the payload. Also the MPI backend's message format.
-pub(crate) fn request_header(trampoline: usize, function: usize) -> Result<Vec<u8>, String> {
+pub(crate) fn request_header(task: Offsets) -> Result<Vec<u8>, String> {
     encode(&RunHeader {
-        trampoline,
-        function,
+        trampoline: task.trampoline,
+        function: task.function,
     })
 }
 
@@ -89,8 +117,10 @@ pub(crate) fn request_from_parts(header: &[u8], arguments: Vec<u8>) -> io::Resul
         function,
     } = decode(header).map_err(io::Error::other)?;
     Ok(Request::Run {
-        trampoline,
-        function,
+        task: Offsets {
+            trampoline,
+            function,
+        },
         arguments,
     })
 }
@@ -98,7 +128,13 @@ pub(crate) fn request_from_parts(header: &[u8], arguments: Vec<u8>) -> io::Resul
 /// A reply as its encoded header and its payload (empty but for `Done`).
 pub(crate) fn reply_parts(reply: &Reply) -> io::Result<(Vec<u8>, &[u8])> {
     let (header, payload) = match reply {
-        Reply::Hello { pid } => (ReplyHeader::Hello { pid: *pid }, &[][..]),
+        Reply::Hello { pid, nonce } => (
+            ReplyHeader::Hello {
+                pid: *pid,
+                nonce: *nonce,
+            },
+            &[][..],
+        ),
         Reply::Done(results) => (ReplyHeader::Done, &results[..]),
         Reply::Failed { offset, message } => (
             ReplyHeader::Failed {
@@ -114,7 +150,7 @@ pub(crate) fn reply_parts(reply: &Reply) -> io::Result<(Vec<u8>, &[u8])> {
 /// The reply made of a header and its payload.
 pub(crate) fn reply_from_parts(header: &[u8], payload: Vec<u8>) -> io::Result<Reply> {
     Ok(match decode(header).map_err(io::Error::other)? {
-        ReplyHeader::Hello { pid } => Reply::Hello { pid },
+        ReplyHeader::Hello { pid, nonce } => Reply::Hello { pid, nonce },
         ReplyHeader::Done => Reply::Done(payload),
         ReplyHeader::Failed { offset, message } => Reply::Failed { offset, message },
     })
@@ -128,19 +164,15 @@ fn send_parts(stream: &mut impl Write, header: &[u8], payload: &[u8]) -> io::Res
 
 /// Sends a request; its arguments go as a raw payload.
 pub(crate) fn send_request(stream: &mut impl Write, request: &Request) -> io::Result<()> {
-    let Request::Run {
-        trampoline,
-        function,
-        arguments,
-    } = request;
-    let header = request_header(*trampoline, *function).map_err(io::Error::other)?;
+    let Request::Run { task, arguments } = request;
+    let header = request_header(*task).map_err(io::Error::other)?;
     send_parts(stream, &header, arguments)
 }
 
 /// Reads a request; `UnexpectedEof` when the parent is gone.
 pub(crate) fn receive_request(stream: &mut impl Read) -> io::Result<Request> {
-    let header = read_part(stream)?;
-    request_from_parts(&header, read_part(stream)?)
+    let header = read_part(stream, MAX_HEADER)?;
+    request_from_parts(&header, read_part(stream, MAX_PAYLOAD)?)
 }
 
 /// Sends a reply; the results of a finished batch go as a raw payload.
@@ -151,8 +183,8 @@ pub(crate) fn send_reply(stream: &mut impl Write, reply: &Reply) -> io::Result<(
 
 /// Reads a reply; `UnexpectedEof` when the worker is gone.
 pub(crate) fn receive_reply(stream: &mut impl Read) -> io::Result<Reply> {
-    let header = read_part(stream)?;
-    reply_from_parts(&header, read_part(stream)?)
+    let header = read_part(stream, MAX_HEADER)?;
+    reply_from_parts(&header, read_part(stream, MAX_PAYLOAD)?)
 }
 
 #[cfg(test)]
@@ -162,9 +194,12 @@ mod tests {
     #[test]
     fn requests_and_replies_round_trip() {
         let mut wire = Vec::new();
-        let request = Request::Run {
+        let task = Offsets {
             trampoline: 7,
             function: usize::MAX - 3,
+        };
+        let request = Request::Run {
+            task,
             arguments: vec![1, 2, 3],
         };
         send_request(&mut wire, &request).unwrap();
@@ -179,19 +214,32 @@ mod tests {
         .unwrap();
         let mut reader = wire.as_slice();
         let Request::Run {
-            trampoline,
-            function,
+            task: received,
             arguments,
         } = receive_request(&mut reader).unwrap();
-        assert_eq!(
-            (trampoline, function, arguments),
-            (7, usize::MAX - 3, vec![1, 2, 3])
-        );
+        assert_eq!((received, arguments), (task, vec![1, 2, 3]));
         assert!(matches!(receive_reply(&mut reader).unwrap(), Reply::Done(p) if p == vec![9; 5]));
         assert!(matches!(
             receive_reply(&mut reader).unwrap(),
             Reply::Failed { offset: 2, .. }
         ));
         assert!(receive_reply(&mut reader).is_err(), "end of stream");
+    }
+
+    #[test]
+    fn an_oversized_length_is_an_error_not_an_allocation() {
+        let mut wire = Vec::new();
+        wire.extend_from_slice(&(1_u64 << 50).to_le_bytes());
+        let err = receive_reply(&mut wire.as_slice()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("more than"), "{err}");
+        // A payload as long as allowed, claimed but never sent: an end of stream, after
+        // reserving only what arrives.
+        let mut wire = Vec::new();
+        write_part(&mut wire, &encode(&ReplyHeader::Done).unwrap()).unwrap();
+        wire.extend_from_slice(&MAX_PAYLOAD.to_le_bytes());
+        wire.extend_from_slice(&[7; 100]);
+        let err = receive_reply(&mut wire.as_slice()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 }

@@ -1,0 +1,34 @@
+//! The program's entry point for the out-of-process backends.
+
+/// The entry point of worker processes and MPI ranks: call it first thing in `main`.
+///
+/// In a program run the normal way it returns at once. In a worker process of
+/// `Backend::Processes` it serves tasks until the parent goes away, then exits: the rest
+/// of `main` never runs there. Workers are also recognised before `main` runs (a
+/// constructor of this crate, on Linux, macOS and the BSDs), so a program that forgets
+/// this call still works and never starts workers from its workers; where constructors
+/// do not run, a worker that reaches a pool of its own exits instead, and its parent's
+/// error says to call `init()`.
+///
+/// With the feature `mpi`, in a program started by an MPI launcher (`mpirun`, `srun`),
+/// it joins the job: rank 0 returns and runs `main`, the other ranks serve its tasks
+/// until it ends, then finalize MPI and exit. This part has no substitute: an MPI
+/// program must call `init()`.
+///
+/// It changes the environment (it removes the variable that invites a worker), so call
+/// it before the program starts threads. In tests, where `main` is the test harness's,
+/// nothing is needed on platforms with constructors; elsewhere use
+/// [`enable_test_support!`](crate::enable_test_support).
+///
+/// ```
+/// fn main() {
+///     parmemo_parallel::init();
+///     // ... the program, which may use Backend::Processes
+/// }
+/// # main();
+/// ```
+pub fn init() {
+    super::process::serve_if_invited();
+    #[cfg(feature = "mpi")]
+    super::mpi::join();
+}

@@ -1,0 +1,255 @@
+//! Rank 0's side: the one thread that talks to the serving ranks, handing each queued
+//! batch to the next idle rank and reporting each reply to its run.
+//!
+//! All MPI calls of rank 0 after `MPI_Init` happen on that thread, and the main thread
+//! calls MPI again only at exit, after joining it: `MPI_THREAD_SERIALIZED` is all we ask
+//! of the library.
+
+use super::join::take;
+use super::{Backoff, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_HEADER, RUN_PAYLOAD, STOP};
+use crate::backend::remote::wire::{reply_from_parts, request_header, Reply, Request};
+use crate::backend::remote::{Done, Job, JobOutcome, Workers};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use mpi::point_to_point::Status;
+use mpi::topology::{Rank, SimpleCommunicator};
+use mpi::traits::{Communicator, Destination, MatchedReceiveVec, Source};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long rank 0, at exit, waits for tasks that ran past their timeout before it
+/// aborts the job.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// What rank 0 knows of the job.
+pub(crate) struct Cluster {
+    /// The number of serving ranks (the world's size minus rank 0).
+    pub(crate) servers: usize,
+    /// Why the job cannot run tasks, when it cannot (a rank runs another executable).
+    pub(crate) problem: Option<String>,
+    commands: Mutex<Option<Sender<Command>>>,
+    driver: Mutex<Option<JoinHandle<()>>>,
+}
+
+pub(super) enum Command {
+    Run(Job),
+    Shutdown,
+}
+
+impl Cluster {
+    pub(super) fn new(
+        servers: usize,
+        problem: Option<String>,
+        commands: Option<Sender<Command>>,
+        driver: Option<JoinHandle<()>>,
+    ) -> Self {
+        Cluster {
+            servers,
+            problem,
+            commands: Mutex::new(commands),
+            driver: Mutex::new(driver),
+        }
+    }
+
+    /// Tells the driver to stop the serving ranks and waits for it; false when there was
+    /// no driver, and the caller must stop them itself.
+    pub(super) fn shut_down(&self) -> bool {
+        if let Some(commands) = take(&self.commands) {
+            let _ = commands.send(Command::Shutdown);
+        }
+        match take(&self.driver) {
+            Some(driver) => {
+                let _ = driver.join();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+pub(super) fn stop_servers(world: &SimpleCommunicator) {
+    for rank in 1..world.size() {
+        world
+            .process_at_rank(rank)
+            .send_with_tag(&[][..] as &[u8], STOP);
+    }
+}
+
+impl Workers for Cluster {
+    fn submit(&self, job: Job) {
+        let commands = self
+            .commands
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let refused = match commands {
+            Some(commands) => match commands.send(Command::Run(job)) {
+                Err(crossbeam_channel::SendError(Command::Run(job))) => job,
+                _ => return,
+            },
+            None => job,
+        };
+        (refused.done)(
+            JobOutcome::NoWorker {
+                message: "the MPI job is shutting down".to_owned(),
+            },
+            Duration::ZERO,
+        );
+    }
+}
+
+/// A batch on a serving rank.
+struct Busy {
+    done: Option<Done>,
+    since: Instant,
+    timeout: Option<Duration>,
+}
+
+/// Rank 0's thread: hands each queued batch to the next idle rank, so that ranks take
+/// work as they free up, and reports each reply to its run.
+pub(super) fn drive(commands: &Receiver<Command>) {
+    let world = SimpleCommunicator::world();
+    let mut idle: Vec<Rank> = (1..world.size()).rev().collect();
+    let mut busy: HashMap<Rank, Busy> = HashMap::new();
+    let mut queue: VecDeque<Job> = VecDeque::new();
+    let mut shutting_down = false;
+    let mut shutdown_since: Option<Instant> = None;
+    let mut backoff = Backoff::new();
+    loop {
+        if busy.is_empty() && queue.is_empty() {
+            if shutting_down {
+                break;
+            }
+            // Nothing to watch: block on the channel rather than poll MPI.
+            match commands.recv() {
+                Ok(Command::Run(job)) => queue.push_back(job),
+                Ok(Command::Shutdown) | Err(_) => shutting_down = true,
+            }
+        }
+        loop {
+            match commands.try_recv() {
+                Ok(Command::Run(job)) => queue.push_back(job),
+                Ok(Command::Shutdown) => shutting_down = true,
+                Err(TryRecvError::Disconnected) => {
+                    shutting_down = true;
+                    break;
+                }
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        while !idle.is_empty() {
+            let Some(job) = queue.pop_front() else { break };
+            if shutting_down || job.state.is_cancelled() {
+                (job.done)(JobOutcome::Cancelled, Duration::ZERO);
+                continue;
+            }
+            if let Some(rank) = idle.pop() {
+                if let Some(entry) = send_job(&world, rank, job) {
+                    busy.insert(rank, entry);
+                } else {
+                    idle.push(rank);
+                }
+            }
+        }
+        if let Some((message, status)) = world
+            .any_process()
+            .immediate_matched_probe_with_tag(REPLY_HEADER)
+        {
+            backoff.reset();
+            let rank = status.source_rank();
+            let (header, _): (Vec<u8>, Status) = (message, status).matched_receive_vec();
+            let (payload, _) = world
+                .process_at_rank(rank)
+                .receive_vec_with_tag::<u8>(REPLY_PAYLOAD);
+            if let Some(mut entry) = busy.remove(&rank) {
+                let outcome = match reply_from_parts(&header, payload) {
+                    Ok(reply) => JobOutcome::Reply(reply),
+                    Err(err) => JobOutcome::Reply(Reply::Failed {
+                        offset: 0,
+                        message: format!("rank {rank} sent an unreadable reply: {err}"),
+                    }),
+                };
+                if let Some(done) = entry.done.take() {
+                    done(outcome, entry.since.elapsed());
+                }
+            }
+            idle.push(rank);
+            continue;
+        }
+        report_overdue(&mut busy);
+        if shutting_down {
+            let since = *shutdown_since.get_or_insert_with(Instant::now);
+            // Only overrun batches left (their runs were told): wait a little, not forever.
+            let only_overrun = busy.values().all(|entry| entry.done.is_none());
+            if only_overrun && since.elapsed() > EXIT_GRACE {
+                abort_overdue(&world, &busy);
+            }
+        }
+        backoff.wait();
+    }
+    stop_servers(&world);
+}
+
+/// Sends `job` to `rank`; `None` (the job reported as failed) if it cannot go.
+fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job) -> Option<Busy> {
+    let Job {
+        request: Request::Run { task, arguments },
+        timeout,
+        done,
+        ..
+    } = job;
+    let failure = |message: String| Some(JobOutcome::Reply(Reply::Failed { offset: 0, message }));
+    let refusal = if arguments.len() > MAX_MESSAGE {
+        failure(format!(
+            "the batch's arguments take {} bytes, more than an MPI message holds (2 GiB): \
+             lower batch_size",
+            arguments.len()
+        ))
+    } else {
+        match request_header(task) {
+            Ok(header) => {
+                let destination = world.process_at_rank(rank);
+                destination.send_with_tag(&header[..], RUN_HEADER);
+                destination.send_with_tag(&arguments[..], RUN_PAYLOAD);
+                None
+            }
+            Err(err) => failure(format!("the request could not be encoded: {err}")),
+        }
+    };
+    if let Some(outcome) = refusal {
+        done(outcome, Duration::ZERO);
+        return None;
+    }
+    Some(Busy {
+        done: Some(done),
+        since: Instant::now(),
+        timeout,
+    })
+}
+
+/// Reports the batches past their timeout. A rank cannot be stopped from outside, so it
+/// stays busy until its task returns; only the run learns of the overrun at once.
+fn report_overdue(busy: &mut HashMap<Rank, Busy>) {
+    for entry in busy.values_mut() {
+        let overdue = entry
+            .timeout
+            .is_some_and(|timeout| entry.since.elapsed() > timeout);
+        if overdue {
+            if let Some(done) = entry.done.take() {
+                done(JobOutcome::TimedOut, entry.since.elapsed());
+            }
+        }
+    }
+}
+
+/// At exit, with only overrunning tasks left after `EXIT_GRACE`: they may never return,
+/// and MPI cannot stop one rank, so the job ends here rather than hang.
+fn abort_overdue(world: &SimpleCommunicator, busy: &HashMap<Rank, Busy>) {
+    let ranks: Vec<Rank> = busy.keys().copied().collect();
+    eprintln!(
+        "parmemo: ranks {ranks:?} still run tasks past their timeout {EXIT_GRACE:?} after the \
+         program ended; MPI cannot stop a single rank, so the whole job is aborted"
+    );
+    world.abort(3);
+}

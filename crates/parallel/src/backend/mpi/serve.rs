@@ -1,0 +1,87 @@
+//! The loop of ranks 1..: run each batch rank 0 sends until it says stop.
+
+use super::{Backoff, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_PAYLOAD, STOP};
+use crate::backend::remote::call;
+use crate::backend::remote::wire::{reply_parts, request_from_parts, Reply, Request};
+use mpi::point_to_point::Status;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::{Communicator, Destination, MatchedReceiveVec, Source};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Serves rank 0 until it sends `STOP`. `runnable` is false when some rank runs another
+/// executable: then every batch is refused rather than run.
+pub(super) fn serve(world: &SimpleCommunicator, runnable: bool) {
+    let root = world.process_at_rank(0);
+    let mut backoff = Backoff::new();
+    loop {
+        let Some((message, status)) = root.immediate_matched_probe() else {
+            backoff.wait();
+            continue;
+        };
+        backoff.reset();
+        let (header, _): (Vec<u8>, Status) = (message, status).matched_receive_vec();
+        if status.tag() == STOP {
+            return;
+        }
+        let (payload, _) = root.receive_vec_with_tag::<u8>(RUN_PAYLOAD);
+        let reply = match request_from_parts(&header, payload) {
+            Ok(request) if runnable => run(request),
+            Ok(_) => Reply::Failed {
+                offset: 0,
+                message: "this rank runs a different executable from rank 0".to_owned(),
+            },
+            Err(err) => Reply::Failed {
+                offset: 0,
+                message: format!("rank {} could not read the request: {err}", world.rank()),
+            },
+        };
+        send_reply(&root, &reply);
+    }
+}
+
+fn run(request: Request) -> Reply {
+    let Request::Run { task, arguments } = request;
+    // SAFETY: rank 0 computed the offsets with `RemoteFn::offsets`, and
+    // `check_same_executable` found every rank running an executable with the same
+    // contents, in which offsets name the same functions.
+    let reply = catch_unwind(AssertUnwindSafe(|| unsafe { call(task, &arguments) }));
+    let reply = reply.unwrap_or_else(|payload| {
+        // Only dropping a task's value can panic past the trampoline: report it, keep serving.
+        std::mem::forget(payload);
+        Reply::Failed {
+            offset: 0,
+            message: "dropping a task's argument or result panicked".to_owned(),
+        }
+    });
+    match &reply {
+        Reply::Done(results) if results.len() > MAX_MESSAGE => Reply::Failed {
+            offset: 0,
+            message: format!(
+                "the batch's results take {} bytes, more than an MPI message holds (2 GiB): \
+                 lower batch_size",
+                results.len()
+            ),
+        },
+        _ => reply,
+    }
+}
+
+fn send_reply(root: &mpi::topology::Process<'_>, reply: &Reply) {
+    let (header, payload) = match reply_parts(reply) {
+        Ok(parts) => parts,
+        Err(err) => {
+            // Only an unencodable error message can land here; say that much.
+            let fallback = Reply::Failed {
+                offset: 0,
+                message: format!("the reply could not be encoded: {err}"),
+            };
+            if let Ok((header, _)) = reply_parts(&fallback) {
+                root.send_with_tag(&header[..], REPLY_HEADER);
+                root.send_with_tag(&[][..] as &[u8], REPLY_PAYLOAD);
+            }
+            return;
+        }
+    };
+    root.send_with_tag(&header[..], REPLY_HEADER);
+    root.send_with_tag(payload, REPLY_PAYLOAD);
+}

@@ -1,0 +1,241 @@
+//! Starting one worker process and talking to it.
+//!
+//! The channel is a `socketpair`: the child inherits one end at a number named in its
+//! environment, with a fresh random nonce; nothing is in the file system, so no other
+//! process, of this user or another, can connect, listen or swap anything. The child
+//! must greet with its own pid and that nonce within [`START_TIMEOUT`].
+
+use super::handshake::{fresh_nonce, Invitation, INIT_MISSING_EXIT, WORKER_VARIABLE};
+use crate::backend::remote::wire::{receive_reply, send_request, Reply, Request};
+use std::io::{self, ErrorKind};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a new worker may take to start and greet its parent.
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a worker that closed its channel gets to exit on its own before it is
+/// killed, so that its own exit status is what gets reported.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
+/// What the harness of a test binary needs to run only the worker entry point (see
+/// `enable_test_support!`), for platforms where no constructor recognises workers
+/// before `main`; a program that serves before `main` or in `init()` never parses them.
+const WORKER_ARGUMENTS: [&str; 5] = [
+    "--exact",
+    "__parmemo_worker_entry",
+    "--ignored",
+    "--nocapture",
+    "--test-threads=1",
+];
+
+/// Why a worker could not start.
+pub(crate) enum StartError {
+    /// The worker ran `main` instead of serving: `init()` is missing. Starting more
+    /// workers would fail the same way.
+    InitMissing(String),
+    Other(String),
+}
+
+impl StartError {
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            StartError::InitMissing(message) | StartError::Other(message) => message,
+        }
+    }
+}
+
+/// How a job on a worker failed.
+pub(crate) enum Failure {
+    Died,
+    TimedOut,
+}
+
+/// One live worker process and the parent's end of its channel.
+pub(crate) struct Worker {
+    child: Child,
+    channel: UnixStream,
+}
+
+impl Worker {
+    /// Starts a worker from the running executable image and waits for its greeting.
+    pub(crate) fn start() -> Result<Worker, StartError> {
+        let other = |what: &str, err: io::Error| StartError::Other(format!("{what}: {err}"));
+        let (channel, childs_end) =
+            UnixStream::pair().map_err(|err| other("cannot create the worker's channel", err))?;
+        let nonce = fresh_nonce().map_err(|err| other("cannot draw a nonce", err))?;
+        let fd = childs_end.as_raw_fd();
+        let invitation = Invitation { fd, nonce };
+        let parent = std::process::id();
+        let mut command = Command::new(running_image());
+        command
+            .arg0(program_name())
+            .args(WORKER_ARGUMENTS)
+            .env(WORKER_VARIABLE, invitation.to_string())
+            .stdin(Stdio::null());
+        // SAFETY: the closure runs in the forked child before `exec`; it allocates
+        // nothing and calls only async-signal-safe functions (`fcntl`, `prctl`, `getppid`).
+        unsafe {
+            command.pre_exec(move || prepare_child(fd, parent));
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|err| other("cannot start a worker process", err))?;
+        // The parent keeps no copy of the child's end: when the child exits, its end
+        // closes and the parent reads an end of stream instead of waiting.
+        drop(childs_end);
+        match greeting(&channel, &mut child, nonce) {
+            Ok(()) => Ok(Worker { child, channel }),
+            Err(err) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(err)
+            }
+        }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `request` and waits for the reply, at most `timeout`.
+    pub(crate) fn run(
+        &mut self,
+        request: &Request,
+        timeout: Option<Duration>,
+    ) -> Result<Reply, Failure> {
+        self.channel
+            .set_read_timeout(timeout)
+            .map_err(|_| Failure::Died)?;
+        send_request(&mut self.channel, request).map_err(|_| Failure::Died)?;
+        receive_reply(&mut self.channel).map_err(|err| match err.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => Failure::TimedOut,
+            _ => Failure::Died,
+        })
+    }
+
+    /// Kills the worker (a task past its timeout) and reaps it.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Reaps a worker whose channel broke, and says how it ended: its own exit status
+    /// when it exits within a moment (a panic that escaped is `exit status: 101`), else
+    /// the SIGKILL that ends it.
+    pub(crate) fn reap(mut self) -> String {
+        drop(self.channel);
+        describe(exit_status(&mut self.child, EXIT_GRACE))
+    }
+}
+
+/// Reads the worker's hello: its pid and the nonce it was given.
+fn greeting(channel: &UnixStream, child: &mut Child, nonce: u128) -> Result<(), StartError> {
+    let other = |message: String| StartError::Other(message);
+    channel
+        .set_read_timeout(Some(START_TIMEOUT))
+        .map_err(|err| other(err.to_string()))?;
+    let mut reader = channel;
+    let hello = receive_reply(&mut reader);
+    channel
+        .set_read_timeout(None)
+        .map_err(|err| other(err.to_string()))?;
+    match hello {
+        Ok(Reply::Hello { pid, nonce: theirs }) if pid == child.id() && theirs == nonce => Ok(()),
+        Ok(_) => Err(other(
+            "the worker's channel carried something other than its greeting".to_owned(),
+        )),
+        Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            Err(other(format!(
+                "the worker did not greet its parent within {START_TIMEOUT:?}"
+            )))
+        }
+        Err(_) => Err(exited_before_greeting(exit_status(child, EXIT_GRACE))),
+    }
+}
+
+fn exited_before_greeting(status: Option<ExitStatus>) -> StartError {
+    let hint = "call parmemo::parallel::init() first thing in main (in a test crate: \
+                parmemo_parallel::enable_test_support!())";
+    match status {
+        Some(status) if status.code() == Some(INIT_MISSING_EXIT) => StartError::InitMissing(
+            format!("the worker ran main instead of serving its parent: {hint}"),
+        ),
+        status => StartError::Other(format!(
+            "the worker ended ({}) before greeting its parent: {hint}",
+            describe(status)
+        )),
+    }
+}
+
+/// The child's exit status, waiting at most `grace` for it to exit on its own before
+/// killing it.
+fn exit_status(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + grace;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            Ok(None) => {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+fn describe(status: Option<ExitStatus>) -> String {
+    status.map_or_else(
+        || "unknown exit status".to_owned(),
+        |status| status.to_string(),
+    )
+}
+
+/// What to execute: the image this process runs, even if its file was replaced or
+/// deleted since (what `cargo build` does to a running binary); elsewhere, its path.
+fn running_image() -> PathBuf {
+    let image = PathBuf::from("/proc/self/exe");
+    if cfg!(target_os = "linux") && image.exists() {
+        image
+    } else {
+        std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"))
+    }
+}
+
+/// The name the worker shows in `ps`: the program's.
+fn program_name() -> std::ffi::OsString {
+    std::env::current_exe().map_or_else(
+        |_| "parmemo-worker".into(),
+        std::path::PathBuf::into_os_string,
+    )
+}
+
+/// In the forked child, before `exec`: keep the child's end of the channel open across
+/// `exec` (it is close-on-exec in the parent, so no other child inherits it) and, on
+/// Linux, have the kernel kill the worker when the parent's thread that started it ends.
+fn prepare_child(fd: RawFd, parent: u32) -> io::Result<()> {
+    // SAFETY: `fcntl` on an fd this process holds; async-signal-safe.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `prctl(PR_SET_PDEATHSIG, signal)` takes a signal number; async-signal-safe.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // The parent may have died before the request above took effect.
+        // SAFETY: `getppid` has no preconditions.
+        if u32::try_from(unsafe { libc::getppid() }).ok() != Some(parent) {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = parent;
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! Naming a function to another process without registration: the other process runs
+//! the same executable, so a function is its code address relative to a known function
+//! of ours (as procspawn does). A task travels as two offsets: the user's `fn(A) -> R`
+//! and the trampoline monomorphized for `A` and `R`, which decodes the arguments, calls
+//! the function on each and encodes the results.
+//!
+//! The pairing of a trampoline with the function it was monomorphized for is the whole
+//! safety argument, so it is made in one place: [`RemoteFn`], whose constructors take a
+//! typed `fn` and derive both halves from it. Nothing else turns a number into a function.
+
+use super::wire::{decode, encode, Reply};
+use crate::backend::panic_message;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::Display;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// A trampoline: the address of a `fn` and a batch's encoded arguments in, a reply out.
+///
+/// # Safety
+/// The `usize` must be the address, in this process, of the `fn` type the trampoline was
+/// monomorphized for.
+pub(crate) type Trampoline = unsafe fn(usize, &[u8]) -> Reply;
+
+/// A plain function paired with the trampoline that can call it on encoded arguments.
+#[derive(Clone, Copy)]
+pub(crate) struct RemoteFn {
+    trampoline: Trampoline,
+    function: usize,
+}
+
+/// A [`RemoteFn`] as offsets from the anchor: what crosses to a process running the same
+/// executable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Offsets {
+    pub(crate) trampoline: usize,
+    pub(crate) function: usize,
+}
+
+impl RemoteFn {
+    /// The task of `map(f)`.
+    pub(crate) fn map<A: DeserializeOwned, R: Serialize>(f: fn(A) -> R) -> Self {
+        RemoteFn {
+            trampoline: map_trampoline::<A, R>,
+            function: f as usize,
+        }
+    }
+
+    /// The task of `try_map(f)`.
+    pub(crate) fn try_map<A: DeserializeOwned, R: Serialize, E: Display>(
+        f: fn(A) -> Result<R, E>,
+    ) -> Self {
+        RemoteFn {
+            trampoline: try_map_trampoline::<A, R, E>,
+            function: f as usize,
+        }
+    }
+
+    /// Runs the function on a batch's encoded arguments, in this process.
+    pub(crate) fn call(self, arguments: &[u8]) -> Reply {
+        // SAFETY: both halves come from one constructor, which monomorphized the
+        // trampoline for the very `fn` type whose address it stored.
+        unsafe { (self.trampoline)(self.function, arguments) }
+    }
+
+    /// What names this function to a process running the same executable.
+    pub(crate) fn offsets(self) -> Offsets {
+        Offsets {
+            trampoline: offset_of(self.trampoline as usize),
+            function: offset_of(self.function),
+        }
+    }
+}
+
+/// The reference point of every offset: any function of this crate would do.
+#[inline(never)]
+fn anchor() {}
+
+fn anchor_address() -> usize {
+    anchor as fn() as *const () as usize
+}
+
+/// The distance from the anchor, in wrapping arithmetic (a function may lie below it).
+fn offset_of(address: usize) -> usize {
+    address.wrapping_sub(anchor_address())
+}
+
+fn address_of(offset: usize) -> usize {
+    anchor_address().wrapping_add(offset)
+}
+
+/// Calls, in a worker, the function that `offsets` names.
+///
+/// # Safety
+/// `offsets` must come from [`RemoteFn::offsets`] in a process running this same
+/// executable image: then each offset lands on the function it named there. The process
+/// backend receives them only over a channel that only its own parent holds; an MPI rank
+/// only after every rank proved it runs the same executable (a hash of its contents).
+pub(crate) unsafe fn call(offsets: Offsets, arguments: &[u8]) -> Reply {
+    let address = address_of(offsets.trampoline);
+    // SAFETY: by this function's contract the address is that of a `Trampoline` of this
+    // executable; fn pointers and usize have the same size on every platform Rust supports.
+    let trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(address) };
+    // SAFETY: by the same contract, the function's offset names the `fn` type this
+    // trampoline was monomorphized for.
+    unsafe { trampoline(address_of(offsets.function), arguments) }
+}
+
+/// The trampoline for `map(f: fn(A) -> R)`.
+///
+/// # Safety
+/// `function` is the address of a `fn(A) -> R` of this process.
+unsafe fn map_trampoline<A: DeserializeOwned, R: Serialize>(
+    function: usize,
+    arguments: &[u8],
+) -> Reply {
+    // SAFETY: the caller's contract; fn pointers and usize have the same size.
+    let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(function) };
+    run_each(arguments, |argument| Ok::<R, String>(f(argument)))
+}
+
+/// The trampoline for `try_map(f: fn(A) -> Result<R, E>)`.
+///
+/// # Safety
+/// `function` is the address of a `fn(A) -> Result<R, E>` of this process.
+unsafe fn try_map_trampoline<A: DeserializeOwned, R: Serialize, E: Display>(
+    function: usize,
+    arguments: &[u8],
+) -> Reply {
+    // SAFETY: the caller's contract; fn pointers and usize have the same size.
+    let f = unsafe { std::mem::transmute::<usize, fn(A) -> Result<R, E>>(function) };
+    run_each(arguments, |argument| {
+        f(argument).map_err(|err| err.to_string())
+    })
+}
+
+fn run_each<A: DeserializeOwned, R: Serialize>(
+    arguments: &[u8],
+    f: impl Fn(A) -> Result<R, String>,
+) -> Reply {
+    let arguments: Vec<A> = match decode(arguments) {
+        Ok(arguments) => arguments,
+        Err(err) => {
+            return Reply::Failed {
+                offset: 0,
+                message: format!("the worker could not decode the arguments: {err}"),
+            }
+        }
+    };
+    let mut results = Vec::with_capacity(arguments.len());
+    for (offset, argument) in arguments.into_iter().enumerate() {
+        match catch_unwind(AssertUnwindSafe(|| f(argument))) {
+            Ok(Ok(result)) => results.push(result),
+            Ok(Err(message)) => return Reply::Failed { offset, message },
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                // A payload whose `Drop` panics would unwind out of here; leaking the
+                // few bytes of one failed task's payload keeps the worker alive.
+                std::mem::forget(payload);
+                return Reply::Failed { offset, message };
+            }
+        }
+    }
+    match encode(&results) {
+        Ok(bytes) => Reply::Done(bytes),
+        Err(err) => Reply::Failed {
+            offset: 0,
+            message: format!("the worker could not encode the results: {err}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn double(x: u32) -> u32 {
+        2 * x
+    }
+
+    #[test]
+    fn offsets_name_the_same_function_again() {
+        let task = RemoteFn::map(double);
+        let arguments = encode(&vec![1_u32, 20]).unwrap();
+        // SAFETY: the offsets were made in this very process.
+        let reply = unsafe { call(task.offsets(), &arguments) };
+        let Reply::Done(bytes) = reply else {
+            panic!("expected results")
+        };
+        assert_eq!(decode::<Vec<u32>>(&bytes).unwrap(), [2, 40]);
+        let Reply::Done(local) = task.call(&arguments) else {
+            panic!("expected results")
+        };
+        assert_eq!(local, bytes);
+    }
+}

@@ -1,0 +1,48 @@
+//! A batch on its way to a worker process or an MPI rank, and how it can end.
+
+use super::wire::{Reply, Request};
+use crate::backend::batch::RunState;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How one job ended, as the side that ran it saw it.
+pub(crate) enum JobOutcome {
+    Reply(Reply),
+    /// The worker died; `cause` is its exit status or signal, `offset` the task of the
+    /// batch that killed it, when rerunning the batch one task at a time found it.
+    Died {
+        cause: String,
+        offset: Option<usize>,
+    },
+    /// The job ran past its timeout (on processes, its worker was killed).
+    TimedOut,
+    /// The run was cancelled before the job was sent.
+    Cancelled,
+    /// No worker could be started.
+    NoWorker {
+        message: String,
+    },
+}
+
+/// Splits a batch's encoded arguments into one-task batches (monomorphized for the
+/// argument type), to find which task kills a worker.
+pub(crate) type Split = fn(&[u8]) -> Result<Vec<Vec<u8>>, String>;
+
+/// What to do with a job's outcome and how long it ran, called once from the thread of
+/// whatever ran it.
+pub(crate) type Done = Box<dyn FnOnce(JobOutcome, Duration) + Send>;
+
+/// A batch for some worker, and what to do with its outcome.
+pub(crate) struct Job {
+    pub(crate) request: Request,
+    pub(crate) split: Split,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) state: Arc<RunState>,
+    pub(crate) done: Done,
+}
+
+/// Whatever runs jobs out of this process: the pool of child processes, or the ranks of
+/// an MPI job. Both take a job and call its `done` when it ends, from their own thread.
+pub(crate) trait Workers: Send + Sync {
+    fn submit(&self, job: Job);
+}

@@ -1,0 +1,216 @@
+//! The out-of-process core, shared by the process pool and the MPI job (which never
+//! import each other): what a job is, the wire format, how a function is named to another
+//! process, and how a run's batches become jobs and their replies become events. For an
+//! MPI program started without a launcher, the same run goes to local threads.
+
+mod function;
+mod job;
+pub(crate) mod wire;
+
+pub(crate) use function::{call, RemoteFn};
+#[cfg(feature = "mpi")]
+pub(crate) use job::Done;
+pub(crate) use job::{Job, JobOutcome, Workers};
+
+use super::batch::{Batch, Completion, Outcome, RunState};
+use super::{drive, execute_scoped, Dispatcher, EventSource, Plan, Stream, TaskResult};
+use crate::results::OrderedResults;
+use crate::Error;
+use crossbeam_channel::Sender;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use wire::{decode, encode, Reply, Request};
+
+/// Where an out-of-process run goes.
+pub(crate) enum Remote {
+    /// Worker processes or MPI ranks.
+    Workers(Arc<dyn Workers>),
+    /// Threads of this process, each task through the same trampoline (so the arguments
+    /// cross the same serialization as they would to another process).
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    Local,
+}
+
+/// A run placed by its backend: the plan and where its batches go.
+pub(crate) type Placement = (Plan, Remote);
+
+/// Runs `items` through `task` where `placement` says, results in input order.
+pub(crate) fn collect<A, R>(
+    (plan, remote): Placement,
+    items: impl Iterator<Item = A>,
+    task: RemoteFn,
+) -> Result<Vec<R>, Error>
+where
+    A: Serialize + DeserializeOwned,
+    R: DeserializeOwned + Send + 'static,
+{
+    let mut collected = OrderedResults::new();
+    let on_event = |event| collected.take(event);
+    match remote {
+        Remote::Workers(workers) => {
+            let mut dispatcher = Dispatcher::new(items, &plan, false, false);
+            let (sender, state) = dispatcher.reporting();
+            let mut spawn = spawner(workers, sender, state, task, plan.timeout);
+            drive(&mut dispatcher, &mut spawn, &mut { on_event });
+        }
+        Remote::Local => execute_scoped(
+            true,
+            &plan,
+            items.map(|item| encode_one(&item)),
+            &local_runner(task),
+            on_event,
+        )?,
+    }
+    collected.finish()
+}
+
+/// Starts a run of `items` through `task` where `placement` says, whose events a stream
+/// hands out on demand.
+pub(crate) fn stream<A, R>(
+    (plan, remote): Placement,
+    items: Box<dyn Iterator<Item = A>>,
+    task: RemoteFn,
+) -> Result<Box<dyn EventSource<R>>, Error>
+where
+    A: Serialize + DeserializeOwned + 'static,
+    R: DeserializeOwned + Send + 'static,
+{
+    match remote {
+        Remote::Workers(workers) => {
+            let dispatcher = Dispatcher::new(items, &plan, false, true);
+            let (sender, state) = dispatcher.reporting();
+            let spawn = spawner(workers, sender, state, task, plan.timeout);
+            Ok(Box::new(Stream::new(dispatcher, Box::new(spawn))))
+        }
+        Remote::Local => super::execute_streaming(
+            true,
+            &plan,
+            Box::new(items.map(|item| encode_one(&item))),
+            local_runner(task),
+        ),
+    }
+}
+
+/// The `spawn` of a run out of process: encodes each batch's arguments and hands it to
+/// the workers, whose thread reports the outcome as a completion.
+fn spawner<A, R>(
+    workers: Arc<dyn Workers>,
+    sender: Sender<Completion<R>>,
+    state: Arc<RunState>,
+    task: RemoteFn,
+    timeout: Option<Duration>,
+) -> impl FnMut(Batch<A>) + 'static
+where
+    A: Serialize + DeserializeOwned,
+    R: DeserializeOwned + Send + 'static,
+{
+    let task = task.offsets();
+    move |batch: Batch<A>| {
+        let Batch { start, jobs, .. } = batch;
+        let len = jobs.len();
+        let report = {
+            let sender = sender.clone();
+            move |outcome, elapsed| {
+                // The receiver lives in the dispatcher until the run is over.
+                let _ = sender.send(Completion {
+                    start,
+                    len,
+                    elapsed,
+                    outcome,
+                });
+            }
+        };
+        let arguments = match encode(&jobs) {
+            Ok(arguments) => arguments,
+            Err(err) => {
+                report(
+                    Outcome::Failed {
+                        index: start,
+                        message: format!("the arguments cannot be serialized: {err}"),
+                    },
+                    Duration::ZERO,
+                );
+                return;
+            }
+        };
+        workers.submit(Job {
+            request: Request::Run { task, arguments },
+            split: split_batch::<A>,
+            timeout,
+            state: Arc::clone(&state),
+            done: Box::new(move |outcome, elapsed| {
+                report(outcome_of::<R>(outcome, start), elapsed);
+            }),
+        });
+    }
+}
+
+/// The one-task batches of a batch's encoded arguments.
+fn split_batch<A: Serialize + DeserializeOwned>(arguments: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let batch: Vec<A> = decode(arguments)?;
+    batch
+        .iter()
+        .map(|argument| encode(std::slice::from_ref(argument)))
+        .collect()
+}
+
+/// A job's outcome as the outcome of the batch that starts at task `start`.
+fn outcome_of<R: DeserializeOwned>(outcome: JobOutcome, start: usize) -> Outcome<R> {
+    match outcome {
+        JobOutcome::Reply(reply) => match results_of(reply) {
+            Ok(results) => Outcome::Done(results),
+            Err((offset, message)) => Outcome::Failed {
+                index: start + offset,
+                message,
+            },
+        },
+        JobOutcome::Died {
+            cause,
+            offset: Some(offset),
+        } => Outcome::Died {
+            index: start + offset,
+            cause,
+        },
+        JobOutcome::Died {
+            cause,
+            offset: None,
+        } => Outcome::Died {
+            index: start,
+            cause: format!("{cause}; rerun one at a time, none of the batch's tasks crashed again"),
+        },
+        JobOutcome::TimedOut => Outcome::Overran { index: start },
+        JobOutcome::Cancelled => Outcome::Cancelled,
+        JobOutcome::NoWorker { message } => Outcome::NoWorker { message },
+    }
+}
+
+/// The one reply decoder: a batch's results, or the offset of the task that failed and why.
+fn results_of<R: DeserializeOwned>(reply: Reply) -> Result<Vec<R>, (usize, String)> {
+    match reply {
+        Reply::Done(bytes) => decode::<Vec<R>>(&bytes)
+            .map_err(|err| (0, format!("the results cannot be deserialized: {err}"))),
+        Reply::Failed { offset, message } => Err((offset, message)),
+        Reply::Hello { .. } => Err((0, "the worker answered out of turn".to_owned())),
+    }
+}
+
+/// A task's argument encoded as a batch of one, as a worker would receive it. Encoding
+/// happens on the dispatching thread, so the arguments need not be `Send`.
+fn encode_one<A: Serialize>(argument: &A) -> Result<Vec<u8>, String> {
+    encode(std::slice::from_ref(argument))
+        .map_err(|err| format!("the arguments cannot be serialized: {err}"))
+}
+
+fn local_runner<R: DeserializeOwned>(
+    task: RemoteFn,
+) -> impl Fn(Result<Vec<u8>, String>) -> TaskResult<R> + Send + Sync + 'static {
+    move |argument| {
+        // The trampoline catches the task's panic and reports it as a failure.
+        results_of::<R>(task.call(&argument?))
+            .map_err(|(_, message)| message)?
+            .pop()
+            .ok_or_else(|| "the task returned no result".to_owned())
+    }
+}
