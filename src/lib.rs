@@ -3,9 +3,12 @@
 //!
 //! # Brief overview
 //!
-//! * [`parallel`]: joblib's `Parallel`/`delayed` over threads (and a sequential backend
-//!   for debugging), with `n_jobs`, auto batching, progress, ordered or as-completed
-//!   results and timeouts; numba's `vectorize`, `guvectorize` and `prange` reductions.
+//! * [`parallel`]: joblib's `Parallel`/`delayed` over threads, worker processes
+//!   (`Backend::Processes`: crash isolation, hard timeouts), the ranks of an MPI job
+//!   (`Backend::Mpi`, feature `mpi`) or sequentially for debugging, with `n_jobs`, auto
+//!   batching, progress, ordered or as-completed results and timeouts; numba's
+//!   `vectorize`, `guvectorize` and `prange` reductions. Programs that use processes or
+//!   MPI call [`parallel::init`] first thing in `main`.
 //! * [`memory`] and [`cache`]: joblib's `Memory`, a persistent, content-hashed cache of
 //!   function results, on sled by default (`Memory::new`) or one file per entry for
 //!   several processes (`Memory::shared`), applied with `#[parmemo::cache(MEMORY)]`.
@@ -27,6 +30,7 @@
 //! # Ok::<(), parmemo::parallel::Error>(())
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub use parmemo_macros::cache;
 pub use parmemo_memory as memory;

@@ -36,6 +36,7 @@
 //! assert!(total::cache().check_call_in_cache(&[1, 2, 3], false));
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod expand;
 mod options;

@@ -40,6 +40,7 @@
 //! # Ok::<(), parmemo_memory::MemoryError>(())
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub use codec::CODEC_VERSION;
 pub use error::MemoryError;

@@ -4,13 +4,19 @@
 //! # Brief overview
 //!
 //! * [`Parallel`] is joblib's `Parallel`: a builder (`n_jobs`, `batch_size`, `verbose`,
-//!   `timeout`) whose backend — [`Backend::Threads`] (default) or
-//!   [`Backend::Sequential`] — is part of its type. It runs tasks made by [`delayed`]
-//!   ([`run`](Parallel::run)), one function over many inputs ([`map`](Parallel::map)),
-//!   their fallible versions, and streams of results in input order
-//!   ([`run_iter`](Parallel::run_iter)) or as they complete
+//!   `timeout`) whose backend is part of its type: [`Backend::Threads`] (default) and
+//!   [`Backend::Sequential`] run closures made by [`delayed`] ([`run`](Parallel::run))
+//!   or one function over many inputs ([`map`](Parallel::map)); [`Backend::Processes`]
+//!   (a reusable pool of worker processes: crash isolation, hard timeouts) and
+//!   `Backend::Mpi` (the ranks of an MPI job, feature `mpi`) run plain functions of
+//!   serializable arguments. Each has fallible versions and streams of results in input
+//!   order ([`run_iter`](Parallel::run_iter)) or as they complete
 //!   ([`run_unordered`](Parallel::run_unordered)). A failing task is an [`Error`] that
 //!   names it, and the rest is cancelled.
+//! * [`init`] is the entry point of worker processes and MPI ranks, first thing in
+//!   `main`; workers are also recognised before `main`, so forgetting it is never a
+//!   fork bomb. [`enable_test_support!`] is its stand-in for test crates where
+//!   constructors do not run.
 //! * [`vectorize`] holds numba's helpers: [`vectorize()`](vectorize::vectorize) applies a
 //!   scalar kernel elementwise (scalars broadcast), [`guvectorize`](vectorize::guvectorize)
 //!   applies a kernel to each row of a matrix, [`reduce`](vectorize::reduce) is a

@@ -12,6 +12,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Set at build time by `.ci/mpi` to make two builds that differ in this one constant
+/// (and so have the same size and layout): ranks of two such builds must not work
+/// together.
+const BUILD_TAG: Option<&str> = option_env!("PARMEMO_TEST_BUILD_TAG");
+
 /// A named check: `Err` says what went wrong.
 type Check = (&'static str, fn() -> Result<(), String>);
 
@@ -22,7 +27,10 @@ fn main() {
         // executable, so no task may go to it.
         match Parallel::new().backend(Backend::Mpi).map(square, 0..10u64) {
             Err(Error::WorkerStart { message }) if message.contains("different executable") => {
-                println!("refused as expected: {message}");
+                println!(
+                    "build {}: refused as expected: {message}",
+                    BUILD_TAG.unwrap_or("untagged")
+                );
                 return;
             }
             other => {

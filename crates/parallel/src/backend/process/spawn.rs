@@ -88,7 +88,7 @@ impl Worker {
         // The parent keeps no copy of the child's end: when the child exits, its end
         // closes and the parent reads an end of stream instead of waiting.
         drop(childs_end);
-        match greeting(&channel, &mut child, nonce) {
+        match greeting(&channel, &mut child, nonce, START_TIMEOUT) {
             Ok(()) => Ok(Worker { child, channel }),
             Err(err) => {
                 let _ = child.kill();
@@ -133,11 +133,16 @@ impl Worker {
     }
 }
 
-/// Reads the worker's hello: its pid and the nonce it was given.
-fn greeting(channel: &UnixStream, child: &mut Child, nonce: u128) -> Result<(), StartError> {
+/// Reads the worker's hello (its pid and the nonce it was given) within `timeout`.
+fn greeting(
+    channel: &UnixStream,
+    child: &mut Child,
+    nonce: u128,
+    timeout: Duration,
+) -> Result<(), StartError> {
     let other = |message: String| StartError::Other(message);
     channel
-        .set_read_timeout(Some(START_TIMEOUT))
+        .set_read_timeout(Some(timeout))
         .map_err(|err| other(err.to_string()))?;
     let mut reader = channel;
     let hello = receive_reply(&mut reader);
@@ -151,7 +156,7 @@ fn greeting(channel: &UnixStream, child: &mut Child, nonce: u128) -> Result<(), 
         )),
         Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
             Err(other(format!(
-                "the worker did not greet its parent within {START_TIMEOUT:?}"
+                "the worker did not greet its parent within {timeout:?}"
             )))
         }
         Err(_) => Err(exited_before_greeting(exit_status(child, EXIT_GRACE))),
@@ -238,4 +243,77 @@ fn prepare_child(fd: RawFd, parent: u32) -> io::Result<()> {
     #[cfg(not(target_os = "linux"))]
     let _ = parent;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::remote::wire::send_reply;
+    use std::os::unix::process::ExitStatusExt;
+
+    /// A stand-in child that lives long enough, and the other end of a channel that the
+    /// test itself drives as a hostile or silent peer.
+    fn peer() -> (Child, UnixStream, UnixStream) {
+        let child = Command::new("sleep").arg("30").spawn().unwrap();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        (child, ours, theirs)
+    }
+
+    fn refused(result: Result<(), StartError>) -> String {
+        match result {
+            Ok(()) => panic!("the greeting was accepted"),
+            Err(err) => err.message().to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_silent_peer_times_out() {
+        let (mut child, ours, _silent) = peer();
+        let message = refused(greeting(&ours, &mut child, 7, Duration::from_millis(200)));
+        assert!(message.contains("did not greet"), "{message}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn a_greeting_with_the_wrong_nonce_or_pid_is_refused() {
+        let (mut child, ours, mut theirs) = peer();
+        let pid = child.id();
+        send_reply(&mut theirs, &Reply::Hello { pid, nonce: 8 }).unwrap();
+        let message = refused(greeting(&ours, &mut child, 7, Duration::from_secs(5)));
+        assert!(message.contains("other than its greeting"), "{message}");
+        send_reply(
+            &mut theirs,
+            &Reply::Hello {
+                pid: pid + 1,
+                nonce: 7,
+            },
+        )
+        .unwrap();
+        refused(greeting(&ours, &mut child, 7, Duration::from_secs(5)));
+        send_reply(&mut theirs, &Reply::Hello { pid, nonce: 7 }).unwrap();
+        assert!(greeting(&ours, &mut child, 7, Duration::from_secs(5)).is_ok());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn an_oversized_greeting_is_refused_without_allocating_it() {
+        use std::io::Write;
+        let (mut child, ours, mut theirs) = peer();
+        theirs.write_all(&(1_u64 << 50).to_le_bytes()).unwrap();
+        refused(greeting(&ours, &mut child, 7, Duration::from_secs(5)));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn a_worker_that_ran_main_is_told_to_call_init() {
+        let err = exited_before_greeting(Some(ExitStatus::from_raw(INIT_MISSING_EXIT << 8)));
+        assert!(matches!(&err, StartError::InitMissing(m) if m.contains("init()")));
+        let err = exited_before_greeting(Some(ExitStatus::from_raw(2 << 8)));
+        assert!(
+            matches!(&err, StartError::Other(m) if m.contains("exit status: 2") && m.contains("init()"))
+        );
+    }
 }
