@@ -89,16 +89,17 @@ fn read_part(stream: &mut impl Read, limit: u64) -> io::Result<Vec<u8>> {
                 ),
             )
         })?;
-    let mut bytes = Vec::with_capacity(length.min(RESERVE_AHEAD));
-    stream.take(length as u64).read_to_end(&mut bytes)?;
-    if bytes.len() == length {
-        Ok(bytes)
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the peer closed the channel in the middle of a message",
-        ))
+    // `vec![0; n]` takes fresh zeroed pages from the allocator without writing them, so
+    // the first block costs nothing until its bytes arrive; later blocks grow the buffer
+    // only once the earlier ones are full.
+    let mut bytes = vec![0_u8; length.min(RESERVE_AHEAD)];
+    stream.read_exact(&mut bytes)?;
+    while bytes.len() < length {
+        let start = bytes.len();
+        bytes.resize(start + (length - start).min(RESERVE_AHEAD), 0);
+        stream.read_exact(&mut bytes[start..])?;
     }
+    Ok(bytes)
 }
 
 /// The encoded header of a request to run a batch; the arguments travel beside it as
