@@ -66,12 +66,12 @@ fn wait_for_line(
     panic!("the child ended without printing {prefix:?}");
 }
 
+/// A new directory under TMPDIR, with a short name: socket paths in it must stay under
+/// the 108 bytes a Unix socket address holds.
 fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "parmemo-test-{name}-{}-{:?}",
-        std::process::id(),
-        Instant::now()
-    ));
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("pm-{name}-{}-{made}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
