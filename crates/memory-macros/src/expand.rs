@@ -112,8 +112,24 @@ fn parameters(function: &ItemFn, options: &Options) -> syn::Result<Vec<Parameter
     Ok(parameters)
 }
 
+/// Whether the function returns a `Result` (written `Result<..>` or `path::Result<..>`,
+/// aliases such as `io::Result<T>` included), whose `Err` is then not stored.
+fn returns_result(result: &Type) -> bool {
+    match result {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "Result"),
+        Type::Paren(inner) => returns_result(&inner.elem),
+        Type::Group(inner) => returns_result(&inner.elem),
+        _ => false,
+    }
+}
+
 /// A hash of the function's tokens without its doc comments (so that documenting it
-/// keeps its entries) and of the options (an `ignore` list changes what a key means).
+/// keeps its entries) and of the options (an `ignore` list changes what a key means, and
+/// `errors` what an entry holds).
 fn code_hash(function: &ItemFn, options: &Options) -> u64 {
     let mut undocumented = function.clone();
     undocumented
@@ -123,6 +139,11 @@ fn code_hash(function: &ItemFn, options: &Options) -> u64 {
     let mut hasher = twox_hash::XxHash3_64::with_seed(0);
     hasher.write(quote!(#undocumented).to_string().as_bytes());
     hasher.write(ignored.join(",").as_bytes());
+    hasher.write(if options.errors {
+        b"errors"
+    } else {
+        b"ok only"
+    });
     hasher.finish()
 }
 
@@ -145,6 +166,19 @@ pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenSt
         unreachable!("check_signature rejects functions without a result");
     };
     let memory = &options.memory;
+    let fallible = !options.errors && returns_result(result);
+    // What an entry holds: the `T` of a `Result<T, E>` whose failures are not stored,
+    // else the whole result.
+    let stored = if fallible {
+        quote!(<#result as #runtime::__private::Fallible>::Ok)
+    } else {
+        quote!(#result)
+    };
+    let run = if fallible {
+        quote!(run_fallible)
+    } else {
+        quote!(run)
+    };
     let compute = format_ident!("__parmemo_compute_{}", name);
     let memory_of = format_ident!("__parmemo_memory_of_{}", name);
     let identity = format_ident!("__PARMEMO_FUNCTION_{}", name);
@@ -170,6 +204,7 @@ pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenSt
         memory_of: &memory_of,
         compute: &compute,
         result,
+        fallible,
         parameters: &parameters,
     });
 
@@ -191,7 +226,7 @@ pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenSt
                 &#identity,
                 &[#(&__parmemo_parts.#positions as &dyn #runtime::__private::KeyPart),*],
             );
-            __parmemo_call.run(move || #compute(#(#names),*))
+            __parmemo_call.#run(move || #compute(#(#names),*))
         }
 
         #[doc(hidden)]
@@ -207,7 +242,11 @@ pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenSt
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
         static #identity: #runtime::FunctionId =
-            #runtime::FunctionId::new(::core::module_path!(), #name_text, #hash);
+            #runtime::FunctionId::new(::core::module_path!(), #name_text, #hash)
+                // The struct below is named with every enclosing function: two cached
+                // functions of one name local to two functions are two functions.
+                .within(::core::any::type_name::<#name>)
+                .returning::<#stored>();
 
         #[doc = #namespace_doc]
         #[allow(non_camel_case_types, dead_code)]
@@ -235,6 +274,8 @@ struct HandleSpec<'a> {
     memory_of: &'a Ident,
     compute: &'a Ident,
     result: &'a Type,
+    /// Whether the function's `Result` is stored only when `Ok`.
+    fallible: bool,
     parameters: &'a [Parameter],
 }
 
@@ -249,6 +290,7 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
         memory_of,
         compute,
         result,
+        fallible,
         parameters,
     } = spec;
     let names: Vec<&Ident> = parameters.iter().map(|p| &p.name).collect();
@@ -265,6 +307,47 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
         .collect();
     let handle_doc =
         format!("Operations on the stored results of [`{name}()`], with its own parameter types.");
+    let shelve = if *fallible {
+        quote! {
+            /// Computes (or finds) the result for these arguments and returns a handle
+            /// that loads it when needed; a failure is returned, not stored.
+            ///
+            /// # Errors
+            /// When the result cannot be serialized.
+            #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+            #vis fn call_and_shelve(
+                &self,
+                #(#names: #types),*
+            ) -> ::core::result::Result<
+                ::core::result::Result<
+                    #runtime::Shelved<'static, <#result as #runtime::__private::Fallible>::Ok>,
+                    <#result as #runtime::__private::Fallible>::Err,
+                >,
+                #runtime::MemoryError,
+            > {
+                #(let _ = &#unkeyed;)*
+                let __parmemo_call = #runtime::Memory::prepare(#memory_of(), &#identity, &(#(&#keyed,)*));
+                __parmemo_call.shelve_fallible(move || #compute(#(#names),*))
+            }
+        }
+    } else {
+        quote! {
+            /// Computes (or finds) the result for these arguments and returns a handle
+            /// that loads it when needed.
+            ///
+            /// # Errors
+            /// When the result cannot be serialized.
+            #[allow(clippy::too_many_arguments)]
+            #vis fn call_and_shelve(
+                &self,
+                #(#names: #types),*
+            ) -> ::core::result::Result<#runtime::Shelved<'static, #result>, #runtime::MemoryError> {
+                #(let _ = &#unkeyed;)*
+                let __parmemo_call = #runtime::Memory::prepare(#memory_of(), &#identity, &(#(&#keyed,)*));
+                __parmemo_call.shelve(move || #compute(#(#names),*))
+            }
+        }
+    };
     quote::quote_spanned! {name.span()=>
         #[doc = #handle_doc]
         #[allow(non_camel_case_types, dead_code)]
@@ -315,20 +398,7 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
                 self.function().check_call_in_cache(&(#(&#keyed,)*))
             }
 
-            /// Computes (or finds) the result for these arguments and returns a handle
-            /// that loads it when needed.
-            ///
-            /// # Errors
-            /// When the result cannot be serialized.
-            #[allow(clippy::too_many_arguments)]
-            #vis fn call_and_shelve(
-                &self,
-                #(#names: #types),*
-            ) -> ::core::result::Result<#runtime::Shelved<'static, #result>, #runtime::MemoryError> {
-                #(let _ = &#unkeyed;)*
-                let __parmemo_call = #runtime::Memory::prepare(#memory_of(), &#identity, &(#(&#keyed,)*));
-                __parmemo_call.shelve(move || #compute(#(#names),*))
-            }
+            #shelve
         }
     }
 }
@@ -345,6 +415,7 @@ mod tests {
                 .iter()
                 .map(|name| Ident::new(name, Span::call_site()))
                 .collect(),
+            errors: false,
         };
         code_hash(&function, &options)
     }
@@ -367,6 +438,27 @@ mod tests {
     fn comments_and_layout_do_not_count() {
         let commented = "/// Doubles.\n/// Twice.\nfn f(x: f64) -> f64 {\n    // the factor\n    x   *   2.0 /* two */\n}";
         assert_eq!(hash_of(ORIGINAL, &[]), hash_of(commented, &[]));
+    }
+
+    #[test]
+    fn results_are_recognised_by_their_last_segment() {
+        for fallible in [
+            "Result<u8, String>",
+            "std::io::Result<Vec<f64>>",
+            "(Result<(), E>)",
+        ] {
+            let ty: Type = syn::parse_str(fallible).expect("a type");
+            assert!(returns_result(&ty), "{fallible}");
+        }
+        for plain in [
+            "Option<u8>",
+            "Vec<Result<u8, E>>",
+            "(u8, Result<u8, E>)",
+            "ResultSet",
+        ] {
+            let ty: Type = syn::parse_str(plain).expect("a type");
+            assert!(!returns_result(&ty), "{plain}");
+        }
     }
 
     #[test]

@@ -2,12 +2,14 @@
 
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{bracketed, Ident, Path, Token};
+use syn::{bracketed, Ident, LitBool, Path, Token};
 
-/// `MEMORY` or `MEMORY, ignore = [a, b]`.
+/// `MEMORY`, then optionally `ignore = [a, b]` and `errors = true`.
 pub(crate) struct Options {
     pub(crate) memory: Path,
     pub(crate) ignore: Vec<Ident>,
+    /// Store a `Result`'s `Err` too (off: failures are computed again, as joblib does).
+    pub(crate) errors: bool,
 }
 
 impl Parse for Options {
@@ -19,27 +21,36 @@ impl Parse for Options {
         }
         let memory: Path = input.parse()?;
         let mut ignore = Vec::new();
+        let mut errors = false;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
                 break;
             }
             let option: Ident = input.parse()?;
-            if option != "ignore" {
+            input.parse::<Token![=]>()?;
+            if option == "ignore" {
+                let content;
+                bracketed!(content in input);
+                let names: Punctuated<Ident, Token![,]> =
+                    content.parse_terminated(Ident::parse, Token![,])?;
+                ignore.extend(names);
+            } else if option == "errors" {
+                errors = input.parse::<LitBool>()?.value;
+            } else {
                 return Err(syn::Error::new_spanned(
                     &option,
                     format!(
-                        "unknown option `{option}`: the only option is `ignore = [parameter, ...]`"
+                        "unknown option `{option}`: the options are `ignore = [parameter, ...]` \
+                         and `errors = true` (store a Result's Err too)"
                     ),
                 ));
             }
-            input.parse::<Token![=]>()?;
-            let content;
-            bracketed!(content in input);
-            let names: Punctuated<Ident, Token![,]> =
-                content.parse_terminated(Ident::parse, Token![,])?;
-            ignore.extend(names);
         }
-        Ok(Options { memory, ignore })
+        Ok(Options {
+            memory,
+            ignore,
+            errors,
+        })
     }
 }

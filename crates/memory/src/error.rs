@@ -9,8 +9,8 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum MemoryError {
-    /// Another process holds the embedded (sled) store's lock.
-    #[error("the cache at {path} is open in another process (sled allows one at a time): use Memory::shared(dir) for caches that several processes use at once")]
+    /// Another process holds the sled store's lock.
+    #[error("the sled cache at {path} is open in another process (sled allows one at a time): use Memory::new(dir), one file per entry, for caches that several processes use at once")]
     Locked {
         /// The store's directory.
         path: PathBuf,
@@ -40,8 +40,10 @@ pub enum MemoryError {
         /// What serde said.
         message: String,
     },
-    /// A stored entry is damaged or was written by an incompatible version.
-    #[error("cache entry {key} is unreadable ({reason}): it will be recomputed")]
+    /// A stored entry is damaged, of another result type, or was written by an
+    /// incompatible version. A cached call never returns this (it recomputes); a
+    /// [`Shelved`](crate::Shelved) result does, since it has nothing to recompute from.
+    #[error("cache entry {key} is unreadable ({reason}): call the function again to recompute it")]
     Corrupt {
         /// The entry's key, in hex.
         key: String,

@@ -9,20 +9,24 @@
 //! NaN computed again matches the stored one. `-0.0` and `+0.0` hash differently: IEEE
 //! keeps them apart and a function can tell them apart (`1.0 / x`), so sharing an
 //! entry between them could return a wrong result.
+//!
+//! Unordered collections hash by content, not iteration order, identically in every
+//! process (a `HashMap` iterates in a random order that differs per process): every map
+//! (`HashMap`, `BTreeMap`, `IndexMap`, hashbrown's, ...), and the sets that serde hands
+//! over as plain sequences (`HashSet`, hashbrown's `HashSet`, `IndexSet`), recognised by
+//! their type wherever they appear (an argument, a field, an element, behind a reference,
+//! a `Box`, an `Rc` or an `Arc`). Each entry is hashed on its own; the sorted entry hashes
+//! are what the key sees. Sequences (`Vec`, slices, `BTreeSet`, `VecDeque`) keep their
+//! order: it is part of their value.
 
 use crate::MemoryError;
 use serde::ser::{self, Serialize};
 use std::fmt;
-use std::hash::Hasher;
 use twox_hash::{XxHash3_128, XxHash3_64};
 
-/// The hash of a function's name, the stable part of its keys.
-pub(crate) fn name_digest(module: &str, name: &str) -> u64 {
-    let mut hasher = XxHash3_64::with_seed(0);
-    hasher.write(module.as_bytes());
-    hasher.write(b"::");
-    hasher.write(name.as_bytes());
-    hasher.finish()
+/// The hash of a function's path, the stable part of its keys.
+pub(crate) fn name_digest(path: &str) -> u64 {
+    XxHash3_64::oneshot(path.as_bytes())
 }
 
 /// XXH3-128 of `arguments` in the encoding described above, all through serde: what
@@ -64,7 +68,7 @@ pub struct SerdePart<'a, T: ?Sized>(pub &'a T);
 
 impl<T: Serialize + ?Sized> KeyPart for SerdePart<'_, T> {
     fn feed(&self, feeder: &mut KeyFeeder) -> Result<(), MemoryError> {
-        self.0.serialize(&mut feeder.0).map_err(encode_error)
+        feed_value(&mut feeder.0, self.0).map_err(encode_error)
     }
 }
 
@@ -133,6 +137,51 @@ impl<T: BulkNumber> KeyPart for SlicePart<'_, T> {
     }
 }
 
+/// The sets whose `Serialize` hands serde a plain sequence in an iteration order that is
+/// not part of their value. `BTreeSet` is absent: its order is its content's.
+const UNORDERED_SETS: [&str; 4] = [
+    "std::collections::hash::set::HashSet<",
+    "hashbrown::set::HashSet<",
+    "hashbrown::HashSet<",
+    "indexmap::set::IndexSet<",
+];
+
+/// Wrappers whose `Serialize` is their content's.
+const TRANSPARENT: [&str; 5] = [
+    "&mut ",
+    "&",
+    "alloc::boxed::Box<",
+    "alloc::rc::Rc<",
+    "alloc::sync::Arc<",
+];
+
+/// Whether a value of type `T` is an unordered set, looking through references and
+/// smart pointers. The name is a compile-time constant, so for most types this folds
+/// away.
+fn is_unordered_set<T: ?Sized>() -> bool {
+    let mut name = std::any::type_name::<T>();
+    while let Some(inner) = TRANSPARENT
+        .iter()
+        .find_map(|wrapper| name.strip_prefix(wrapper))
+    {
+        name = inner;
+    }
+    UNORDERED_SETS.iter().any(|set| name.starts_with(set))
+}
+
+/// Hashes `value`, as an unordered set when its type is one.
+#[inline]
+fn feed_value<T: Serialize + ?Sized>(hasher: &mut KeyHasher, value: &T) -> Result<(), HashError> {
+    if is_unordered_set::<T>() {
+        hasher.unordered_next = true;
+        let fed = value.serialize(&mut *hasher);
+        hasher.unordered_next = false;
+        fed
+    } else {
+        value.serialize(hasher)
+    }
+}
+
 const BLOCK: usize = 1024;
 
 /// A serializer that feeds what it is given to XXH3-128, through a fixed block so that
@@ -144,6 +193,8 @@ const BLOCK: usize = 1024;
 struct KeyHasher {
     sink: Box<Sink>,
     filled: usize,
+    /// The next sequence is an unordered set's (see [`feed_value`]).
+    unordered_next: bool,
 }
 
 struct Sink {
@@ -167,6 +218,7 @@ impl KeyHasher {
                 block: [0; BLOCK],
             }),
             filled: 0,
+            unordered_next: false,
         }
     }
 
@@ -203,8 +255,17 @@ impl KeyHasher {
     }
 
     fn finish(mut self) -> u128 {
+        self.digest()
+    }
+
+    /// The hash of what was fed since the last digest, and a fresh start: one hasher
+    /// serves every entry of an unordered collection.
+    fn digest(&mut self) -> u128 {
         self.sink.drain(self.filled);
-        self.sink.hasher.finish_128()
+        self.filled = 0;
+        let digest = self.sink.hasher.finish_128();
+        self.sink.hasher = XxHash3_128::new();
+        digest
     }
 }
 
@@ -250,11 +311,11 @@ macro_rules! put_number {
 impl<'h> ser::Serializer for &'h mut KeyHasher {
     type Ok = ();
     type Error = HashError;
-    type SerializeSeq = Compound<'h>;
+    type SerializeSeq = Sequence<'h>;
     type SerializeTuple = Self;
     type SerializeTupleStruct = Self;
     type SerializeTupleVariant = Self;
-    type SerializeMap = Compound<'h>;
+    type SerializeMap = Unordered<'h>;
     type SerializeStruct = Self;
     type SerializeStructVariant = Self;
 
@@ -314,7 +375,7 @@ impl<'h> ser::Serializer for &'h mut KeyHasher {
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), HashError> {
         self.put(&[MORE]);
-        value.serialize(self)
+        feed_value(self, value)
     }
 
     fn serialize_unit(self) -> Result<(), HashError> {
@@ -339,7 +400,7 @@ impl<'h> ser::Serializer for &'h mut KeyHasher {
         _name: &'static str,
         value: &T,
     ) -> Result<(), HashError> {
-        value.serialize(self)
+        feed_value(self, value)
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -350,11 +411,15 @@ impl<'h> ser::Serializer for &'h mut KeyHasher {
         value: &T,
     ) -> Result<(), HashError> {
         self.put(&index.to_le_bytes());
-        value.serialize(self)
+        feed_value(self, value)
     }
 
-    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'h>, HashError> {
-        Ok(Compound::start(self, len))
+    fn serialize_seq(self, len: Option<usize>) -> Result<Sequence<'h>, HashError> {
+        if std::mem::take(&mut self.unordered_next) {
+            Ok(Sequence::Unordered(Unordered::start(self)))
+        } else {
+            Ok(Sequence::Ordered(Compound::start(self, len)))
+        }
     }
 
     fn serialize_tuple(self, _len: usize) -> Result<Self, HashError> {
@@ -376,8 +441,8 @@ impl<'h> ser::Serializer for &'h mut KeyHasher {
         Ok(self)
     }
 
-    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'h>, HashError> {
-        Ok(Compound::start(self, len))
+    fn serialize_map(self, _len: Option<usize>) -> Result<Unordered<'h>, HashError> {
+        Ok(Unordered::start(self))
     }
 
     fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self, HashError> {
@@ -396,8 +461,8 @@ impl<'h> ser::Serializer for &'h mut KeyHasher {
     }
 }
 
-/// A sequence or map: with a known length the length goes first; without one, each
-/// element is preceded by `MORE` and the end marked by `END`.
+/// A sequence: with a known length the length goes first; without one, each element is
+/// preceded by `MORE` and the end marked by `END`.
 struct Compound<'h> {
     hasher: &'h mut KeyHasher,
     marked: bool,
@@ -424,7 +489,7 @@ impl<'h> Compound<'h> {
         if self.marked {
             self.hasher.put(&[MORE]);
         }
-        value.serialize(&mut *self.hasher)
+        feed_value(self.hasher, value)
     }
 
     fn finish(self) {
@@ -434,26 +499,72 @@ impl<'h> Compound<'h> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
+/// A sequence as serde hands it over: in order, or an unordered set's.
+enum Sequence<'h> {
+    Ordered(Compound<'h>),
+    Unordered(Unordered<'h>),
+}
+
+impl ser::SerializeSeq for Sequence<'_> {
     type Ok = ();
     type Error = HashError;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
-        self.element(value)
+        match self {
+            Sequence::Ordered(compound) => compound.element(value),
+            Sequence::Unordered(unordered) => unordered.entry(value),
+        }
     }
     fn end(self) -> Result<(), HashError> {
-        self.finish();
+        match self {
+            Sequence::Ordered(compound) => compound.finish(),
+            Sequence::Unordered(unordered) => unordered.finish(),
+        }
         Ok(())
     }
 }
 
-impl ser::SerializeMap for Compound<'_> {
+/// A map or an unordered set: each entry (a map's key and value together) is hashed on
+/// its own, and the parent sees the entries' count and their hashes in sorted order, so
+/// that any iteration order gives the same key.
+struct Unordered<'h> {
+    parent: &'h mut KeyHasher,
+    entry: KeyHasher,
+    digests: Vec<u128>,
+}
+
+impl<'h> Unordered<'h> {
+    fn start(parent: &'h mut KeyHasher) -> Self {
+        Unordered {
+            parent,
+            entry: KeyHasher::new(),
+            digests: Vec::new(),
+        }
+    }
+
+    /// A set's element, or a whole map entry.
+    fn entry<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
+        feed_value(&mut self.entry, value)?;
+        self.digests.push(self.entry.digest());
+        Ok(())
+    }
+
+    fn finish(mut self) {
+        self.digests.sort_unstable();
+        self.parent.put_len(self.digests.len());
+        for digest in &self.digests {
+            self.parent.put_fixed(digest.to_le_bytes());
+        }
+    }
+}
+
+impl ser::SerializeMap for Unordered<'_> {
     type Ok = ();
     type Error = HashError;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), HashError> {
-        self.element(key)
+        feed_value(&mut self.entry, key)
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
-        value.serialize(&mut *self.hasher)
+        self.entry(value)
     }
     fn end(self) -> Result<(), HashError> {
         self.finish();
@@ -470,7 +581,7 @@ macro_rules! fixed_compound {
             type Error = HashError;
             fn $method<T: Serialize + ?Sized>(&mut self, $($name: $ty,)* value: &T) -> Result<(), HashError> {
                 $(let _ = $name;)*
-                value.serialize(&mut **self)
+                feed_value(self, value)
             }
             fn end(self) -> Result<(), HashError> {
                 Ok(())
@@ -490,7 +601,7 @@ fixed_compound!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, HashMap, HashSet};
 
     fn h<A: Serialize + ?Sized>(value: &A) -> u128 {
         hash_arguments(value).unwrap()
@@ -543,6 +654,76 @@ mod tests {
             h(&(Unsized(vec![1]), Unsized(vec![]))),
             h(&(Unsized(vec![]), Unsized(vec![1])))
         );
+    }
+
+    /// Equal content, built in another order with another hasher seed: another
+    /// iteration order, as in another process.
+    fn scrambled<K: Clone + std::hash::Hash + Eq, V: Clone>(
+        entries: &[(K, V)],
+    ) -> (HashMap<K, V>, HashMap<K, V>) {
+        let forward: HashMap<K, V> = entries.iter().cloned().collect();
+        let mut backward = HashMap::with_hasher(std::hash::RandomState::new());
+        for (key, value) in entries.iter().rev().cloned() {
+            backward.insert(key, value);
+        }
+        (forward, backward)
+    }
+
+    /// A configuration holding sets and maps in the places serde reaches them.
+    #[derive(serde::Serialize)]
+    struct Config<'a> {
+        names: HashSet<u64>,
+        // Boxed on purpose: the box must be seen through.
+        #[allow(clippy::box_collection)]
+        weights: Option<Box<HashMap<String, u32>>>,
+        shared: &'a HashSet<u64>,
+    }
+
+    #[test]
+    fn maps_and_sets_hash_by_content_not_iteration_order() {
+        let entries: Vec<(String, u32)> = (0..200).map(|i| (format!("k{i}"), i)).collect();
+        let (a, b) = scrambled(&entries);
+        assert_ne!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "the two maps iterate differently"
+        );
+        assert_eq!(h(&a), h(&b));
+        let sorted: BTreeMap<String, u32> = entries.iter().cloned().collect();
+        assert_eq!(h(&a), h(&sorted), "a map is a map, however it is kept");
+
+        let set_a: HashSet<u64> = (0..300).collect();
+        let set_b: HashSet<u64> = (0..300).rev().collect();
+        assert_eq!(h(&set_a), h(&set_b));
+        // Wherever a set or map stands: a field, an option, a box, a reference, a tuple.
+        let config = |names: &HashSet<u64>, weights: &HashMap<String, u32>| Config {
+            names: names.clone(),
+            weights: Some(Box::new(weights.clone())),
+            shared: &set_a,
+        };
+        assert_eq!(h(&config(&set_a, &a)), h(&config(&set_b, &b)));
+        assert_eq!(h(&(&set_a, 1_u8)), h(&(&set_b, 1_u8)));
+        assert_eq!(h(&Box::new(set_a.clone())), h(&Box::new(set_b.clone())));
+        // Content still counts, and sequences keep their order.
+        let mut fewer = set_a.clone();
+        fewer.remove(&7);
+        assert_ne!(h(&set_a), h(&fewer));
+        let mut other = a.clone();
+        other.insert("k0".to_owned(), 999);
+        assert_ne!(h(&a), h(&other));
+        assert_ne!(h(&vec![1_u8, 2]), h(&vec![2_u8, 1]));
+        // Nested: a map of sets.
+        let nested_a: HashMap<u8, HashSet<u64>> = [(1, set_a.clone()), (2, fewer.clone())].into();
+        let nested_b: HashMap<u8, HashSet<u64>> = [(2, fewer.clone()), (1, set_b.clone())].into();
+        assert_eq!(h(&nested_a), h(&nested_b));
+    }
+
+    #[test]
+    fn a_map_entry_is_its_key_with_its_value() {
+        // Swapping values between keys changes the content, and so the hash.
+        let a: BTreeMap<u8, u8> = [(1, 10), (2, 20)].into();
+        let b: BTreeMap<u8, u8> = [(1, 20), (2, 10)].into();
+        assert_ne!(h(&a), h(&b));
     }
 
     struct Broken;

@@ -1,9 +1,11 @@
-//! Which function a cache entry belongs to: its path, its name and a hash of its code.
+//! Which function a cache entry belongs to: its path, its name, a hash of its code, and
+//! the type it returns.
 
 use crate::codec::CODEC_VERSION;
 use crate::hash::{hash_parts, name_digest, KeyPart, SerdePart};
 use crate::store::Key;
 use crate::MemoryError;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// The identity of a cached function, as the `#[cache]` macro records it.
@@ -12,16 +14,40 @@ use serde::Serialize;
 /// edited body (or signature) is a different function with its own entries, while an
 /// edited comment (not a token) or doc comment (stripped first) is not.
 ///
+/// Two functions share entries only if they are the same item: the macro records the
+/// function's full path, enclosing functions included (two `fn helper` local to two
+/// different functions of one module are two functions), and the fingerprint of the
+/// type it returns, checked before any stored result is decoded.
+///
 /// ```
 /// use parmemo_memory::FunctionId;
 /// static F: FunctionId = FunctionId::new("my_crate::stats", "median", 0xC0DE);
 /// assert_eq!(F.qualified_name(), "my_crate::stats::median");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy)]
 pub struct FunctionId {
     module: &'static str,
     name: &'static str,
     code_hash: u64,
+    /// The full path, enclosing functions included (a type name, so known at run time).
+    path: Option<fn() -> &'static str>,
+    /// The fingerprint of the type the function returns.
+    result_type: Option<fn() -> u64>,
+}
+
+impl PartialEq for FunctionId {
+    fn eq(&self, other: &Self) -> bool {
+        self.qualified_name() == other.qualified_name() && self.code_hash == other.code_hash
+    }
+}
+
+impl Eq for FunctionId {}
+
+impl std::hash::Hash for FunctionId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.qualified_name().hash(state);
+        self.code_hash.hash(state);
+    }
 }
 
 impl FunctionId {
@@ -33,7 +59,49 @@ impl FunctionId {
             module,
             name,
             code_hash,
+            path: None,
+            result_type: None,
         }
+    }
+
+    /// This identity with the function's full path given by `path` (what `#[cache]`
+    /// records: the type name of an item generated beside the function, which names the
+    /// functions that enclose it).
+    ///
+    /// ```
+    /// use parmemo_memory::FunctionId;
+    /// static F: FunctionId = FunctionId::new("m", "f", 1).within(|| "m::outer::f");
+    /// assert_eq!(F.qualified_name(), "m::outer::f");
+    /// assert_ne!(F, FunctionId::new("m", "f", 1));
+    /// ```
+    #[must_use]
+    pub const fn within(self, path: fn() -> &'static str) -> Self {
+        FunctionId {
+            path: Some(path),
+            ..self
+        }
+    }
+
+    /// This identity with the type the function returns, so that
+    /// [`check_call_in_cache`](crate::Memory::check_call_in_cache) can tell an entry of
+    /// another type from a usable one.
+    ///
+    /// ```
+    /// use parmemo_memory::FunctionId;
+    /// static F: FunctionId = FunctionId::new("m", "f", 1).returning::<Vec<f64>>();
+    /// assert_eq!(F.name(), "f");
+    /// ```
+    #[must_use]
+    pub const fn returning<R: Serialize + DeserializeOwned>(self) -> Self {
+        FunctionId {
+            result_type: Some(crate::shape::fingerprint::<R> as fn() -> u64),
+            ..self
+        }
+    }
+
+    /// The fingerprint of the recorded result type, if one was recorded.
+    pub(crate) fn result_type(&self) -> Option<u64> {
+        self.result_type.map(|fingerprint| fingerprint())
     }
 
     /// The function's name, as written.
@@ -47,7 +115,8 @@ impl FunctionId {
         self.name
     }
 
-    /// `module::name`, as joblib names a function in its logs.
+    /// The function's path, `module::name` or, for a function local to another, with the
+    /// enclosing functions: `module::outer::name`; what joblib logs.
     ///
     /// ```
     /// # use parmemo_memory::FunctionId;
@@ -55,12 +124,19 @@ impl FunctionId {
     /// ```
     #[must_use]
     pub fn qualified_name(&self) -> String {
-        format!("{}::{}", self.module, self.name)
+        match self.path {
+            Some(path) => path().to_owned(),
+            None => format!("{}::{}", self.module, self.name),
+        }
     }
 
     /// The key prefix shared by every entry of this function, whatever its code version.
     pub(crate) fn name_prefix(&self) -> [u8; 8] {
-        name_digest(self.module, self.name).to_le_bytes()
+        match self.path {
+            Some(path) => name_digest(path()),
+            None => name_digest(&format!("{}::{}", self.module, self.name)),
+        }
+        .to_le_bytes()
     }
 
     /// The key prefix of this function at this code version and codec version.

@@ -59,5 +59,6 @@ mod function;
 mod hash;
 mod identity;
 mod memory;
+mod shape;
 mod shelved;
 mod store;

@@ -11,6 +11,20 @@ use crate::hash::BulkNumber;
 pub use crate::hash::{KeyFeeder, KeyPart, SerdePart, SlicePart};
 use serde::Serialize;
 
+/// What a function returning `Result` stores and fails with, for `#[cache]` to name
+/// them whatever the alias (`io::Result<T>`, `anyhow::Result<T>`).
+pub trait Fallible {
+    /// What is stored.
+    type Ok;
+    /// What is returned, never stored.
+    type Err;
+}
+
+impl<T, E> Fallible for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+}
+
 /// An argument on its way to becoming a key part.
 pub struct KeyArg<'a, T: ?Sized>(pub &'a T);
 

@@ -1,7 +1,8 @@
 //! `Memory`: joblib's `Memory`, the cache a `#[cache]` function stores its results in.
 
-use crate::codec::{checked_payload, decode_entry, encode_entry};
+use crate::codec::{decode_entry, encode_entry, Header, Unusable, HEADER};
 use crate::function::CachedFunction;
+use crate::shape::fingerprint;
 use crate::shelved::Shelved;
 use crate::store::{DirStore, Key, SledStore, Store};
 use crate::{FunctionId, MemoryError};
@@ -29,8 +30,8 @@ pub struct MemoryStats {
 
 #[derive(Debug, Clone)]
 enum Location {
-    Embedded(PathBuf),
-    Shared(PathBuf),
+    Files(PathBuf),
+    Sled(PathBuf),
     Custom,
 }
 
@@ -63,8 +64,10 @@ enum Location {
 /// ```
 ///
 /// A cache that cannot be used never breaks the computation: a store that cannot be
-/// opened or written is reported once through the `log` facade and the function runs
-/// uncached; a damaged entry is reported, recomputed and rewritten.
+/// opened or written is reported once and the function runs uncached; a damaged entry,
+/// or one of another result type (the function's result type changed since), is
+/// reported, recomputed and rewritten. Reports go through the `log` facade when the
+/// program has a logger for warnings, else to stderr; each cause once.
 pub struct Memory {
     location: Location,
     store: OnceLock<Option<Arc<dyn Store>>>,
@@ -97,9 +100,11 @@ impl Memory {
         }
     }
 
-    /// A cache in directory `dir` on the embedded store ([`SledStore`]), opened at the
-    /// first call. One process at a time may use it; use [`shared`](Self::shared) for
-    /// caches several processes use at once.
+    /// A cache in directory `dir`, one file per entry ([`DirStore`]), as joblib keeps
+    /// it: many processes may use it at once (the workers of `Backend::Processes`, two
+    /// cluster jobs on one directory, on a network file system too), it opens in constant
+    /// time whatever it holds, a deleted directory is created again at the next write, and
+    /// a read-only one still serves hits. The directory is created at the first call.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -108,11 +113,11 @@ impl Memory {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(dir: impl AsRef<Path>) -> Self {
-        Memory::with_location(Location::Embedded(dir.as_ref().to_owned()))
+        Memory::with_location(Location::Files(dir.as_ref().to_owned()))
     }
 
-    /// A cache in directory `dir`, one file per entry ([`DirStore`]): safe for many
-    /// processes at once and for shared (network) file systems.
+    /// The same as [`new`](Self::new), by the name that says what it is for: a cache that
+    /// several processes share.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -121,14 +126,29 @@ impl Memory {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shared(dir: impl AsRef<Path>) -> Self {
-        Memory::with_location(Location::Shared(dir.as_ref().to_owned()))
+        Memory::new(dir)
+    }
+
+    /// A cache in directory `dir` on the embedded sled database ([`SledStore`]), opened at
+    /// the first call. Its hits cost less than a file's (about 1 us against 5), but only
+    /// one process at a time may open it (another gets [`MemoryError::Locked`] and runs
+    /// uncached), and opening it reads its whole log (a second per few hundred MB).
+    /// Choose it for one long-running process with many small entries.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::sled(dir.path());
+    /// assert_eq!(memory.location(), Some(dir.path()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sled(dir: impl AsRef<Path>) -> Self {
+        Memory::with_location(Location::Sled(dir.as_ref().to_owned()))
     }
 
     /// [`new`](Self::new), opening the store now so that a failure is an error here.
     ///
     /// # Errors
-    /// [`MemoryError::Locked`] when another process holds the directory;
-    /// [`MemoryError::Io`] or [`MemoryError::Store`] when it cannot be opened.
+    /// [`MemoryError::Io`] when the directory cannot be created.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -136,13 +156,13 @@ impl Memory {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, MemoryError> {
-        let store: Arc<dyn Store> = SledStore::open(dir.as_ref())?;
+        let store: Arc<dyn Store> = Arc::new(DirStore::open(dir.as_ref())?);
         let memory = Memory::new(dir);
         let _ = memory.store.set(Some(store));
         Ok(memory)
     }
 
-    /// [`shared`](Self::shared), opening the store now.
+    /// The same as [`open`](Self::open).
     ///
     /// # Errors
     /// [`MemoryError::Io`] when the directory cannot be created.
@@ -153,8 +173,23 @@ impl Memory {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_shared(dir: impl AsRef<Path>) -> Result<Self, MemoryError> {
-        let store: Arc<dyn Store> = Arc::new(DirStore::open(dir.as_ref())?);
-        let memory = Memory::shared(dir);
+        Memory::open(dir)
+    }
+
+    /// [`sled`](Self::sled), opening the database now so that a failure is an error here.
+    ///
+    /// # Errors
+    /// [`MemoryError::Locked`] when another process holds the database;
+    /// [`MemoryError::Io`] or [`MemoryError::Store`] when it cannot be opened.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::open_sled(dir.path())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_sled(dir: impl AsRef<Path>) -> Result<Self, MemoryError> {
+        let store: Arc<dyn Store> = SledStore::open(dir.as_ref())?;
+        let memory = Memory::sled(dir);
         let _ = memory.store.set(Some(store));
         Ok(memory)
     }
@@ -193,13 +228,13 @@ impl Memory {
     /// The cache's directory (`None` for a store given to [`with_store`](Self::with_store)).
     ///
     /// ```
-    /// let memory = parmemo_memory::Memory::shared("/tmp/somewhere");
+    /// let memory = parmemo_memory::Memory::new("/tmp/somewhere");
     /// assert_eq!(memory.location(), Some(std::path::Path::new("/tmp/somewhere")));
     /// ```
     #[must_use]
     pub fn location(&self) -> Option<&Path> {
         match &self.location {
-            Location::Embedded(path) | Location::Shared(path) => Some(path),
+            Location::Files(path) | Location::Sled(path) => Some(path),
             Location::Custom => None,
         }
     }
@@ -209,8 +244,8 @@ impl Memory {
         self.store
             .get_or_init(|| {
                 let opened: Result<Arc<dyn Store>, MemoryError> = match &self.location {
-                    Location::Embedded(path) => SledStore::open(path).map(|s| s as Arc<dyn Store>),
-                    Location::Shared(path) => {
+                    Location::Sled(path) => SledStore::open(path).map(|s| s as Arc<dyn Store>),
+                    Location::Files(path) => {
                         DirStore::open(path).map(|s| Arc::new(s) as Arc<dyn Store>)
                     }
                     Location::Custom => return None,
@@ -233,8 +268,8 @@ impl Memory {
         // Open again only to report why; the failed first attempt is what this
         // `Memory` keeps, so a cause that went away meanwhile still leaves it off.
         let reopened = match &self.location {
-            Location::Embedded(path) => SledStore::open(path).err(),
-            Location::Shared(path) => DirStore::open(path).err(),
+            Location::Sled(path) => SledStore::open(path).err(),
+            Location::Files(path) => DirStore::open(path).err(),
             Location::Custom => None,
         };
         Err(reopened.unwrap_or_else(|| MemoryError::Store {
@@ -245,9 +280,22 @@ impl Memory {
     }
 
     fn warn_once(&self, message: &str) {
+        self.warn_once_per(message, message);
+    }
+
+    /// Reports `message` unless a report of the same `cause` was made already: a store
+    /// that refuses writes is one warning, not one per shard or per call.
+    fn warn_once_per(&self, cause: &str, message: &str) {
         let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
-        if warned.insert(message.to_owned()) {
+        if !warned.insert(cause.to_owned()) {
+            return;
+        }
+        // `log` has no way to ask whether a logger is installed; every logger sets the
+        // maximum level it wants, which stays `Off` without one.
+        if log::max_level() >= log::LevelFilter::Warn {
             log::warn!("[Memory] {message}");
+        } else {
+            eprintln!("[Memory] warning: {message}");
         }
     }
 
@@ -354,8 +402,8 @@ impl Memory {
         result
     }
 
-    /// The stored result under `key`, or `None` (a damaged entry is reported, removed,
-    /// and so recomputed and rewritten by the caller).
+    /// The stored result under `key`, or `None` (a damaged entry, or one of another
+    /// type, is reported, removed, and so recomputed and rewritten by the caller).
     fn load<R: DeserializeOwned>(
         &self,
         store: &Arc<dyn Store>,
@@ -363,9 +411,22 @@ impl Memory {
         key: &Key,
     ) -> Option<R> {
         match store.get(key) {
-            Ok(Some(entry)) => match decode_entry(&entry) {
+            Ok(Some(entry)) => match decode_entry(&entry, fingerprint::<R>()) {
                 Ok(result) => Some(result),
-                Err(reason) => {
+                Err(Unusable::OtherType) => {
+                    let name = function.qualified_name();
+                    self.warn_once_per(
+                        &format!("other type: {name}"),
+                        &format!(
+                            "stored results of {name} hold another type than it returns now \
+                             (its result type changed since they were stored): recomputing \
+                             and rewriting them"
+                        ),
+                    );
+                    let _ = store.remove(key);
+                    None
+                }
+                Err(Unusable::Damaged(reason)) => {
                     self.warn_once(&format!(
                         "cache entry {} of {} is unreadable ({reason}): recomputing and rewriting it",
                         key.to_hex(),
@@ -385,25 +446,37 @@ impl Memory {
         }
     }
 
-    fn save<R: Serialize>(
+    fn save<R: Serialize + DeserializeOwned>(
         &self,
         store: &Arc<dyn Store>,
         function: &FunctionId,
         key: &Key,
         result: &R,
     ) -> bool {
-        let stored = encode_entry(result).and_then(|entry| store.put(key, &entry));
+        let stored =
+            encode_entry(result, fingerprint::<R>()).and_then(|entry| store.put(key, &entry));
         if let Err(err) = &stored {
-            self.warn_once(&format!(
-                "the result of {} was not stored: {err}",
-                function.qualified_name()
-            ));
+            let name = function.qualified_name();
+            let cause = match err {
+                MemoryError::Io { source, .. } => {
+                    format!("not stored: {name}: {:?}", source.kind())
+                }
+                other => format!("not stored: {name}: {other}"),
+            };
+            self.warn_once_per(
+                &cause,
+                &format!("results of {name} are not being stored: {err}"),
+            );
         }
         stored.is_ok()
     }
 
-    /// Whether a call of `function` on `arguments` would be answered from the cache (an
-    /// intact entry is stored), without running or loading anything.
+    /// Whether a call of `function` on `arguments` would be answered from the cache,
+    /// without running or loading anything: an entry is stored whose header is intact,
+    /// whose length matches it and, when `function` records its result type
+    /// ([`FunctionId::returning`], as `#[cache]` does), whose type is that one. Only the
+    /// header is read, and the check is not a use for eviction. A payload damaged since
+    /// it was written is found (and recomputed) by the call itself.
     ///
     /// ```
     /// use parmemo_memory::{FunctionId, Memory};
@@ -423,7 +496,7 @@ impl Memory {
         let Some((store, key)) = self.store_and_key(function, arguments) else {
             return false;
         };
-        holds_intact_entry(store, &key)
+        holds_entry(store, &key, function.result_type())
     }
 
     /// Computes (or finds) the result of `function` on `arguments` and returns a handle
@@ -461,9 +534,9 @@ impl Memory {
         let entry = store
             .get(key)?
             .ok_or_else(|| MemoryError::Missing { key: key.to_hex() })?;
-        decode_entry(&entry).map_err(|reason| MemoryError::Corrupt {
+        decode_entry(&entry, fingerprint::<R>()).map_err(|reason| MemoryError::Corrupt {
             key: key.to_hex(),
-            reason,
+            reason: reason.to_string(),
         })
     }
 
@@ -586,10 +659,15 @@ impl Memory {
     }
 }
 
-/// Whether `store` holds an entry under `key` whose header and checksum are intact, so a
-/// call would be answered from it.
-fn holds_intact_entry(store: &Arc<dyn Store>, key: &Key) -> bool {
-    matches!(store.get(key), Ok(Some(entry)) if checked_payload(&entry).is_ok())
+/// Whether `store` holds an entry under `key` whose header says it would answer a call
+/// returning the type whose fingerprint is `result_type`; reads the header alone.
+fn holds_entry(store: &Arc<dyn Store>, key: &Key, result_type: Option<u64>) -> bool {
+    match store.head(key, HEADER) {
+        Ok(Some((head, total))) => {
+            Header::read(&head).is_ok_and(|header| header.answers(total, result_type))
+        }
+        _ => false,
+    }
 }
 
 /// A call whose key is known: the result of [`Memory::prepare`].
@@ -639,6 +717,109 @@ impl<'m> PreparedCall<'m> {
         result
     }
 
+    /// [`run`](Self::run) for a computation that can fail: only an `Ok` result is stored
+    /// (joblib never stores an exception), so a failure is computed again at the next
+    /// call, once its cause may be gone. What `#[cache]` expands to for a function that
+    /// returns `Result`, unless asked `errors = true`. The stored value is the `T`, so
+    /// `E` need not be serializable.
+    ///
+    /// ```
+    /// # use parmemo_memory::{FunctionId, Memory};
+    /// # static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// # let dir = tempfile::tempdir()?;
+    /// # let memory = Memory::new(dir.path());
+    /// let failed: Result<u8, String> = memory.prepare(&F, &1_u8).run_fallible(|| Err("offline".into()));
+    /// assert!(failed.is_err());
+    /// assert!(!memory.check_call_in_cache(&F, &1_u8), "a failure is not stored");
+    /// let fixed: Result<u8, String> = memory.prepare(&F, &1_u8).run_fallible(|| Ok(2));
+    /// assert_eq!(fixed, Ok(2));
+    /// assert!(memory.check_call_in_cache(&F, &1_u8));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `compute`'s own error, when it fails; it is not stored.
+    pub fn run_fallible<T, E>(self, compute: impl FnOnce() -> Result<T, E>) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let memory = self.memory;
+        let Some((store, key)) = self.target else {
+            return memory.compute_logged(&self.function, compute);
+        };
+        let started = Instant::now();
+        if let Some(result) = memory.load::<T>(store, &self.function, &key) {
+            memory.hits.fetch_add(1, Ordering::Relaxed);
+            if memory.verbose >= 2 {
+                eprintln!(
+                    "[Memory] Loaded {} from the cache ({:.1?})",
+                    self.function.qualified_name(),
+                    started.elapsed()
+                );
+            }
+            return Ok(result);
+        }
+        memory.misses.fetch_add(1, Ordering::Relaxed);
+        let result = memory.compute_logged(&self.function, compute)?;
+        memory.save(store, &self.function, &key, &result);
+        Ok(result)
+    }
+
+    /// [`shelve`](Self::shelve) for a computation that can fail: an `Ok` result is
+    /// stored and shelved, an `Err` is returned and not stored.
+    ///
+    /// # Errors
+    /// [`MemoryError::Encode`] if the result cannot be serialized; `compute`'s own error
+    /// comes back inside `Ok`.
+    ///
+    /// ```
+    /// # use parmemo_memory::{FunctionId, Memory};
+    /// # static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// # let dir = tempfile::tempdir()?;
+    /// # let memory = Memory::new(dir.path());
+    /// let shelved = memory.prepare(&F, &1_u8).shelve_fallible(|| Ok::<u8, String>(2))?;
+    /// assert_eq!(shelved.map(|s| s.get().ok()), Ok(Some(2)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shelve_fallible<T, E>(
+        self,
+        compute: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Result<Shelved<'m, T>, E>, MemoryError>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let memory = self.memory;
+        let result_type = fingerprint::<T>();
+        let Some((store, key)) = self.target else {
+            return match memory.compute_logged(&self.function, compute) {
+                Ok(result) => Ok(Ok(Shelved::kept(
+                    memory,
+                    None,
+                    encode_entry(&result, result_type)?,
+                ))),
+                Err(err) => Ok(Err(err)),
+            };
+        };
+        if holds_entry(store, &key, Some(result_type)) {
+            memory.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Ok(Shelved::stored(memory, key)));
+        }
+        memory.misses.fetch_add(1, Ordering::Relaxed);
+        let result = match memory.compute_logged(&self.function, compute) {
+            Ok(result) => result,
+            Err(err) => return Ok(Err(err)),
+        };
+        if memory.save(store, &self.function, &key, &result) {
+            Ok(Ok(Shelved::stored(memory, key)))
+        } else {
+            Ok(Ok(Shelved::kept(
+                memory,
+                Some(key),
+                encode_entry(&result, result_type)?,
+            )))
+        }
+    }
+
     /// A [`Shelved`] handle to the stored result, computing and storing it first if
     /// needed; see [`Memory::call_and_shelve`].
     ///
@@ -661,9 +842,13 @@ impl<'m> PreparedCall<'m> {
         let memory = self.memory;
         let Some((store, key)) = self.target else {
             let result = memory.compute_logged(&self.function, compute);
-            return Ok(Shelved::kept(memory, None, encode_entry(&result)?));
+            return Ok(Shelved::kept(
+                memory,
+                None,
+                encode_entry(&result, fingerprint::<R>())?,
+            ));
         };
-        if holds_intact_entry(store, &key) {
+        if holds_entry(store, &key, Some(fingerprint::<R>())) {
             memory.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Shelved::stored(memory, key));
         }
@@ -672,7 +857,11 @@ impl<'m> PreparedCall<'m> {
         if memory.save(store, &self.function, &key, &result) {
             Ok(Shelved::stored(memory, key))
         } else {
-            Ok(Shelved::kept(memory, Some(key), encode_entry(&result)?))
+            Ok(Shelved::kept(
+                memory,
+                Some(key),
+                encode_entry(&result, fingerprint::<R>())?,
+            ))
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `Shelved`: a handle to a stored result, loaded when asked for.
 
 use crate::codec::decode_entry;
+use crate::shape::fingerprint;
 use crate::store::Key;
 use crate::{Memory, MemoryError};
 use serde::de::DeserializeOwned;
@@ -75,10 +76,12 @@ impl<'m, R: DeserializeOwned> Shelved<'m, R> {
     /// ```
     pub fn get(&self) -> Result<R, MemoryError> {
         match (&self.kept, &self.key) {
-            (Some(entry), key) => decode_entry(entry).map_err(|reason| MemoryError::Corrupt {
-                key: key.map_or_else(|| "(not stored)".to_owned(), |k| k.to_hex()),
-                reason,
-            }),
+            (Some(entry), key) => {
+                decode_entry(entry, fingerprint::<R>()).map_err(|reason| MemoryError::Corrupt {
+                    key: key.map_or_else(|| "(not stored)".to_owned(), |k| k.to_hex()),
+                    reason: reason.to_string(),
+                })
+            }
             (None, Some(key)) => self.memory.load_key(key),
             (None, None) => Err(MemoryError::Missing {
                 key: "(not stored)".to_owned(),

@@ -16,10 +16,20 @@ fn dir_from_env() -> PathBuf {
         .map_or_else(|| PathBuf::from("target/unused"), PathBuf::from)
 }
 
-static EMBEDDED: LazyLock<Memory> = LazyLock::new(|| Memory::new(dir_from_env()));
-static SHARED: LazyLock<Memory> = LazyLock::new(|| Memory::shared(dir_from_env()));
+/// The store under test: the default (one file per entry), or sled when
+/// `PARMEMO_TEST_STORE=sled`.
+fn store_from_env(dir: &Path) -> Memory {
+    if std::env::var("PARMEMO_TEST_STORE").as_deref() == Ok("sled") {
+        Memory::sled(dir)
+    } else {
+        Memory::new(dir)
+    }
+}
 
-#[cache(EMBEDDED)]
+static EITHER: LazyLock<Memory> = LazyLock::new(|| store_from_env(&dir_from_env()));
+static SHARED: LazyLock<Memory> = LazyLock::new(|| Memory::new(dir_from_env()));
+
+#[cache(EITHER)]
 fn durable_square(x: u64) -> u64 {
     x * x
 }
@@ -40,6 +50,10 @@ const SHARED_KEYS: u64 = 500;
 const CALLS_PER_WORKER: u64 = 2_000;
 
 fn spawn_child(role: &str, dir: &Path, worker: u32) -> Child {
+    spawn_child_on(role, dir, worker, "files")
+}
+
+fn spawn_child_on(role: &str, dir: &Path, worker: u32, store: &str) -> Child {
     let exe = std::env::current_exe().expect("the test binary's path");
     Command::new(exe)
         .args([
@@ -52,6 +66,7 @@ fn spawn_child(role: &str, dir: &Path, worker: u32) -> Child {
         .env("PARMEMO_TEST_ROLE", role)
         .env("PARMEMO_TEST_DIR", dir)
         .env("PARMEMO_TEST_WORKER", worker.to_string())
+        .env("PARMEMO_TEST_STORE", store)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -83,7 +98,8 @@ fn child_entry() {
     let role = std::env::var("PARMEMO_TEST_ROLE").unwrap_or_default();
     match role.as_str() {
         "hold" => {
-            let _memory = Memory::open(dir_from_env()).expect("the first process gets the lock");
+            let _memory =
+                Memory::open_sled(dir_from_env()).expect("the first process gets the lock");
             println!("ready");
             // Hold the lock until the parent closes our stdin.
             let _ = std::io::stdin().lines().count();
@@ -121,41 +137,47 @@ fn a_second_process_on_a_sled_store_gets_a_clear_error() {
     let mut holder = spawn_child("hold", dir.path(), 0);
     wait_for(&mut holder, "ready");
 
-    let error = Memory::open(dir.path()).expect_err("the store is held by the child");
+    let error = Memory::open_sled(dir.path()).expect_err("the store is held by the child");
     assert!(matches!(error, MemoryError::Locked { .. }), "{error:?}");
     assert!(
-        error.to_string().contains("Memory::shared"),
+        error.to_string().contains("Memory::new(dir)"),
         "the message names the fix: {error}"
     );
 
     // The lazy constructor does not fail: calls run uncached.
-    let lazy = Memory::new(dir.path());
+    let lazy = Memory::sled(dir.path());
     assert_eq!(lazy.call(&LOCKED, &1_u8, || 5_u8), 5);
     assert!(!lazy.check_call_in_cache(&LOCKED, &1_u8));
 
     drop(holder.stdin.take());
     assert!(holder.wait().unwrap().success());
     assert!(
-        Memory::open(dir.path()).is_ok(),
+        Memory::open_sled(dir.path()).is_ok(),
         "the lock goes with the process"
     );
 }
 
 #[test]
 fn a_result_survives_a_kill_right_after_the_call_returns() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn_child("call_then_wait", dir.path(), 0);
-    assert_eq!(wait_for(&mut child, "returned"), "returned 49");
-    child.kill().expect("SIGKILL reaches the child");
-    child.wait().unwrap();
+    for store in ["files", "sled"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = spawn_child_on("call_then_wait", dir.path(), 0, store);
+        assert_eq!(wait_for(&mut child, "returned"), "returned 49");
+        child.kill().expect("SIGKILL reaches the child");
+        child.wait().unwrap();
 
-    let memory = Memory::open(dir.path()).expect("the dead child's lock is released");
-    let identity = durable_square::cache().id();
-    assert!(memory.check_call_in_cache(identity, &(&7_u64,)));
-    let loaded: u64 = memory.call(identity, &(&7_u64,), || {
-        unreachable!("stored before the kill")
-    });
-    assert_eq!(loaded, 49);
+        let memory = if store == "sled" {
+            Memory::open_sled(dir.path()).expect("the dead child's lock is released")
+        } else {
+            Memory::open(dir.path()).expect("the directory opens")
+        };
+        let identity = durable_square::cache().id();
+        assert!(memory.check_call_in_cache(identity, &(&7_u64,)), "{store}");
+        let loaded: u64 = memory.call(identity, &(&7_u64,), || {
+            unreachable!("stored before the kill")
+        });
+        assert_eq!(loaded, 49, "{store}");
+    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! One file per entry: the store of [`Memory::shared`](crate::Memory::shared), safe for
+//! One file per entry: the default store ([`Memory::new`](crate::Memory::new)), safe for
 //! many processes at once and for network file systems.
 
 use super::{hex, EntryInfo, Key, Store};
@@ -12,11 +12,15 @@ use std::time::SystemTime;
 /// Entries as files: `root/<function>/<shard>/<version and arguments>.pmc`.
 ///
 /// `<function>` is the hex of the function's name digest (so clearing one function
-/// removes one directory), `<shard>` the first byte of the arguments' hash (256 shards,
-/// so no directory grows without bound), and the file name the rest of the key. An entry
-/// is written to a temporary file in its shard, synced, then renamed over its final
+/// removes one directory), `<shard>` the first byte of the arguments' hash (256 shards:
+/// a shard holds a 256th of a function's entries, so a million entries of one function
+/// make directories of about 4 000 files), and the file name the rest of the key. An
+/// entry is written to a temporary file in its shard, synced, then renamed over its final
 /// name: readers in any process see the old entry, the new one, or none, never a part.
-/// A read updates the file's modification time, which eviction reads as its last use.
+/// Directories removed meanwhile (the whole cache deleted under a running program) are
+/// created again at the next write. The file's modification time is its last use, moved
+/// forward by every read (`check_call_in_cache` reads the header alone and does not
+/// count); in a read-only cache that fails quietly and hits are served all the same.
 #[derive(Debug)]
 pub struct DirStore {
     root: PathBuf,
@@ -165,12 +169,31 @@ impl Store for DirStore {
             Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(Self::io(&path, source)),
         };
-        let mut entry = Vec::new();
+        let metadata = file.metadata().map_err(|source| Self::io(&path, source))?;
+        let mut entry = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
         file.read_to_end(&mut entry)
             .map_err(|source| Self::io(&path, source))?;
         // The last use, for eviction; best effort (a read-only cache still serves hits).
         let _ = file.set_modified(SystemTime::now());
         Ok(Some(entry))
+    }
+
+    fn head(&self, key: &Key, bytes: usize) -> Result<Option<(Vec<u8>, u64)>, MemoryError> {
+        let path = self.path_of(key);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(Self::io(&path, source)),
+        };
+        let total = file
+            .metadata()
+            .map_err(|source| Self::io(&path, source))?
+            .len();
+        let mut head = Vec::with_capacity(bytes);
+        file.take(bytes as u64)
+            .read_to_end(&mut head)
+            .map_err(|source| Self::io(&path, source))?;
+        Ok(Some((head, total)))
     }
 
     fn put(&self, key: &Key, entry: &[u8]) -> Result<(), MemoryError> {

@@ -77,6 +77,20 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// # Errors
     /// When the underlying storage fails (not when the key is absent).
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, MemoryError>;
+    /// The first `bytes` bytes of the entry under `key` (fewer if it is shorter) and its
+    /// whole length, without reading the rest and without counting as a use: what
+    /// `check_call_in_cache` reads. The default reads the whole entry; stores that can
+    /// read a prefix override it.
+    ///
+    /// # Errors
+    /// When the underlying storage fails (not when the key is absent).
+    fn head(&self, key: &Key, bytes: usize) -> Result<Option<(Vec<u8>, u64)>, MemoryError> {
+        Ok(self.get(key)?.map(|mut entry| {
+            let total = entry.len() as u64;
+            entry.truncate(bytes);
+            (entry, total)
+        }))
+    }
     /// Stores `entry` under `key`, replacing any previous one, durably.
     ///
     /// # Errors
