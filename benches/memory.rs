@@ -14,19 +14,20 @@ static SMALL: FunctionId = FunctionId::new("bench", "small", 1);
 static SAMPLE: FunctionId = FunctionId::new("bench", "sample", 1);
 static SCALE: FunctionId = FunctionId::new("bench", "scale", 1);
 
+/// The default store (one file per entry, `Memory::new`) and sled (`Memory::sled`).
 fn stores() -> Vec<(&'static str, Memory, tempfile::TempDir)> {
+    let files_dir = tempfile::tempdir().expect("a temporary directory");
     let sled_dir = tempfile::tempdir().expect("a temporary directory");
-    let dir_dir = tempfile::tempdir().expect("a temporary directory");
     vec![
         (
-            "sled",
-            Memory::open(sled_dir.path()).expect("a fresh sled store"),
-            sled_dir,
+            "files",
+            Memory::open(files_dir.path()).expect("a fresh directory store"),
+            files_dir,
         ),
         (
-            "dir",
-            Memory::open_shared(dir_dir.path()).expect("a fresh directory store"),
-            dir_dir,
+            "sled",
+            Memory::open_sled(sled_dir.path()).expect("a fresh sled store"),
+            sled_dir,
         ),
     ]
 }
@@ -64,15 +65,29 @@ fn hits(c: &mut Criterion) {
     group.finish();
 }
 
-/// The store of the `#[cache]` functions below, in a directory that outlives the run.
-static MACRO_MEMORY: LazyLock<Memory> = LazyLock::new(|| {
+/// The stores of the `#[cache]` functions below, in directories that outlive the run.
+static MACRO_FILES: LazyLock<Memory> = LazyLock::new(|| {
     let dir = tempfile::tempdir().expect("a temporary directory");
     Memory::new(dir.keep())
 });
+static MACRO_SLED: LazyLock<Memory> = LazyLock::new(|| {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    Memory::sled(dir.keep())
+});
 
-#[parmemo::cache(MACRO_MEMORY)]
+#[parmemo::cache(MACRO_FILES)]
 fn cached_sum(sample: &[f32]) -> f64 {
     sample.iter().map(|&v| f64::from(v)).sum()
+}
+
+#[parmemo::cache(MACRO_SLED)]
+fn cached_sum_sled(sample: &[f32]) -> f64 {
+    sample.iter().map(|&v| f64::from(v)).sum()
+}
+
+#[parmemo::cache(MACRO_FILES)]
+fn cached_square(x: u64) -> u64 {
+    x * x
 }
 
 /// Hits through `#[cache]`, which hashes slices of numbers in bulk (`Memory::call`
@@ -83,11 +98,57 @@ fn macro_hits(c: &mut Criterion) {
         ("40KB_argument", floats(10_000)),
         ("8MB_argument", floats(2_000_000)),
     ] {
-        let stored = cached_sum(&sample);
-        group.bench_function(format!("sled/{label}"), |b| {
+        for (store, cached) in [
+            ("files", cached_sum as fn(&[f32]) -> f64),
+            ("sled", cached_sum_sled),
+        ] {
+            let stored = cached(&sample);
+            group.bench_function(format!("{store}/{label}"), |b| {
+                b.iter(|| {
+                    let loaded = cached(black_box(&sample));
+                    assert_eq!(loaded.to_bits(), stored.to_bits());
+                });
+            });
+        }
+    }
+    cached_square(7);
+    group.bench_function("files/scalar_argument", |b| {
+        b.iter(|| cached_square(black_box(7)));
+    });
+    group.finish();
+}
+
+/// A fresh `Memory`'s first call on a store that holds 400 MB (8 entries of 50 MB):
+/// what a new process pays before its first hit. sled reads its whole log on open; the
+/// files store opens nothing but the entry asked for.
+fn fresh_open(c: &mut Criterion) {
+    static BIG: FunctionId = FunctionId::new("bench", "big", 1);
+    let mut group = c.benchmark_group("memory_first_call_on_400MB");
+    group.sample_size(10);
+    let big = vec![1_u8; 50 * 1024 * 1024];
+    for name in ["files", "sled"] {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        {
+            let memory = if name == "sled" {
+                Memory::open_sled(dir.path())
+            } else {
+                Memory::open(dir.path())
+            }
+            .expect("a fresh store");
+            for i in 0..8_u8 {
+                memory.call(&BIG, &i, || big.clone());
+            }
+            memory.call(&SMALL, &7_u64, || 49_u64);
+        }
+        group.bench_function(format!("{name}/open_and_scalar_hit"), |b| {
             b.iter(|| {
-                let loaded = cached_sum(black_box(&sample));
-                assert_eq!(loaded.to_bits(), stored.to_bits());
+                let memory = if name == "sled" {
+                    Memory::sled(dir.path())
+                } else {
+                    Memory::new(dir.path())
+                };
+                let hit = memory.call(&SMALL, &7_u64, || -> u64 { unreachable!() });
+                assert_eq!(hit, 49);
             });
         });
     }
@@ -119,9 +180,9 @@ fn misses(c: &mut Criterion) {
 fn filled(name: &str, entries: u32) -> (Memory, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let memory = if name == "sled" {
-        Memory::open(dir.path())
+        Memory::open_sled(dir.path())
     } else {
-        Memory::open_shared(dir.path())
+        Memory::open(dir.path())
     }
     .expect("a fresh store");
     memory.call(&SCALE, &0_u32, || 1.0_f64);
@@ -145,7 +206,10 @@ fn filled(name: &str, entries: u32) -> (Memory, tempfile::TempDir) {
 
 fn scale(c: &mut Criterion) {
     let mut group = c.benchmark_group("memory_hit_at_scale");
-    for (name, small, large) in [("sled", 1_000_u32, 1_000_000_u32), ("dir", 1_000, 100_000)] {
+    for (name, small, large) in [
+        ("sled", 1_000_u32, 1_000_000_u32),
+        ("files", 1_000, 100_000),
+    ] {
         for entries in [small, large] {
             let (memory, _dir) = filled(name, entries);
             group.bench_function(format!("{name}/{entries}_entries/same_key"), |b| {
@@ -164,5 +228,5 @@ fn scale(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hits, macro_hits, misses, scale);
+criterion_group!(benches, hits, macro_hits, misses, fresh_open, scale);
 criterion_main!(benches);

@@ -6,7 +6,7 @@
 //! 3. Normal pdf over 1e7 points: scalar loop vs parallel `vectorize` (1D).
 //! 4. Walsh medians of 10 000 rows x 100 with `guvectorize` (1D).
 //! 5. `Parallel` / `delayed`: 100 samples x 10 000 on threads and processes (2A).
-//! 6. `#[cache]` on the embedded default store (sled, in `target/parmemo-tour`): the
+//! 6. `#[cache]` on the default store (one file per entry, in `target/parmemo-tour`): the
 //!    first call, the second from the store. Run the tour again to see the first run's
 //!    result loaded.
 //!
@@ -256,7 +256,7 @@ fn parallel_and_delayed(report: &Report) -> Result<(), Failure> {
 }
 
 fn memory_cache(report: &Report) {
-    report.section("#[cache] on the embedded store, target/parmemo-tour (2B)");
+    report.section("#[cache] on the default store, target/parmemo-tour (2B)");
     let sample = uniform_f32(10_000, SEED);
     let stored_before = walsh_median_slow::cache().check_call_in_cache(&sample);
     if !stored_before {

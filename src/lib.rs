@@ -10,8 +10,9 @@
 //!   `vectorize`, `guvectorize` and `prange` reductions. Programs that use processes or
 //!   MPI call [`parallel::init`] first thing in `main`.
 //! * [`memory`] and [`cache`]: joblib's `Memory`, a persistent, content-hashed cache of
-//!   function results, on sled by default (`Memory::new`) or one file per entry for
-//!   several processes (`Memory::shared`), applied with `#[parmemo::cache(MEMORY)]`.
+//!   function results, one file per entry that many processes share (`Memory::new`) or
+//!   an embedded sled database for one process (`Memory::sled`), applied with
+//!   `#[parmemo::cache(MEMORY)]`.
 //! * [`stats`]: the tutorial's showcase kernels, exact and fast (Walsh median /
 //!   Hodges-Lehmann, many Wald tests with multiple-testing corrections, the normal
 //!   distribution), parallel over rows where it pays.

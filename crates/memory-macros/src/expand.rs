@@ -147,6 +147,19 @@ fn code_hash(function: &ItemFn, options: &Options) -> u64 {
     hasher.finish()
 }
 
+/// The identity's optional parts: expiry and validation.
+fn validity(options: &Options) -> TokenStream {
+    let expires = options
+        .expires_after
+        .as_ref()
+        .map(|lifetime| quote!(.expires_after(#lifetime)));
+    let validate = options
+        .validate
+        .as_ref()
+        .map(|validate| quote!(.validated_by(#validate)));
+    quote!(#expires #validate)
+}
+
 pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenStream> {
     check_signature(&function)?;
     let parameters = parameters(&function, options)?;
@@ -179,6 +192,7 @@ pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenSt
     } else {
         quote!(run)
     };
+    let validity = validity(options);
     let compute = format_ident!("__parmemo_compute_{}", name);
     let memory_of = format_ident!("__parmemo_memory_of_{}", name);
     let identity = format_ident!("__PARMEMO_FUNCTION_{}", name);
@@ -246,7 +260,8 @@ pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenSt
                 // The struct below is named with every enclosing function: two cached
                 // functions of one name local to two functions are two functions.
                 .within(::core::any::type_name::<#name>)
-                .returning::<#stored>();
+                .returning::<#stored>()
+                #validity;
 
         #[doc = #namespace_doc]
         #[allow(non_camel_case_types, dead_code)]
@@ -307,6 +322,11 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
         .collect();
     let handle_doc =
         format!("Operations on the stored results of [`{name}()`], with its own parameter types.");
+    let recompute = if *fallible {
+        quote!(recompute_fallible)
+    } else {
+        quote!(recompute)
+    };
     let shelve = if *fallible {
         quote! {
             /// Computes (or finds) the result for these arguments and returns a handle
@@ -399,6 +419,15 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
             }
 
             #shelve
+
+            /// Computes the result for these arguments again and stores it over the
+            /// stored one (a forced refresh); a failure is returned and not stored.
+            #[allow(clippy::too_many_arguments)]
+            #vis fn call(&self, #(#names: #types),*) -> #result {
+                #(let _ = &#unkeyed;)*
+                let __parmemo_call = #runtime::Memory::prepare(#memory_of(), &#identity, &(#(&#keyed,)*));
+                __parmemo_call.#recompute(move || #compute(#(#names),*))
+            }
         }
     }
 }
@@ -416,6 +445,8 @@ mod tests {
                 .map(|name| Ident::new(name, Span::call_site()))
                 .collect(),
             errors: false,
+            expires_after: None,
+            validate: None,
         };
         code_hash(&function, &options)
     }

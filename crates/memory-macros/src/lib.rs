@@ -5,9 +5,11 @@
 //! `#[cache(MEMORY)]` on a function stores its results in the `Memory` named by
 //! `MEMORY` (a `static`, usually a `LazyLock<Memory>`), keyed by the function's identity
 //! and its arguments; `#[cache(MEMORY, ignore = [log])]` leaves parameters out of the key.
-//! Beside the function it generates `name::cache()`, a handle to the function's own
-//! entries (`clear`, `len`, `check_call_in_cache`, `call_and_shelve`, with the
-//! function's parameter types).
+//! A function that returns `Result` (`Result<T, E>`, `io::Result<T>`, any path ending in
+//! `Result`) stores only its `Ok` values, as joblib never stores an exception;
+//! `#[cache(MEMORY, errors = true)]` stores the `Err` too. Beside the function it
+//! generates `name::cache()`, a handle to the function's own entries (`clear`, `len`,
+//! `check_call_in_cache`, `call_and_shelve`, with the function's parameter types).
 //!
 //! The macro only turns syntax into calls on `parmemo-memory`: hashing, storage and
 //! the failure policy live there. It rejects what it cannot cache (no return value,

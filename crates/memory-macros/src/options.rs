@@ -2,14 +2,19 @@
 
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{bracketed, Ident, LitBool, Path, Token};
+use syn::{bracketed, Expr, Ident, LitBool, Path, Token};
 
-/// `MEMORY`, then optionally `ignore = [a, b]` and `errors = true`.
+/// `MEMORY`, then optionally `ignore = [a, b]`, `errors = true`,
+/// `expires_after = DURATION` and `validate = PATH`.
 pub(crate) struct Options {
     pub(crate) memory: Path,
     pub(crate) ignore: Vec<Ident>,
     /// Store a `Result`'s `Err` too (off: failures are computed again, as joblib does).
     pub(crate) errors: bool,
+    /// How long a stored result stays valid: a `const` expression of type `Duration`.
+    pub(crate) expires_after: Option<Expr>,
+    /// A `fn(&EntryMeta) -> bool` deciding whether a stored result may answer a call.
+    pub(crate) validate: Option<Path>,
 }
 
 impl Parse for Options {
@@ -22,6 +27,8 @@ impl Parse for Options {
         let memory: Path = input.parse()?;
         let mut ignore = Vec::new();
         let mut errors = false;
+        let mut expires_after = None;
+        let mut validate = None;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
@@ -37,12 +44,17 @@ impl Parse for Options {
                 ignore.extend(names);
             } else if option == "errors" {
                 errors = input.parse::<LitBool>()?.value;
+            } else if option == "expires_after" {
+                expires_after = Some(input.parse::<Expr>()?);
+            } else if option == "validate" {
+                validate = Some(input.parse::<Path>()?);
             } else {
                 return Err(syn::Error::new_spanned(
                     &option,
                     format!(
-                        "unknown option `{option}`: the options are `ignore = [parameter, ...]` \
-                         and `errors = true` (store a Result's Err too)"
+                        "unknown option `{option}`: the options are `ignore = [parameter, ...]`, \
+                         `errors = true` (store a Result's Err too), `expires_after = DURATION` \
+                         and `validate = fn_path`"
                     ),
                 ));
             }
@@ -51,6 +63,8 @@ impl Parse for Options {
             memory,
             ignore,
             errors,
+            expires_after,
+            validate,
         })
     }
 }

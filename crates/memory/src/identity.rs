@@ -1,12 +1,13 @@
 //! Which function a cache entry belongs to: its path, its name, a hash of its code, and
 //! the type it returns.
 
-use crate::codec::CODEC_VERSION;
+use crate::codec::{EntryMeta, CODEC_VERSION};
 use crate::hash::{hash_parts, name_digest, KeyPart, SerdePart};
 use crate::store::Key;
 use crate::MemoryError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::time::{Duration, SystemTime};
 
 /// The identity of a cached function, as the `#[cache]` macro records it.
 ///
@@ -33,6 +34,10 @@ pub struct FunctionId {
     path: Option<fn() -> &'static str>,
     /// The fingerprint of the type the function returns.
     result_type: Option<fn() -> u64>,
+    /// How long a stored result stays valid.
+    expires_after: Option<Duration>,
+    /// Whether a stored result may answer a call.
+    validate: Option<fn(&EntryMeta) -> bool>,
 }
 
 impl PartialEq for FunctionId {
@@ -61,7 +66,62 @@ impl FunctionId {
             code_hash,
             path: None,
             result_type: None,
+            expires_after: None,
+            validate: None,
         }
+    }
+
+    /// This identity with stored results valid for `lifetime` after they were stored;
+    /// older ones are computed again (and replace the old), as joblib's
+    /// `cache_validation_callback=expires_after(...)`. `#[cache(MEMORY, expires_after =
+    /// Duration::from_secs(3600))]` sets it.
+    ///
+    /// ```
+    /// use parmemo_memory::FunctionId;
+    /// use std::time::Duration;
+    /// static QUOTES: FunctionId =
+    ///     FunctionId::new("m", "quotes", 1).expires_after(Duration::from_secs(600));
+    /// # let _ = &QUOTES;
+    /// ```
+    #[must_use]
+    pub const fn expires_after(self, lifetime: Duration) -> Self {
+        FunctionId {
+            expires_after: Some(lifetime),
+            ..self
+        }
+    }
+
+    /// This identity with a validation callback: a stored result answers a call only if
+    /// `validate` accepts its [`EntryMeta`] (joblib's `cache_validation_callback`); else it
+    /// is computed again. `#[cache(MEMORY, validate = path::to::fn)]` sets it.
+    ///
+    /// ```
+    /// use parmemo_memory::{EntryMeta, FunctionId};
+    /// use std::time::Duration;
+    /// // joblib's example: only results that took more than 0.1 s are worth keeping.
+    /// fn slow_enough(meta: &EntryMeta) -> bool {
+    ///     meta.compute_time > Duration::from_millis(100)
+    /// }
+    /// static F: FunctionId = FunctionId::new("m", "f", 1).validated_by(slow_enough);
+    /// # let _ = &F;
+    /// ```
+    #[must_use]
+    pub const fn validated_by(self, validate: fn(&EntryMeta) -> bool) -> Self {
+        FunctionId {
+            validate: Some(validate),
+            ..self
+        }
+    }
+
+    /// Whether a stored result with `meta` may answer a call: not expired, and accepted
+    /// by the validation callback.
+    pub(crate) fn accepts(&self, meta: &EntryMeta) -> bool {
+        let fresh = self.expires_after.is_none_or(|lifetime| {
+            SystemTime::now()
+                .duration_since(meta.stored_at)
+                .map_or(true, |age| age <= lifetime)
+        });
+        fresh && self.validate.is_none_or(|validate| validate(meta))
     }
 
     /// This identity with the function's full path given by `path` (what `#[cache]`

@@ -5,17 +5,21 @@
 //!
 //! # Brief overview
 //!
-//! * [`Memory`] is the cache: [`Memory::new`] on the embedded [`SledStore`] (one
-//!   process at a time), [`Memory::shared`] on the one-file-per-entry [`DirStore`] (many
-//!   processes, shared file systems). It runs calls ([`Memory::call`]), and clears,
-//!   evicts ([`Memory::reduce_size`]) and counts ([`Memory::stats`]).
+//! * [`Memory`] is the cache: [`Memory::new`] on the one-file-per-entry [`DirStore`]
+//!   (many processes at once, shared file systems, constant-time open), or
+//!   [`Memory::sled`] on the embedded [`SledStore`] (one process at a time). It runs
+//!   calls ([`Memory::call`], [`PreparedCall::run_fallible`] for results whose failures
+//!   are not stored), and clears, evicts ([`Memory::reduce_size`]) and counts
+//!   ([`Memory::stats`]).
 //! * The `#[cache(MEMORY)]` attribute (crate `parmemo-macros`, re-exported as
 //!   `parmemo::cache`) turns a function into a cached one, and gives it a
 //!   `name::cache()` handle for its own entries ([`CachedFunction`]).
-//! * A [`Key`] is the function's [`FunctionId`] (module, name, a hash of its code taken
-//!   at compile time) and the XXH3-128 of its arguments streamed through serde.
-//! * Entries are bincode with a checksummed header ([`CODEC_VERSION`]); a damaged entry
-//!   is a miss, recomputed and rewritten, never a panic.
+//! * A [`Key`] is the function's [`FunctionId`] (its full path, a hash of its code taken
+//!   at compile time) and the XXH3-128 of its arguments streamed through serde, maps and
+//!   unordered sets by content rather than iteration order.
+//! * Entries are bincode with a checksummed header ([`CODEC_VERSION`]) that records the
+//!   result type's fingerprint; a damaged entry, or one of another type, is a miss,
+//!   recomputed and rewritten, never a panic or a wrong value.
 //!
 //! # Example
 //!
@@ -42,7 +46,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub use codec::CODEC_VERSION;
+pub use codec::{EntryMeta, CODEC_VERSION};
 pub use error::MemoryError;
 pub use function::CachedFunction;
 pub use identity::FunctionId;

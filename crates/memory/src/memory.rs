@@ -1,6 +1,6 @@
 //! `Memory`: joblib's `Memory`, the cache a `#[cache]` function stores its results in.
 
-use crate::codec::{decode_entry, encode_entry, Header, Unusable, HEADER};
+use crate::codec::{decode_entry, encode_entry, EntryMeta, Framing, Header, Unusable, HEADER};
 use crate::function::CachedFunction;
 use crate::shape::fingerprint;
 use crate::shelved::Shelved;
@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 /// What a [`Memory`] has done so far, and what its store holds.
@@ -33,6 +33,7 @@ enum Location {
     Files(PathBuf),
     Sled(PathBuf),
     Custom,
+    Disabled,
 }
 
 /// A persistent cache of function results, keyed by the function's identity and the
@@ -72,6 +73,7 @@ pub struct Memory {
     location: Location,
     store: OnceLock<Option<Arc<dyn Store>>>,
     verbose: u8,
+    compress: Option<i32>,
     hits: AtomicU64,
     misses: AtomicU64,
     warned: Mutex<HashSet<String>>,
@@ -82,6 +84,7 @@ impl fmt::Debug for Memory {
         f.debug_struct("Memory")
             .field("location", &self.location)
             .field("verbose", &self.verbose)
+            .field("compress", &self.compress)
             .field("hits", &self.hits.load(Ordering::Relaxed))
             .field("misses", &self.misses.load(Ordering::Relaxed))
             .finish_non_exhaustive()
@@ -94,6 +97,7 @@ impl Memory {
             location,
             store: OnceLock::new(),
             verbose: 0,
+            compress: None,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             warned: Mutex::default(),
@@ -194,6 +198,45 @@ impl Memory {
         Ok(memory)
     }
 
+    /// A cache that caches nothing: every call computes and nothing is written, as
+    /// joblib's `Memory(location=None)`. For turning caching off without touching the
+    /// cached functions (a flag, a test).
+    ///
+    /// ```
+    /// use parmemo_memory::{FunctionId, Memory};
+    /// static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// let memory = Memory::disabled();
+    /// assert_eq!(memory.call(&F, &1_u8, || 2_u8), 2);
+    /// assert_eq!(memory.call(&F, &1_u8, || 3_u8), 3, "computed again");
+    /// assert!(!memory.check_call_in_cache(&F, &1_u8));
+    /// assert_eq!(memory.stats()?.entries, 0);
+    /// # Ok::<(), parmemo_memory::MemoryError>(())
+    /// ```
+    #[must_use]
+    pub fn disabled() -> Self {
+        Memory::with_location(Location::Disabled)
+    }
+
+    /// Compresses results whose encoding is larger than 4 KiB with zstd at `level` (1 to
+    /// 22; 3 is zstd's default): smaller entries for results that compress well (counts,
+    /// repeated values, text), at some CPU time per store and load. Entries record
+    /// whether they are compressed, so a cache may hold both kinds.
+    ///
+    /// ```
+    /// use parmemo_memory::{FunctionId, Memory};
+    /// static F: FunctionId = FunctionId::new("doc", "zeros", 1);
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = Memory::new(dir.path()).compress(3);
+    /// memory.call(&F, &1_u8, || vec![0_u64; 100_000]);
+    /// assert!(memory.stats()?.bytes < 10_000, "800 KB of zeros stored in a few KB");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn compress(mut self, level: i32) -> Self {
+        self.compress = Some(level);
+        self
+    }
+
     /// A cache on a store of your own.
     ///
     /// ```
@@ -235,7 +278,7 @@ impl Memory {
     pub fn location(&self) -> Option<&Path> {
         match &self.location {
             Location::Files(path) | Location::Sled(path) => Some(path),
-            Location::Custom => None,
+            Location::Custom | Location::Disabled => None,
         }
     }
 
@@ -248,7 +291,7 @@ impl Memory {
                     Location::Files(path) => {
                         DirStore::open(path).map(|s| Arc::new(s) as Arc<dyn Store>)
                     }
-                    Location::Custom => return None,
+                    Location::Custom | Location::Disabled => return None,
                 };
                 opened
                     .map_err(|err| {
@@ -265,12 +308,17 @@ impl Memory {
         if let Some(store) = self.store() {
             return Ok(store);
         }
+        if let Location::Disabled = self.location {
+            static NOTHING: LazyLock<Arc<dyn Store>> =
+                LazyLock::new(|| Arc::new(crate::store::Nothing));
+            return Ok(&NOTHING);
+        }
         // Open again only to report why; the failed first attempt is what this
         // `Memory` keeps, so a cause that went away meanwhile still leaves it off.
         let reopened = match &self.location {
             Location::Sled(path) => SledStore::open(path).err(),
             Location::Files(path) => DirStore::open(path).err(),
-            Location::Custom => None,
+            Location::Custom | Location::Disabled => None,
         };
         Err(reopened.unwrap_or_else(|| MemoryError::Store {
             path: self.location().map(Path::to_owned).unwrap_or_default(),
@@ -386,20 +434,27 @@ impl Memory {
         }
     }
 
-    fn compute_logged<R>(&self, function: &FunctionId, compute: impl FnOnce() -> R) -> R {
-        if self.verbose == 0 {
-            return compute();
+    /// Runs `compute`, logged at `verbose >= 1`; returns its result and how long it took.
+    fn compute_logged<R>(
+        &self,
+        function: &FunctionId,
+        compute: impl FnOnce() -> R,
+    ) -> (R, Duration) {
+        if self.verbose > 0 {
+            eprintln!("[Memory] Calling {}...", function.qualified_name());
         }
-        eprintln!("[Memory] Calling {}...", function.qualified_name());
         let started = Instant::now();
         let result = compute();
-        let seconds = started.elapsed().as_secs_f64();
-        eprintln!(
-            "_____{} - {seconds:.1}s, {:.1}min",
-            function.name(),
-            seconds / 60.0
-        );
-        result
+        let took = started.elapsed();
+        if self.verbose > 0 {
+            let seconds = took.as_secs_f64();
+            eprintln!(
+                "_____{} - {seconds:.1}s, {:.1}min",
+                function.name(),
+                seconds / 60.0
+            );
+        }
+        (result, took)
     }
 
     /// The stored result under `key`, or `None` (a damaged entry, or one of another
@@ -411,6 +466,7 @@ impl Memory {
         key: &Key,
     ) -> Option<R> {
         match store.get(key) {
+            Ok(Some(entry)) if !still_valid(&entry, function) => None,
             Ok(Some(entry)) => match decode_entry(&entry, fingerprint::<R>()) {
                 Ok(result) => Some(result),
                 Err(Unusable::OtherType) => {
@@ -452,9 +508,17 @@ impl Memory {
         function: &FunctionId,
         key: &Key,
         result: &R,
+        took: Duration,
     ) -> bool {
-        let stored =
-            encode_entry(result, fingerprint::<R>()).and_then(|entry| store.put(key, &entry));
+        let framing = Framing {
+            result_type: fingerprint::<R>(),
+            meta: EntryMeta {
+                stored_at: SystemTime::now(),
+                compute_time: took,
+            },
+            compress: self.compress,
+        };
+        let stored = encode_entry(result, framing).and_then(|entry| store.put(key, &entry));
         if let Err(err) = &stored {
             let name = function.qualified_name();
             let cause = match err {
@@ -496,7 +560,7 @@ impl Memory {
         let Some((store, key)) = self.store_and_key(function, arguments) else {
             return false;
         };
-        holds_entry(store, &key, function.result_type())
+        holds_entry(store, &key, function, function.result_type())
     }
 
     /// Computes (or finds) the result of `function` on `arguments` and returns a handle
@@ -660,14 +724,26 @@ impl Memory {
 }
 
 /// Whether `store` holds an entry under `key` whose header says it would answer a call
-/// returning the type whose fingerprint is `result_type`; reads the header alone.
-fn holds_entry(store: &Arc<dyn Store>, key: &Key, result_type: Option<u64>) -> bool {
+/// of `function` returning the type whose fingerprint is `result_type`: whole, of that
+/// type, neither expired nor refused by the function's validation. Reads the header alone.
+fn holds_entry(
+    store: &Arc<dyn Store>,
+    key: &Key,
+    function: &FunctionId,
+    result_type: Option<u64>,
+) -> bool {
     match store.head(key, HEADER) {
-        Ok(Some((head, total))) => {
-            Header::read(&head).is_ok_and(|header| header.answers(total, result_type))
-        }
+        Ok(Some((head, total))) => Header::read(&head).is_ok_and(|header| {
+            header.answers(total, result_type) && function.accepts(&header.meta())
+        }),
         _ => false,
     }
+}
+
+/// Whether `entry` is still valid for `function` (its expiry and validation); an entry
+/// whose header cannot be read is left for decoding to report.
+fn still_valid(entry: &[u8], function: &FunctionId) -> bool {
+    Header::read(entry).map_or(true, |header| function.accepts(&header.meta()))
 }
 
 /// A call whose key is known: the result of [`Memory::prepare`].
@@ -697,7 +773,7 @@ impl<'m> PreparedCall<'m> {
     {
         let memory = self.memory;
         let Some((store, key)) = self.target else {
-            return memory.compute_logged(&self.function, compute);
+            return memory.compute_logged(&self.function, compute).0;
         };
         let started = Instant::now();
         if let Some(result) = memory.load(store, &self.function, &key) {
@@ -712,9 +788,63 @@ impl<'m> PreparedCall<'m> {
             return result;
         }
         memory.misses.fetch_add(1, Ordering::Relaxed);
-        let result = memory.compute_logged(&self.function, compute);
-        memory.save(store, &self.function, &key, &result);
+        let (result, took) = memory.compute_logged(&self.function, compute);
+        memory.save(store, &self.function, &key, &result, took);
         result
+    }
+
+    /// Computes the result again and stores it over what was stored, whatever that was:
+    /// a forced refresh (`name::cache().call(args)` of a `#[cache]` function).
+    ///
+    /// ```
+    /// # use parmemo_memory::{FunctionId, Memory};
+    /// # static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// # let dir = tempfile::tempdir()?;
+    /// # let memory = Memory::new(dir.path());
+    /// assert_eq!(memory.prepare(&F, &1_u8).run(|| 2_u8), 2);
+    /// assert_eq!(memory.prepare(&F, &1_u8).recompute(|| 3_u8), 3);
+    /// assert_eq!(memory.prepare(&F, &1_u8).run(|| 4_u8), 3, "the refreshed result");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recompute<R>(self, compute: impl FnOnce() -> R) -> R
+    where
+        R: Serialize + DeserializeOwned,
+    {
+        let memory = self.memory;
+        let (result, took) = memory.compute_logged(&self.function, compute);
+        if let Some((store, key)) = self.target {
+            memory.misses.fetch_add(1, Ordering::Relaxed);
+            memory.save(store, &self.function, &key, &result, took);
+        }
+        result
+    }
+
+    /// [`recompute`](Self::recompute) for a computation that can fail: an `Ok` result
+    /// replaces what was stored; an `Err` is returned and the stored result is kept.
+    ///
+    /// # Errors
+    /// `compute`'s own error; it is not stored.
+    ///
+    /// ```
+    /// # use parmemo_memory::{FunctionId, Memory};
+    /// # static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// # let dir = tempfile::tempdir()?;
+    /// # let memory = Memory::new(dir.path());
+    /// assert_eq!(memory.prepare(&F, &1_u8).recompute_fallible(|| Ok::<u8, String>(5)), Ok(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recompute_fallible<T, E>(self, compute: impl FnOnce() -> Result<T, E>) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let memory = self.memory;
+        let (result, took) = memory.compute_logged(&self.function, compute);
+        let result = result?;
+        if let Some((store, key)) = self.target {
+            memory.misses.fetch_add(1, Ordering::Relaxed);
+            memory.save(store, &self.function, &key, &result, took);
+        }
+        Ok(result)
     }
 
     /// [`run`](Self::run) for a computation that can fail: only an `Ok` result is stored
@@ -745,7 +875,7 @@ impl<'m> PreparedCall<'m> {
     {
         let memory = self.memory;
         let Some((store, key)) = self.target else {
-            return memory.compute_logged(&self.function, compute);
+            return memory.compute_logged(&self.function, compute).0;
         };
         let started = Instant::now();
         if let Some(result) = memory.load::<T>(store, &self.function, &key) {
@@ -760,8 +890,9 @@ impl<'m> PreparedCall<'m> {
             return Ok(result);
         }
         memory.misses.fetch_add(1, Ordering::Relaxed);
-        let result = memory.compute_logged(&self.function, compute)?;
-        memory.save(store, &self.function, &key, &result);
+        let (result, took) = memory.compute_logged(&self.function, compute);
+        let result = result?;
+        memory.save(store, &self.function, &key, &result, took);
         Ok(result)
     }
 
@@ -791,31 +922,32 @@ impl<'m> PreparedCall<'m> {
         let memory = self.memory;
         let result_type = fingerprint::<T>();
         let Some((store, key)) = self.target else {
-            return match memory.compute_logged(&self.function, compute) {
+            return match memory.compute_logged(&self.function, compute).0 {
                 Ok(result) => Ok(Ok(Shelved::kept(
                     memory,
                     None,
-                    encode_entry(&result, result_type)?,
+                    encode_entry(&result, Framing::now(result_type))?,
                 ))),
                 Err(err) => Ok(Err(err)),
             };
         };
-        if holds_entry(store, &key, Some(result_type)) {
+        if holds_entry(store, &key, &self.function, Some(result_type)) {
             memory.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Ok(Shelved::stored(memory, key)));
         }
         memory.misses.fetch_add(1, Ordering::Relaxed);
-        let result = match memory.compute_logged(&self.function, compute) {
+        let (result, took) = memory.compute_logged(&self.function, compute);
+        let result = match result {
             Ok(result) => result,
             Err(err) => return Ok(Err(err)),
         };
-        if memory.save(store, &self.function, &key, &result) {
+        if memory.save(store, &self.function, &key, &result, took) {
             Ok(Ok(Shelved::stored(memory, key)))
         } else {
             Ok(Ok(Shelved::kept(
                 memory,
                 Some(key),
-                encode_entry(&result, result_type)?,
+                encode_entry(&result, Framing::now(result_type))?,
             )))
         }
     }
@@ -841,26 +973,26 @@ impl<'m> PreparedCall<'m> {
     {
         let memory = self.memory;
         let Some((store, key)) = self.target else {
-            let result = memory.compute_logged(&self.function, compute);
+            let (result, _) = memory.compute_logged(&self.function, compute);
             return Ok(Shelved::kept(
                 memory,
                 None,
-                encode_entry(&result, fingerprint::<R>())?,
+                encode_entry(&result, Framing::now(fingerprint::<R>()))?,
             ));
         };
-        if holds_entry(store, &key, Some(fingerprint::<R>())) {
+        if holds_entry(store, &key, &self.function, Some(fingerprint::<R>())) {
             memory.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Shelved::stored(memory, key));
         }
         memory.misses.fetch_add(1, Ordering::Relaxed);
-        let result = memory.compute_logged(&self.function, compute);
-        if memory.save(store, &self.function, &key, &result) {
+        let (result, took) = memory.compute_logged(&self.function, compute);
+        if memory.save(store, &self.function, &key, &result, took) {
             Ok(Shelved::stored(memory, key))
         } else {
             Ok(Shelved::kept(
                 memory,
                 Some(key),
-                encode_entry(&result, fingerprint::<R>())?,
+                encode_entry(&result, Framing::now(fingerprint::<R>()))?,
             ))
         }
     }

@@ -374,3 +374,108 @@ fn checking_the_cache_reads_the_header_alone_and_is_not_a_use() {
     // A function recorded with another result type does not count the entry as its own.
     assert!(!memory.check_call_in_cache(&G, &1_u8));
 }
+
+static EXPIRING: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()));
+static QUOTE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cache(EXPIRING, expires_after = std::time::Duration::from_secs(2))]
+fn quote(symbol: &str) -> String {
+    QUOTE_RUNS.fetch_add(1, Ordering::SeqCst);
+    format!("{symbol}: {}", QUOTE_RUNS.load(Ordering::SeqCst))
+}
+
+/// joblib's example of a validation callback: keep only results that took a while.
+fn slow_enough(meta: &parmemo_memory::EntryMeta) -> bool {
+    meta.compute_time > std::time::Duration::from_millis(200)
+}
+
+static VALIDATED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cache(EXPIRING, validate = slow_enough)]
+fn maybe_slow(ms: u64) -> u64 {
+    VALIDATED_RUNS.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    ms
+}
+
+#[test]
+fn expired_or_refused_results_are_computed_again() {
+    let first = quote("ACME");
+    assert_eq!(quote("ACME"), first, "fresh: a hit");
+    assert!(quote::cache().check_call_in_cache("ACME"));
+    std::thread::sleep(std::time::Duration::from_millis(2_200));
+    assert!(!quote::cache().check_call_in_cache("ACME"), "expired");
+    assert_ne!(quote("ACME"), first, "expired: computed again");
+    assert_eq!(QUOTE_RUNS.load(Ordering::SeqCst), 2);
+
+    maybe_slow(0);
+    maybe_slow(0);
+    assert_eq!(
+        VALIDATED_RUNS.load(Ordering::SeqCst),
+        2,
+        "a fast result is not reused"
+    );
+    maybe_slow(300);
+    maybe_slow(300);
+    assert_eq!(VALIDATED_RUNS.load(Ordering::SeqCst), 3, "a slow one is");
+}
+
+static REFRESHED: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()));
+static VERSION: AtomicUsize = AtomicUsize::new(0);
+
+#[cache(REFRESHED)]
+fn snapshot(name: &str) -> String {
+    format!("{name} v{}", VERSION.fetch_add(1, Ordering::SeqCst))
+}
+
+#[test]
+fn a_forced_call_recomputes_and_overwrites() {
+    assert_eq!(snapshot("db"), "db v0");
+    assert_eq!(snapshot("db"), "db v0");
+    assert_eq!(snapshot::cache().call("db"), "db v1");
+    assert_eq!(
+        snapshot("db"),
+        "db v1",
+        "the refreshed result is what is stored"
+    );
+}
+
+static OFF: LazyLock<Memory> = LazyLock::new(Memory::disabled);
+static OFF_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cache(OFF)]
+fn uncached(x: u32) -> u32 {
+    OFF_RUNS.fetch_add(1, Ordering::SeqCst);
+    x + 1
+}
+
+#[test]
+fn a_disabled_memory_computes_every_call_and_writes_nothing() {
+    assert_eq!(uncached(1), 2);
+    assert_eq!(uncached(1), 2);
+    assert_eq!(OFF_RUNS.load(Ordering::SeqCst), 2);
+    assert!(!uncached::cache().check_call_in_cache(1));
+    assert_eq!(uncached::cache().len().unwrap(), 0);
+    assert_eq!(OFF.stats().unwrap().entries, 0);
+    assert_eq!(OFF.location(), None);
+}
+
+static COMPRESSED: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()).compress(3));
+
+#[cache(COMPRESSED)]
+fn counts(n: usize) -> Vec<u64> {
+    (0..n as u64).map(|i| i % 10).collect()
+}
+
+#[test]
+fn compressed_results_round_trip() {
+    let first = counts(200_000);
+    assert_eq!(counts(200_000), first);
+    let stats = COMPRESSED.stats().unwrap();
+    assert_eq!(stats.hits, 1);
+    assert!(
+        stats.bytes < 200_000,
+        "1.6 MB of counts stored in {} bytes",
+        stats.bytes
+    );
+}

@@ -1,7 +1,9 @@
 use thiserror::Error;
 
-/// Everything that can go wrong in `parmemo-parallel`.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+/// Everything that can go wrong in `parmemo-parallel`. Serializable, so that a cached
+/// function may store a run's failure (`#[cache(MEMORY, errors = true)]`) and a worker
+/// may report one.
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Error {
     /// `n_jobs(0)` was asked for.

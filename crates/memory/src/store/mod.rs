@@ -132,3 +132,32 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// When the underlying storage fails.
     fn clear(&self) -> Result<(), MemoryError>;
 }
+
+/// The store of [`Memory::disabled`](crate::Memory::disabled): holds nothing, keeps
+/// nothing.
+#[derive(Debug)]
+pub(crate) struct Nothing;
+
+impl Store for Nothing {
+    fn get(&self, _: &Key) -> Result<Option<Vec<u8>>, MemoryError> {
+        Ok(None)
+    }
+    fn put(&self, _: &Key, _: &[u8]) -> Result<(), MemoryError> {
+        Ok(())
+    }
+    fn remove(&self, _: &Key) -> Result<(), MemoryError> {
+        Ok(())
+    }
+    fn remove_prefix(&self, _: &[u8]) -> Result<usize, MemoryError> {
+        Ok(0)
+    }
+    fn count_prefix(&self, _: &[u8]) -> Result<usize, MemoryError> {
+        Ok(0)
+    }
+    fn entries(&self) -> Result<Vec<EntryInfo>, MemoryError> {
+        Ok(Vec::new())
+    }
+    fn clear(&self) -> Result<(), MemoryError> {
+        Ok(())
+    }
+}
