@@ -156,10 +156,15 @@ const TRANSPARENT: [&str; 5] = [
 ];
 
 /// Whether a value of type `T` is an unordered set, looking through references and
-/// smart pointers. The name is a compile-time constant, so for most types this folds
-/// away.
+/// smart pointers.
+#[inline]
 fn is_unordered_set<T: ?Sized>() -> bool {
-    let mut name = std::any::type_name::<T>();
+    let name = std::any::type_name::<T>();
+    // Every set's name holds `Set<`; numbers and most other types are decided here.
+    name.len() > 20 && name.contains("Set<") && is_unordered_set_name(name)
+}
+
+fn is_unordered_set_name(mut name: &str) -> bool {
     while let Some(inner) = TRANSPARENT
         .iter()
         .find_map(|wrapper| name.strip_prefix(wrapper))
@@ -172,13 +177,49 @@ fn is_unordered_set<T: ?Sized>() -> bool {
 /// Hashes `value`, as an unordered set when its type is one.
 #[inline]
 fn feed_value<T: Serialize + ?Sized>(hasher: &mut KeyHasher, value: &T) -> Result<(), HashError> {
-    if is_unordered_set::<T>() {
+    feed_as(hasher, value, is_unordered_set::<T>())
+}
+
+/// Hashes `value`, as an unordered set if `set`.
+#[inline]
+fn feed_as<T: Serialize + ?Sized>(
+    hasher: &mut KeyHasher,
+    value: &T,
+    set: bool,
+) -> Result<(), HashError> {
+    if set {
         hasher.unordered_next = true;
         let fed = value.serialize(&mut *hasher);
         hasher.unordered_next = false;
         fed
     } else {
         value.serialize(hasher)
+    }
+}
+
+/// The elements of one sequence, or the keys or values of one map, are almost always of
+/// one type: once the first is known not to be a set, the rest are hashed without asking
+/// again (for a large `Vec<f32>` on the serde route, asking per element tripled the
+/// cost). Only in that direction: were a later element a set after all, it would be
+/// hashed in its iteration order, a miss at worst; a set is never taken for a sequence.
+#[derive(Default)]
+struct ElementKind {
+    plain: bool,
+}
+
+impl ElementKind {
+    #[inline]
+    fn feed<T: Serialize + ?Sized>(
+        &mut self,
+        hasher: &mut KeyHasher,
+        value: &T,
+    ) -> Result<(), HashError> {
+        if self.plain {
+            return value.serialize(hasher);
+        }
+        let set = is_unordered_set::<T>();
+        self.plain = !set;
+        feed_as(hasher, value, set)
     }
 }
 
@@ -466,6 +507,7 @@ impl<'h> ser::Serializer for &'h mut KeyHasher {
 struct Compound<'h> {
     hasher: &'h mut KeyHasher,
     marked: bool,
+    elements: ElementKind,
 }
 
 impl<'h> Compound<'h> {
@@ -476,11 +518,13 @@ impl<'h> Compound<'h> {
                 Compound {
                     hasher,
                     marked: false,
+                    elements: ElementKind::default(),
                 }
             }
             None => Compound {
                 hasher,
                 marked: true,
+                elements: ElementKind::default(),
             },
         }
     }
@@ -489,7 +533,7 @@ impl<'h> Compound<'h> {
         if self.marked {
             self.hasher.put(&[MORE]);
         }
-        feed_value(self.hasher, value)
+        self.elements.feed(self.hasher, value)
     }
 
     fn finish(self) {
@@ -530,6 +574,8 @@ struct Unordered<'h> {
     parent: &'h mut KeyHasher,
     entry: KeyHasher,
     digests: Vec<u128>,
+    keys: ElementKind,
+    values: ElementKind,
 }
 
 impl<'h> Unordered<'h> {
@@ -538,12 +584,14 @@ impl<'h> Unordered<'h> {
             parent,
             entry: KeyHasher::new(),
             digests: Vec::new(),
+            keys: ElementKind::default(),
+            values: ElementKind::default(),
         }
     }
 
-    /// A set's element, or a whole map entry.
+    /// A set's element, or a map entry's value (its key was fed just before).
     fn entry<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
-        feed_value(&mut self.entry, value)?;
+        self.values.feed(&mut self.entry, value)?;
         self.digests.push(self.entry.digest());
         Ok(())
     }
@@ -561,7 +609,7 @@ impl ser::SerializeMap for Unordered<'_> {
     type Ok = ();
     type Error = HashError;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), HashError> {
-        feed_value(&mut self.entry, key)
+        self.keys.feed(&mut self.entry, key)
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
         self.entry(value)

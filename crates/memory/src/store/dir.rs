@@ -19,8 +19,9 @@ use std::time::SystemTime;
 /// name: readers in any process see the old entry, the new one, or none, never a part.
 /// Directories removed meanwhile (the whole cache deleted under a running program) are
 /// created again at the next write. The file's modification time is its last use, moved
-/// forward by every read (`check_call_in_cache` reads the header alone and does not
-/// count); in a read-only cache that fails quietly and hits are served all the same.
+/// forward by reads (to within 10 ms: a hit loop does not rewrite it each time;
+/// `check_call_in_cache` reads the header alone and does not count); in a read-only
+/// cache that fails quietly and hits are served all the same.
 #[derive(Debug)]
 pub struct DirStore {
     root: PathBuf,
@@ -29,6 +30,10 @@ pub struct DirStore {
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 const SUFFIX: &str = ".pmc";
+
+/// How finely last uses are recorded: far below any eviction policy's scale, far above
+/// the time between the hits of a loop.
+const USE_RESOLUTION: std::time::Duration = std::time::Duration::from_millis(10);
 
 impl DirStore {
     /// The store in directory `root`, created if needed.
@@ -164,17 +169,30 @@ fn ignore_missing(result: std::io::Result<()>) -> std::io::Result<()> {
 impl Store for DirStore {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, MemoryError> {
         let path = self.path_of(key);
-        let mut file = match File::open(&path) {
+        let file = match File::open(&path) {
             Ok(file) => file,
             Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(Self::io(&path, source)),
         };
         let metadata = file.metadata().map_err(|source| Self::io(&path, source))?;
         let mut entry = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-        file.read_to_end(&mut entry)
+        // Entries are replaced by rename, never written in place: the length read is the
+        // file's, and reading exactly that spares the read that would find its end.
+        (&file)
+            .take(metadata.len())
+            .read_to_end(&mut entry)
             .map_err(|source| Self::io(&path, source))?;
         // The last use, for eviction; best effort (a read-only cache still serves hits).
-        let _ = file.set_modified(SystemTime::now());
+        // Writing a file's times costs as much as reading a small entry, so a use within
+        // `USE_RESOLUTION` of the last recorded one is not written again.
+        let now = SystemTime::now();
+        let recent = metadata.modified().is_ok_and(|used| {
+            now.duration_since(used)
+                .is_ok_and(|age| age < USE_RESOLUTION)
+        });
+        if !recent {
+            let _ = file.set_modified(now);
+        }
         Ok(Some(entry))
     }
 
