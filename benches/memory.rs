@@ -118,6 +118,16 @@ fn macro_hits(c: &mut Criterion) {
     group.finish();
 }
 
+/// The store `name` (`"files"` or `"sled"`) in `dir`, opened now.
+fn open_store(name: &str, dir: &std::path::Path) -> Memory {
+    if name == "sled" {
+        Memory::open_sled(dir)
+    } else {
+        Memory::open(dir)
+    }
+    .expect("a fresh store")
+}
+
 /// A fresh `Memory`'s first call on a store that holds 400 MB (8 entries of 50 MB):
 /// what a new process pays before its first hit. sled reads its whole log on open; the
 /// files store opens nothing but the entry asked for.
@@ -129,12 +139,7 @@ fn fresh_open(c: &mut Criterion) {
     for name in ["files", "sled"] {
         let dir = tempfile::tempdir().expect("a temporary directory");
         {
-            let memory = if name == "sled" {
-                Memory::open_sled(dir.path())
-            } else {
-                Memory::open(dir.path())
-            }
-            .expect("a fresh store");
+            let memory = open_store(name, dir.path());
             for i in 0..8_u8 {
                 memory.call(&BIG, &i, || big.clone());
             }
@@ -179,12 +184,7 @@ fn misses(c: &mut Criterion) {
 /// A hit in a store of `entries` entries: the same entry bytes under many keys.
 fn filled(name: &str, entries: u32) -> (Memory, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let memory = if name == "sled" {
-        Memory::open_sled(dir.path())
-    } else {
-        Memory::open(dir.path())
-    }
-    .expect("a fresh store");
+    let memory = open_store(name, dir.path());
     memory.call(&SCALE, &0_u32, || 1.0_f64);
     let template = {
         let key = SCALE.key(&0_u32).expect("a key");

@@ -766,12 +766,68 @@ mod tests {
         assert_eq!(h(&nested_a), h(&nested_b));
     }
 
+    const GOLDEN: [&str; 5] = [
+        "u64 7: deb6d224c549cbd3e8c0d782b2f61276",
+        "str: f153b5de4127564fe82bc79cd1fd2d6b",
+        "f64 slice: 56db435813b3e61ade1166f773380063",
+        "map: da90b649b52427fb3a8ecfba56b22438",
+        "set in option: 41661bb5d690194a63dc0a0cdb0804ba",
+    ];
+
     #[test]
     fn a_map_entry_is_its_key_with_its_value() {
         // Swapping values between keys changes the content, and so the hash.
         let a: BTreeMap<u8, u8> = [(1, 10), (2, 20)].into();
         let b: BTreeMap<u8, u8> = [(1, 20), (2, 10)].into();
         assert_ne!(h(&a), h(&b));
+    }
+
+    /// joblib's `test_trivial_hash`: values that differ hash apart, values that are
+    /// equal hash alike, across types of one shape.
+    #[test]
+    fn distinct_values_hash_apart() {
+        let values: Vec<u128> = vec![
+            h(&1_u64),
+            h(&2_u64),
+            h(&"a"),
+            h(&"b"),
+            h(&vec![1_u8, 2]),
+            h(&vec![1_u8]),
+            h(&(1_u8, 2_u8)),
+            h(&Some(1_u8)),
+            h(&None::<u8>),
+            h(&BTreeMap::from([(1_u8, 2_u8)])),
+            h(&BTreeMap::from([(2_u8, 1_u8)])),
+            h(&HashSet::from([1_u8, 2])),
+            h(&HashSet::from([1_u8, 3])),
+        ];
+        let distinct: HashSet<u128> = values.iter().copied().collect();
+        assert_eq!(distinct.len(), values.len());
+        assert_eq!(h(&HashSet::from([1_u8, 2])), h(&HashSet::from([2_u8, 1])));
+    }
+
+    /// joblib's `test_hashes_stay_the_same`: a key must not change between runs,
+    /// builds or versions without a new `CODEC_VERSION`, or every cache is silently
+    /// recomputed. These are the hashes this scheme gives; a change here is a change of
+    /// key scheme and must bump `CODEC_VERSION`.
+    #[test]
+    fn hashes_stay_the_same() {
+        let weights: HashMap<String, u32> = [("a".to_owned(), 1), ("b".to_owned(), 2)].into();
+        let cases: [(&str, u128); 5] = [
+            ("u64 7", h(&7_u64)),
+            ("str", h(&"parmemo")),
+            ("f64 slice", h(&[0.5_f64, -0.0, f64::NAN][..])),
+            ("map", h(&weights)),
+            ("set in option", h(&Some(HashSet::from([3_u16, 1, 2])))),
+        ];
+        let printed: Vec<String> = cases
+            .iter()
+            .map(|(name, hash)| format!("{name}: {hash:032x}"))
+            .collect();
+        assert_eq!(
+            printed, GOLDEN,
+            "the key scheme changed: bump CODEC_VERSION and update"
+        );
     }
 
     struct Broken;

@@ -457,6 +457,26 @@ impl Memory {
         (result, took)
     }
 
+    /// The stored result under `key`, counted and logged as a hit; `None` for a miss.
+    fn hit<R: DeserializeOwned>(
+        &self,
+        store: &Arc<dyn Store>,
+        function: &FunctionId,
+        key: &Key,
+    ) -> Option<R> {
+        let started = Instant::now();
+        let result = self.load(store, function, key)?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        if self.verbose >= 2 {
+            eprintln!(
+                "[Memory] Loaded {} from the cache ({:.1?})",
+                function.qualified_name(),
+                started.elapsed()
+            );
+        }
+        Some(result)
+    }
+
     /// The stored result under `key`, or `None` (a damaged entry, or one of another
     /// type, is reported, removed, and so recomputed and rewritten by the caller).
     fn load<R: DeserializeOwned>(
@@ -775,16 +795,7 @@ impl<'m> PreparedCall<'m> {
         let Some((store, key)) = self.target else {
             return memory.compute_logged(&self.function, compute).0;
         };
-        let started = Instant::now();
-        if let Some(result) = memory.load(store, &self.function, &key) {
-            memory.hits.fetch_add(1, Ordering::Relaxed);
-            if memory.verbose >= 2 {
-                eprintln!(
-                    "[Memory] Loaded {} from the cache ({:.1?})",
-                    self.function.qualified_name(),
-                    started.elapsed()
-                );
-            }
+        if let Some(result) = memory.hit(store, &self.function, &key) {
             return result;
         }
         memory.misses.fetch_add(1, Ordering::Relaxed);
@@ -877,16 +888,7 @@ impl<'m> PreparedCall<'m> {
         let Some((store, key)) = self.target else {
             return memory.compute_logged(&self.function, compute).0;
         };
-        let started = Instant::now();
-        if let Some(result) = memory.load::<T>(store, &self.function, &key) {
-            memory.hits.fetch_add(1, Ordering::Relaxed);
-            if memory.verbose >= 2 {
-                eprintln!(
-                    "[Memory] Loaded {} from the cache ({:.1?})",
-                    self.function.qualified_name(),
-                    started.elapsed()
-                );
-            }
+        if let Some(result) = memory.hit::<T>(store, &self.function, &key) {
             return Ok(result);
         }
         memory.misses.fetch_add(1, Ordering::Relaxed);

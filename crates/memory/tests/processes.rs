@@ -4,11 +4,13 @@
 //! The children are this test binary run again with `--ignored` on `child_entry`, in the
 //! role named by `PARMEMO_TEST_ROLE`.
 
+mod common;
+
 use parmemo_macros::cache;
 use parmemo_memory::{Memory, MemoryError};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::LazyLock;
 
 fn dir_from_env() -> PathBuf {
@@ -54,17 +56,7 @@ fn spawn_child(role: &str, dir: &Path, worker: u32) -> Child {
 }
 
 fn spawn_child_on(role: &str, dir: &Path, worker: u32, store: &str) -> Child {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    Command::new(exe)
-        .args([
-            "--exact",
-            "child_entry",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("PARMEMO_TEST_ROLE", role)
-        .env("PARMEMO_TEST_DIR", dir)
+    common::child(role, dir)
         .env("PARMEMO_TEST_WORKER", worker.to_string())
         .env("PARMEMO_TEST_STORE", store)
         .stdin(Stdio::piped())

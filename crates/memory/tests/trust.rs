@@ -34,16 +34,7 @@ fn total_weight(weights: &HashMap<String, u32>, tags: &HashSet<String>) -> u64 {
 }
 
 fn run_child(role: &str, dir: &std::path::Path) -> Output {
-    Command::new(std::env::current_exe().expect("the test binary"))
-        .args([
-            "--exact",
-            "child_entry",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("PARMEMO_TEST_ROLE", role)
-        .env("PARMEMO_TEST_DIR", dir)
+    common::child(role, dir)
         .output()
         .expect("the test binary starts again")
 }

@@ -7,15 +7,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Entries in a sled database: the default store of [`Memory::new`](crate::Memory::new).
+/// Entries in a sled database: the store of [`Memory::sled`](crate::Memory::sled), for
+/// one long-running process with many small entries (hits under a microsecond).
 ///
-/// sled takes an exclusive lock on its directory, so one process at a time can use it;
+/// sled takes an exclusive lock on its directory, so one process at a time can use it
+/// (another gets [`MemoryError::Locked`], whose message names the files store), and
+/// opening it reads its whole log, so a large store takes seconds to open;
 /// within a process, every [`open`](Self::open) of one directory shares one database.
 /// Entries live in the tree `entries`; the tree `used` keeps each key's last use (in
 /// nanoseconds since the epoch) for [`Memory::reduce_size`](crate::Memory::reduce_size).
 /// Uses are noted in memory and written in batches of 4 096, and before eviction reads
-/// them; uses not yet written when the process ends are lost, so eviction order is best
-/// effort across runs.
+/// them; uses not yet written when the process ends are lost: this store does not
+/// remember the last few thousand uses of a run, and eviction in a later run may remove
+/// what the earlier one used most. Use the files store when eviction order matters.
 #[derive(Debug)]
 pub struct SledStore {
     path: PathBuf,

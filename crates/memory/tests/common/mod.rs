@@ -47,3 +47,21 @@ pub fn warnings_containing(needle: &str) -> Vec<String> {
 pub fn fresh_dir() -> std::path::PathBuf {
     tempfile::tempdir().expect("a temporary directory").keep()
 }
+
+/// This test binary again, running only its ignored `child_entry` test in `role`, with
+/// the cache directory `dir` (both read from the environment by the child).
+pub fn child(role: &str, dir: &std::path::Path) -> std::process::Command {
+    let mut command =
+        std::process::Command::new(std::env::current_exe().expect("the test binary's path"));
+    command
+        .args([
+            "--exact",
+            "child_entry",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PARMEMO_TEST_ROLE", role)
+        .env("PARMEMO_TEST_DIR", dir);
+    command
+}
