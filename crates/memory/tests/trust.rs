@@ -56,6 +56,10 @@ fn child_entry() {
             let memory = Memory::new(dir_from_env());
             let hit: u8 = memory.call(&READ_ONLY, &1_u8, || 0);
             println!("got {hit}");
+            // Misses cannot be stored, in whichever of the 256 shards: one warning.
+            for x in 2..40_u8 {
+                assert_eq!(memory.call(&READ_ONLY, &x, || x), x);
+            }
         }
         Ok("unwritable") => {
             // No logger installed: warnings must reach stderr, once per cause.
@@ -269,10 +273,12 @@ fn a_read_only_cache_serves_its_hits() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            stdout.contains("got 11"),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stdout.contains("got 11"), "{stdout}\n{stderr}");
+        assert_eq!(
+            stderr.matches("[Memory] warning").count(),
+            1,
+            "one warning for a cache that refuses writes:\n{stderr}"
         );
     } else {
         let hit: u8 = Memory::new(&cache).call(&READ_ONLY, &1_u8, || 0);

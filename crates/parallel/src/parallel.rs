@@ -19,12 +19,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The backends by name, for [`Parallel::backend`]: `Backend::Threads` (the default),
-/// `Backend::Sequential`.
+/// `Backend::Sequential`, `Backend::Processes` (worker processes: crash isolation, hard
+/// timeouts) and, with the feature `mpi`, `Backend::Mpi` (the ranks of an MPI job).
 ///
-/// Each name is a value of its own type ([`Threads`], [`Sequential`]), so the backend is
-/// part of a `Parallel`'s type and what it accepts is checked by the compiler: the
-/// in-process backends run closures that borrow, out-of-process ones only plain
-/// functions of serializable arguments.
+/// Each name is a value of its own type ([`Threads`], [`Sequential`], [`Processes`],
+/// `Mpi`), so the backend is part of a `Parallel`'s type and what it accepts is checked
+/// by the compiler: the in-process backends run closures that borrow, out-of-process ones
+/// only plain functions of serializable arguments.
 ///
 /// ```
 /// use parmemo_parallel::{Backend, Parallel};
@@ -82,8 +83,8 @@ pub struct Parallel<B = Threads> {
 }
 
 impl Parallel<Threads> {
-    /// A builder with joblib's defaults, on threads: `n_jobs = -1` (all cores),
-    /// automatic batching, no timeout, silent.
+    /// A builder on threads with `n_jobs = -1` (all cores; joblib's own default is one
+    /// job, which is [`Backend::Sequential`] here), automatic batching, no timeout, silent.
     ///
     /// ```
     /// let p = parmemo_parallel::Parallel::new();
