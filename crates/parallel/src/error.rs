@@ -12,6 +12,16 @@ pub enum Error {
         /// The value given.
         n_jobs: i32,
     },
+    /// `timeout(Duration::ZERO)` was asked for: no task could ever finish in time, so
+    /// this is almost always a bug (a unit mistake, an unset value). Reported before any
+    /// task runs, on every backend.
+    #[error("a timeout of zero lets no task finish: give each task the time it needs (or set no timeout)")]
+    InvalidTimeout,
+    /// `batch_size(BatchSize::Fixed(0))` was asked for.
+    #[error(
+        "a batch of 0 tasks runs nothing: use BatchSize::Fixed(n) with n > 0, or BatchSize::Auto"
+    )]
+    InvalidBatchSize,
     /// A task panicked or returned an error; the first one observed is reported and the
     /// tasks not yet started are cancelled.
     #[error("task {index} failed: {message}")]

@@ -143,7 +143,8 @@ impl<B: ExecutionBackend> Parallel<B> {
     }
 
     /// How many tasks go to a worker at once: [`BatchSize::Auto`] (the default) adapts so
-    /// that tiny tasks cost little, [`BatchSize::Fixed`] sets it.
+    /// that tiny tasks cost little, [`BatchSize::Fixed`] sets it; `Fixed(0)` makes every
+    /// run fail with [`Error::InvalidBatchSize`].
     ///
     /// ```
     /// use parmemo_parallel::{BatchSize, Parallel};
@@ -188,7 +189,8 @@ impl<B: ExecutionBackend> Parallel<B> {
     }
 
     /// Bounds each task's run time: a task running past `timeout` fails the run with
-    /// [`Error::Timeout`] naming it, and the tasks not started are cancelled.
+    /// [`Error::Timeout`] naming it, and the tasks not started are cancelled. A zero
+    /// timeout makes every run fail with [`Error::InvalidTimeout`] before any task runs.
     ///
     /// Threads cannot be stopped from outside. On [`Threads`] the overrunning task keeps
     /// running until it returns: streams ([`run_iter`](Self::run_iter),
@@ -240,6 +242,13 @@ impl<B: ExecutionBackend> Parallel<B> {
     }
 
     fn plan(&self) -> Result<Plan, Error> {
+        // Checked before any task runs, by every backend (each run starts with a plan).
+        if self.timeout == Some(Duration::ZERO) {
+            return Err(Error::InvalidTimeout);
+        }
+        if self.batch_size == BatchSize::Fixed(0) {
+            return Err(Error::InvalidBatchSize);
+        }
         let workers = self.effective_n_jobs()?;
         Ok(Plan {
             workers,

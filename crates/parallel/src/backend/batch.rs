@@ -162,10 +162,13 @@ pub(crate) fn run_batch<J, R>(
         Ok(Some(Halt::Cancelled)) => Outcome::Cancelled,
         Ok(Some(Halt::Failed(message))) => Outcome::Failed { index, message },
         Ok(Some(Halt::Overran)) => Outcome::Overran { index },
-        Err(payload) => Outcome::Failed {
-            index,
-            message: panic_message(payload.as_ref()),
-        },
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            // A payload whose `Drop` panics would panic here, outside any catch, and take
+            // the pool's thread (and the run waiting on it) down: leak it instead.
+            std::mem::forget(payload);
+            Outcome::Failed { index, message }
+        }
     };
     Completion {
         start,

@@ -81,7 +81,8 @@ pub trait ExecutionBackend: sealed::Sealed + Copy + Send + Sync + 'static {
     /// resolved against the cores): each backend answers for itself.
     #[doc(hidden)]
     fn effective_n_jobs(self, requested: usize) -> usize {
-        if !self.is_threaded() {
+        if !self.is_threaded() || requested == 1 {
+            // `n_jobs(1)` means one at a time, inside a task of another run too.
             1
         } else if inside_worker() {
             // Nested runs share the outer budget instead of adding threads.
@@ -166,7 +167,9 @@ where
     R: Send,
     Run: Fn(I::Item) -> TaskResult<R> + Sync,
 {
-    let inline = !threaded || (plan.workers == 1 && !inside_worker());
+    // One worker runs inline, on the calling thread, even inside a pool: never beside
+    // other tasks.
+    let inline = !threaded || plan.workers == 1;
     let mut dispatcher = Dispatcher::new(jobs, plan, inline, false);
     if inline {
         let (sender, state) = dispatcher.reporting();
@@ -280,7 +283,7 @@ where
     R: Send + 'static,
     Run: Fn(J) -> TaskResult<R> + Send + Sync + 'static,
 {
-    let inline = !threaded || (plan.workers == 1 && !inside_worker());
+    let inline = !threaded || plan.workers == 1;
     let dispatcher = Dispatcher::new(jobs, plan, inline, true);
     let (sender, state) = dispatcher.reporting();
     let spawn: Spawner<J> = if inline {

@@ -1,0 +1,173 @@
+//! Execution semantics a joblib user relies on, over every backend where they apply:
+//! a zero timeout or batch size refused before any task runs, `n_jobs(1)` one task at a
+//! time even inside another run, a panic whose payload panics again when dropped.
+
+use parmemo_parallel::{delayed, Backend, BatchSize, Error, Parallel};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// Runs `body` on a thread of its own and fails, rather than hangs, if it never ends: a
+/// regression here used to be a hang. The bound is a safety net for CI, not a timing.
+fn within_a_minute<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(body());
+    });
+    result
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the run returned instead of hanging")
+}
+
+#[test]
+fn a_zero_timeout_or_batch_size_is_refused_before_any_task_runs() {
+    let ran = AtomicUsize::new(0);
+    let counted = |x: u64| {
+        ran.fetch_add(1, Ordering::SeqCst);
+        x
+    };
+    let zero = Duration::ZERO;
+    let sequential = Parallel::new().backend(Backend::Sequential);
+    let threads = Parallel::new().n_jobs(2);
+    assert_eq!(sequential.map(counted, 0..10).map(|r| r.len()), Ok(10));
+    for (name, zero_timeout, zero_batch) in [
+        (
+            "sequential",
+            sequential.clone().timeout(zero).map(counted, 0..10),
+            sequential
+                .clone()
+                .batch_size(BatchSize::Fixed(0))
+                .map(counted, 0..10),
+        ),
+        (
+            "threads",
+            threads.clone().timeout(zero).map(counted, 0..10),
+            threads
+                .clone()
+                .batch_size(BatchSize::Fixed(0))
+                .map(counted, 0..10),
+        ),
+    ] {
+        assert_eq!(zero_timeout, Err(Error::InvalidTimeout), "{name}");
+        assert_eq!(zero_batch, Err(Error::InvalidBatchSize), "{name}");
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 10, "only the one valid run ran");
+    let streamed = Parallel::new()
+        .timeout(Duration::ZERO)
+        .run_iter((0..3_u64).map(|x| delayed(move || x)));
+    assert!(matches!(streamed, Err(Error::InvalidTimeout)));
+
+    let processes = Parallel::new().backend(Backend::Processes).n_jobs(1);
+    assert_eq!(
+        processes.clone().timeout(Duration::ZERO).map(square, 0..10),
+        Err(Error::InvalidTimeout)
+    );
+    assert!(matches!(
+        processes
+            .clone()
+            .batch_size(BatchSize::Fixed(0))
+            .run_unordered(square, 0..10),
+        Err(Error::InvalidBatchSize)
+    ));
+    assert_eq!(processes.map(square, [3]), Ok(vec![9]));
+}
+
+#[test]
+fn n_jobs_1_runs_one_task_at_a_time_nested_or_not() {
+    let outer = Parallel::new().n_jobs(2).batch_size(BatchSize::Fixed(1));
+    let most_at_once = outer
+        .map(
+            |_: u32| {
+                let inner = Parallel::new().n_jobs(1);
+                assert_eq!(inner.effective_n_jobs(), Ok(1));
+                let active = AtomicUsize::new(0);
+                let most = AtomicUsize::new(0);
+                inner
+                    .map(
+                        |i: u32| {
+                            let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(5));
+                            active.fetch_sub(1, Ordering::SeqCst);
+                            i
+                        },
+                        0..6,
+                    )
+                    .unwrap();
+                // The stream form too, whose tasks own their data.
+                let active = Arc::new(AtomicUsize::new(0));
+                let streamed_most = Arc::new(AtomicUsize::new(0));
+                let (shared_active, shared_most) =
+                    (Arc::clone(&active), Arc::clone(&streamed_most));
+                let tasks = (0..6).map(move |i: u32| {
+                    let (active, streamed_most) =
+                        (Arc::clone(&shared_active), Arc::clone(&shared_most));
+                    delayed(move || {
+                        let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+                        streamed_most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(5));
+                        active.fetch_sub(1, Ordering::SeqCst);
+                        i
+                    })
+                });
+                let streamed: Vec<u32> = inner
+                    .run_iter(tasks)
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                assert_eq!(streamed, [0, 1, 2, 3, 4, 5]);
+                most.load(Ordering::SeqCst)
+                    .max(streamed_most.load(Ordering::SeqCst))
+            },
+            0..2,
+        )
+        .unwrap();
+    assert_eq!(most_at_once, [1, 1], "n_jobs(1) inside a task");
+}
+
+/// A panic payload whose `Drop` panics again.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        assert!(std::thread::panicking(), "dropping a Bomb");
+    }
+}
+
+fn explodes_at_three(x: u64) -> u64 {
+    if x == 3 {
+        std::panic::panic_any(Bomb);
+    }
+    x
+}
+
+#[test]
+fn a_panic_payload_whose_drop_panics_fails_the_run_without_hanging() {
+    let outcomes = within_a_minute(|| {
+        let on_threads = Parallel::new().n_jobs(2).batch_size(BatchSize::Fixed(1));
+        [
+            Parallel::new()
+                .backend(Backend::Sequential)
+                .map(explodes_at_three, 0..8),
+            on_threads.map(explodes_at_three, 0..8),
+            on_threads
+                .run_iter((0..8).map(|x| delayed(move || explodes_at_three(x))))
+                .and_then(Iterator::collect),
+            on_threads
+                .run_unordered((0..8).map(|x| delayed(move || explodes_at_three(x))))
+                .and_then(|done| done.map(|pair| pair.map(|(_, x)| x)).collect()),
+        ]
+    });
+    for outcome in outcomes {
+        assert!(
+            matches!(&outcome, Err(Error::Task { index: 3, .. })),
+            "{outcome:?}"
+        );
+    }
+    // The pool still works.
+    assert_eq!(Parallel::new().n_jobs(2).map(square, [4]), Ok(vec![16]));
+}
