@@ -171,3 +171,124 @@ fn a_panic_payload_whose_drop_panics_fails_the_run_without_hanging() {
     // The pool still works.
     assert_eq!(Parallel::new().n_jobs(2).map(square, [4]), Ok(vec![16]));
 }
+
+/// Tasks that wait until the test releases them: stuck, as far as a run can tell.
+struct Gate {
+    started: AtomicUsize,
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    fn new() -> Arc<Gate> {
+        Arc::new(Gate {
+            started: AtomicUsize::new(0),
+            open: std::sync::Mutex::new(false),
+            opened: std::sync::Condvar::new(),
+        })
+    }
+
+    fn pass(&self) {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+    }
+
+    fn wait_for_started(&self, n: usize) {
+        while self.started.load(Ordering::SeqCst) < n {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn release(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+#[test]
+fn a_stream_starts_at_the_call() {
+    let gate = Gate::new();
+    let tasks = {
+        let gate = Arc::clone(&gate);
+        (0..4_u32).map(move |i| {
+            let gate = Arc::clone(&gate);
+            delayed(move || {
+                gate.started.fetch_add(1, Ordering::SeqCst);
+                i
+            })
+        })
+    };
+    let stream = Parallel::new().n_jobs(2).run_iter(tasks).unwrap();
+    // No `next()` yet: the workers have the first batches all the same.
+    within_a_minute({
+        let gate = Arc::clone(&gate);
+        move || gate.wait_for_started(1)
+    });
+    let all: Vec<u32> = stream.collect::<Result<_, _>>().unwrap();
+    assert_eq!(all, [0, 1, 2, 3]);
+}
+
+#[test]
+fn a_stream_starts_at_the_call_on_processes() {
+    let dir = std::env::temp_dir().join(format!("pm-eager-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("started").display().to_string();
+    let stream = Parallel::new()
+        .backend(Backend::Processes)
+        .n_jobs(1)
+        .run_iter(touch, [marker.clone()])
+        .unwrap();
+    within_a_minute(move || {
+        while !std::path::Path::new(&marker).exists() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    assert_eq!(stream.count(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
+fn touch(path: String) -> bool {
+    std::fs::write(path, b"").is_ok()
+}
+
+#[test]
+fn tasks_left_running_by_a_dropped_or_timed_out_stream_never_delay_later_runs() {
+    let gate = Gate::new();
+    let later = within_a_minute({
+        let gate = Arc::clone(&gate);
+        move || {
+            let stuck = |gate: &Arc<Gate>| {
+                (0..2_u32).map({
+                    let gate = Arc::clone(gate);
+                    move |i| {
+                        let gate = Arc::clone(&gate);
+                        delayed(move || {
+                            gate.pass();
+                            i
+                        })
+                    }
+                })
+            };
+            let p = Parallel::new().n_jobs(2).batch_size(BatchSize::Fixed(1));
+            // Dropped with both of its tasks stuck on the pool's two threads.
+            let dropped = p.run_iter(stuck(&gate)).unwrap();
+            gate.wait_for_started(2);
+            drop(dropped);
+            let after_drop = p.map(square, 0..10).unwrap();
+            // Past its timeout, with its tasks stuck again.
+            let timed = p.clone().timeout(Duration::from_millis(50));
+            let mut stream = timed.run_unordered(stuck(&gate)).unwrap();
+            assert!(matches!(stream.next(), Some(Err(Error::Timeout { .. }))));
+            drop(stream);
+            let after_timeout = p.map(square, 0..10).unwrap();
+            (after_drop, after_timeout)
+        }
+    });
+    gate.release();
+    let squares: Vec<u64> = (0..10).map(square).collect();
+    assert_eq!(later, (squares.clone(), squares));
+}

@@ -104,6 +104,17 @@ impl<I: Iterator, R> Dispatcher<I, R> {
         }
     }
 
+    /// Dispatches the first batches now, up to the usual two per worker, without waiting
+    /// for any: a stream starts working at the call, not at its first `next()`.
+    pub(crate) fn start(&mut self, spawn: &mut impl FnMut(Batch<I::Item>)) {
+        self.fill(spawn);
+    }
+
+    /// How many dispatched batches have not reported yet.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
     fn fill(&mut self, spawn: &mut impl FnMut(Batch<I::Item>)) {
         while !self.stopped && !self.exhausted && self.in_flight < self.max_in_flight {
             let size = self.sizer.next_size(self.total);

@@ -229,18 +229,43 @@ pub(crate) struct Stream<J, R> {
     dispatcher: Dispatcher<Box<dyn Iterator<Item = J>>, R>,
     spawn: Spawner<J>,
     over: bool,
+    /// What to do when tasks are left running that nobody waits for (a timeout, or the
+    /// stream dropped early): keep them from delaying later runs.
+    abandon: Option<Box<dyn FnOnce()>>,
 }
 
 impl<J, R> Stream<J, R> {
-    /// A run whose dispatcher advances as its events are asked for.
+    /// A run whose dispatcher advances as its events are asked for; with `eager`, its
+    /// first batches are dispatched now (workers start at the call, as joblib's
+    /// generators do), else at the first `next()` (inline runs, which would otherwise
+    /// run a batch in the caller before it asked for anything).
     pub(crate) fn new(
-        dispatcher: Dispatcher<Box<dyn Iterator<Item = J>>, R>,
-        spawn: Spawner<J>,
+        mut dispatcher: Dispatcher<Box<dyn Iterator<Item = J>>, R>,
+        mut spawn: Spawner<J>,
+        eager: bool,
     ) -> Self {
+        if eager {
+            dispatcher.start(&mut spawn);
+        }
         Stream {
             dispatcher,
             spawn,
             over: false,
+            abandon: None,
+        }
+    }
+
+    /// Runs `abandon` if this stream ever leaves tasks running behind it.
+    pub(crate) fn on_abandon(mut self, abandon: impl FnOnce() + 'static) -> Self {
+        self.abandon = Some(Box::new(abandon));
+        self
+    }
+
+    fn abandon_running(&mut self) {
+        if self.dispatcher.in_flight() > 0 {
+            if let Some(abandon) = self.abandon.take() {
+                abandon();
+            }
         }
     }
 }
@@ -251,9 +276,14 @@ impl<J, R> EventSource<R> for Stream<J, R> {
             return None;
         }
         let event = self.dispatcher.next_event(&mut self.spawn);
-        if event.is_none() {
-            self.over = true;
-            self.dispatcher.finish();
+        match &event {
+            None => {
+                self.over = true;
+                self.dispatcher.finish();
+            }
+            // The task past its timeout runs on, out of reach.
+            Some(Event::Failed(Error::Timeout { .. })) => self.abandon_running(),
+            Some(_) => {}
         }
         event
     }
@@ -266,8 +296,10 @@ impl<J, R> EventSource<R> for Stream<J, R> {
 
 impl<J, R> Drop for Stream<J, R> {
     fn drop(&mut self) {
-        // Dropping the iterator early cancels what has not started.
+        // Dropping the iterator early cancels what has not started; what has started
+        // runs to its end without delaying anyone.
         self.dispatcher.stop();
+        self.abandon_running();
     }
 }
 
@@ -286,16 +318,20 @@ where
     let inline = !threaded || plan.workers == 1;
     let dispatcher = Dispatcher::new(jobs, plan, inline, true);
     let (sender, state) = dispatcher.reporting();
-    let spawn: Spawner<J> = if inline {
-        Box::new(move |batch| {
+    if inline {
+        let spawn: Spawner<J> = Box::new(move |batch| {
             let _ = sender.send(run_batch(batch, &runner, &state));
-        })
+        });
+        return Ok(Box::new(Stream::new(dispatcher, spawn, false)));
+    }
+    let target = if inside_worker() {
+        None
     } else {
-        let target = if inside_worker() {
-            None
-        } else {
-            Some(pool::pool(plan.workers)?)
-        };
+        Some(pool::pool(plan.workers)?)
+    };
+    let retired = target.clone();
+    let workers = plan.workers;
+    let spawn: Spawner<J> = {
         let runner = Arc::new(runner);
         Box::new(move |batch| {
             let sender = sender.clone();
@@ -311,5 +347,10 @@ where
             }
         })
     };
-    Ok(Box::new(Stream::new(dispatcher, spawn)))
+    let stream = Stream::new(dispatcher, spawn, true).on_abandon(move || {
+        if let Some(pool) = retired {
+            pool::retire(workers, &pool);
+        }
+    });
+    Ok(Box::new(stream))
 }

@@ -28,6 +28,20 @@ pub(crate) fn pool(threads: usize) -> Result<Arc<ThreadPool>, Error> {
     Ok(pool)
 }
 
+/// Takes `pool` out of the registry, if it is still the pool of `threads` threads: a task
+/// that cannot be stopped (past its timeout, or of a dropped stream) holds one of its
+/// threads, and later runs must not queue behind it. They get a new pool; the old one's
+/// threads end as their tasks do.
+pub(crate) fn retire(threads: usize, pool: &Arc<ThreadPool>) {
+    let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
+    if pools
+        .get(&threads)
+        .is_some_and(|kept| Arc::ptr_eq(kept, pool))
+    {
+        pools.remove(&threads);
+    }
+}
+
 /// Whether the calling thread is a worker of some rayon pool: then a nested run must
 /// use that pool instead of adding threads, and must not block it while waiting.
 pub(crate) fn inside_worker() -> bool {

@@ -82,7 +82,7 @@ where
             let dispatcher = Dispatcher::new(items, &plan, false, true);
             let (sender, state) = dispatcher.reporting();
             let spawn = spawner(workers, sender, state, task, plan.timeout);
-            Ok(Box::new(Stream::new(dispatcher, Box::new(spawn))))
+            Ok(Box::new(Stream::new(dispatcher, Box::new(spawn), true)))
         }
         Remote::Local => super::execute_streaming(
             true,
