@@ -252,7 +252,10 @@ fn a_read_only_cache_serves_its_hits() {
     use std::os::unix::fs::PermissionsExt;
     // Readable by everyone, writable by no one but its owner: another user's view of a
     // shared cache, which is read-only for them.
-    let dir = std::env::temp_dir().join(format!("pm-read-only-{}", std::process::id()));
+    // Not under TMPDIR, which may be private to this user (CI makes it 0700): another
+    // user must be able to reach the cache.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pm-read-only-{}", std::process::id()));
     let cache = dir.join("cache");
     Memory::new(&cache).call(&READ_ONLY, &1_u8, || 11_u8);
     for entry in walk(&dir) {
@@ -262,7 +265,11 @@ fn a_read_only_cache_serves_its_hits() {
     let setpriv = std::path::Path::new("/usr/bin/setpriv");
     // `/proc/self` belongs to the process's effective user.
     let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0;
-    if root && setpriv.exists() {
+    // Another user can reach the cache only if every directory above it lets them pass.
+    let reachable = dir.ancestors().skip(1).all(|ancestor| {
+        std::fs::metadata(ancestor).is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0)
+    });
+    if root && setpriv.exists() && reachable {
         // Root ignores permission bits: ask as another user, for whom they hold.
         let output = Command::new(setpriv)
             .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
