@@ -292,3 +292,34 @@ fn tasks_left_running_by_a_dropped_or_timed_out_stream_never_delay_later_runs() 
     let squares: Vec<u64> = (0..10).map(square).collect();
     assert_eq!(later, (squares.clone(), squares));
 }
+
+fn sleeps(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[test]
+fn a_dropped_stream_on_processes_never_delays_later_runs() {
+    let p = Parallel::new()
+        .backend(Backend::Processes)
+        .n_jobs(2)
+        .batch_size(BatchSize::Fixed(1));
+    let before = p.worker_pids().unwrap();
+    let later = within_a_minute(move || {
+        // Two tasks that would hold both workers for ten minutes, abandoned at once.
+        let stream = p.run_unordered(sleeps, [600_000, 600_000]).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        drop(stream);
+        p.map(square, 0..10)
+    });
+    assert_eq!(later, Ok((0..10).map(square).collect::<Vec<u64>>()));
+    let after = Parallel::new()
+        .backend(Backend::Processes)
+        .n_jobs(2)
+        .worker_pids()
+        .unwrap();
+    assert!(
+        after.iter().all(|pid| !before.contains(pid)),
+        "the abandoned tasks' workers were replaced: {before:?} {after:?}"
+    );
+}

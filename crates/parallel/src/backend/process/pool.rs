@@ -151,7 +151,8 @@ fn serve_jobs(
         };
         set_pid(Some(current.pid()));
         let began = Instant::now();
-        match current.run(&job.request, job.timeout) {
+        let cancelled = || job.state.is_cancelled();
+        match current.run(&job.request, job.timeout, &cancelled) {
             Ok(reply) => {
                 worker = Some(current);
                 (job.done)(JobOutcome::Reply(reply), began.elapsed());
@@ -160,6 +161,11 @@ fn serve_jobs(
                 current.kill();
                 set_pid(None);
                 (job.done)(JobOutcome::TimedOut, began.elapsed());
+            }
+            Err(Failure::Cancelled) => {
+                current.kill();
+                set_pid(None);
+                (job.done)(JobOutcome::Cancelled, began.elapsed());
             }
             Err(Failure::Died) => {
                 let cause = current.reap();
@@ -195,12 +201,16 @@ fn find_the_killer(
             task: *task,
             arguments: single,
         };
-        if current.run(&request, job.timeout).is_err() {
-            current.kill();
-            set_pid(None);
-            return Some(offset);
+        let cancelled = || job.state.is_cancelled();
+        match current.run(&request, job.timeout, &cancelled) {
+            Ok(_) => *worker = Some(current),
+            Err(failure) => {
+                current.kill();
+                set_pid(None);
+                // A run that gave up meanwhile needs no culprit.
+                return (!matches!(failure, Failure::Cancelled)).then_some(offset);
+            }
         }
-        *worker = Some(current);
     }
     None
 }

@@ -53,7 +53,12 @@ impl StartError {
 pub(crate) enum Failure {
     Died,
     TimedOut,
+    /// The run no longer wants the result (a failure elsewhere, a dropped stream).
+    Cancelled,
 }
+
+/// How often a worker's parent thread looks whether its run still wants the result.
+const CANCEL_POLL: Duration = Duration::from_millis(20);
 
 /// One live worker process and the parent's end of its channel.
 pub(crate) struct Worker {
@@ -102,20 +107,67 @@ impl Worker {
         self.child.id()
     }
 
-    /// Sends `request` and waits for the reply, at most `timeout`.
+    /// Sends `request` and waits for the reply, at most `timeout`, and only as long as
+    /// `cancelled` says the run still wants it: a cancelled job's worker is killed rather
+    /// than left to finish work nobody waits for while later runs queue behind it.
     pub(crate) fn run(
         &mut self,
         request: &Request,
         timeout: Option<Duration>,
+        cancelled: &dyn Fn() -> bool,
     ) -> Result<Reply, Failure> {
-        self.channel
-            .set_read_timeout(timeout)
-            .map_err(|_| Failure::Died)?;
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
         send_request(&mut self.channel, request).map_err(|_| Failure::Died)?;
+        self.wait_readable(deadline, cancelled)?;
+        // The reply has begun: read it whole, within what is left of the timeout.
+        let left = deadline.map(|deadline| {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        });
+        self.channel
+            .set_read_timeout(left)
+            .map_err(|_| Failure::Died)?;
         receive_reply(&mut self.channel).map_err(|err| match err.kind() {
             ErrorKind::WouldBlock | ErrorKind::TimedOut => Failure::TimedOut,
             _ => Failure::Died,
         })
+    }
+
+    /// Waits until the worker's reply starts (or its end of the channel closes).
+    fn wait_readable(
+        &self,
+        deadline: Option<Instant>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), Failure> {
+        loop {
+            if cancelled() {
+                return Err(Failure::Cancelled);
+            }
+            let slice = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Failure::TimedOut);
+                    }
+                    left.min(CANCEL_POLL)
+                }
+                None => CANCEL_POLL,
+            };
+            let mut ready = libc::pollfd {
+                fd: self.channel.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let millis = libc::c_int::try_from(slice.as_millis().max(1)).unwrap_or(1);
+            // SAFETY: one valid `pollfd` for an fd this worker's channel owns.
+            match unsafe { libc::poll(&raw mut ready, 1, millis) } {
+                0 => {}
+                n if n > 0 => return Ok(()),
+                _ if io::Error::last_os_error().kind() == ErrorKind::Interrupted => {}
+                _ => return Err(Failure::Died),
+            }
+        }
     }
 
     /// Kills the worker (a task past its timeout) and reaps it.
