@@ -45,7 +45,9 @@
 
 #[cfg(feature = "mpi")]
 pub use backend::Mpi;
-pub use backend::{init, BatchSize, ExecutionBackend, InProcess, Processes, Sequential, Threads};
+pub use backend::{
+    init, shutdown, BatchSize, ExecutionBackend, InProcess, Processes, Sequential, Threads,
+};
 pub use delayed::{delayed, Delayed};
 pub use error::Error;
 pub use jobs::available_cores;

@@ -323,3 +323,21 @@ fn a_dropped_stream_on_processes_never_delays_later_runs() {
         "the abandoned tasks' workers were replaced: {before:?} {after:?}"
     );
 }
+
+#[test]
+fn shutdown_ends_the_kept_workers_and_reaps_them() {
+    let p = Parallel::new().backend(Backend::Processes).n_jobs(3);
+    let pids = p.worker_pids().unwrap();
+    assert_eq!(pids.len(), 3);
+    parmemo_parallel::shutdown();
+    within_a_minute(move || {
+        // Gone from the process table: exited and reaped, no zombie left.
+        while pids
+            .iter()
+            .any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    assert_eq!(p.map(square, [5]), Ok(vec![25]), "the next run starts anew");
+}

@@ -32,3 +32,22 @@ pub fn init() {
     #[cfg(feature = "mpi")]
     super::mpi::join();
 }
+
+/// Ends the pools kept between runs now, thread pools and worker processes alike (their
+/// threads and workers finish the runs still using them, then end); the next run starts
+/// new ones. joblib ends a `Parallel`'s workers when its `with` block ends; here pools
+/// are kept for reuse, released when unused for 5 minutes (worker processes, as loky) or
+/// when more than four sizes are in use, and this releases them at once: before a
+/// long phase without parallel work, or in a test that counts processes.
+///
+/// ```
+/// use parmemo_parallel::Parallel;
+/// assert_eq!(Parallel::new().n_jobs(2).map(|x: u8| x + 1, [1])?, [2]);
+/// parmemo_parallel::shutdown();
+/// assert_eq!(Parallel::new().n_jobs(2).map(|x: u8| x + 1, [2])?, [3]); // a new pool
+/// # Ok::<(), parmemo_parallel::Error>(())
+/// ```
+pub fn shutdown() {
+    super::pool::shutdown();
+    super::process::shutdown();
+}

@@ -17,7 +17,7 @@ mod process;
 pub(crate) mod remote;
 mod sizing;
 
-pub use entry::init;
+pub use entry::{init, shutdown};
 
 pub(crate) use batch::{panic_message, Batch, TaskResult};
 pub(crate) use dispatch::{Dispatcher, Event, Plan};

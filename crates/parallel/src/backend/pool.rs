@@ -3,29 +3,74 @@
 
 use crate::Error;
 use rayon::{ThreadPool, ThreadPoolBuilder};
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-static POOLS: LazyLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = LazyLock::new(Mutex::default);
+static POOLS: LazyLock<Mutex<Kept>> = LazyLock::new(Mutex::default);
 
-/// The pool of `threads` threads, built on first use.
+/// How many pool sizes are kept between runs: a program that asks for many sizes in turn
+/// keeps the most recent few, not a pool per size it ever used.
+const KEPT_SIZES: usize = 4;
+
+/// Pools larger than this many times the cores are built for their run and not kept:
+/// `n_jobs(2000)` is honoured, but its 2 000 threads end with the run.
+const KEPT_OVERSUBSCRIPTION: usize = 4;
+
+/// The kept pools, most recently used last.
+#[derive(Default)]
+struct Kept {
+    pools: Vec<(usize, Arc<ThreadPool>)>,
+}
+
+/// The pool of `threads` threads, built on first use and kept for later runs (unless
+/// far larger than the machine).
 pub(crate) fn pool(threads: usize) -> Result<Arc<ThreadPool>, Error> {
-    // A panic while holding the lock cannot leave the map half-written.
-    let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(pool) = pools.get(&threads) {
-        return Ok(Arc::clone(pool));
+    // A panic while holding the lock cannot leave the list half-written.
+    let mut kept = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(at) = kept.pools.iter().position(|(size, _)| *size == threads) {
+        let entry = kept.pools.remove(at);
+        let pool = Arc::clone(&entry.1);
+        kept.pools.push(entry);
+        return Ok(pool);
     }
-    let pool = ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(move |i| format!("parmemo-{threads}-{i}"))
-        .build()
-        .map_err(|err| Error::ThreadPool {
-            threads,
-            message: err.to_string(),
-        })?;
-    let pool = Arc::new(pool);
-    pools.insert(threads, Arc::clone(&pool));
+    let pool = Arc::new(
+        ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(move |i| format!("parmemo-{threads}-{i}"))
+            .build()
+            .map_err(|err| Error::ThreadPool {
+                threads,
+                message: err.to_string(),
+            })?,
+    );
+    if threads <= KEPT_OVERSUBSCRIPTION * crate::available_cores() {
+        if kept.pools.len() == KEPT_SIZES {
+            // The least recently used goes; its threads end once its runs are done.
+            kept.pools.remove(0);
+        }
+        kept.pools.push((threads, Arc::clone(&pool)));
+    }
     Ok(pool)
+}
+
+/// Drops every kept pool: their threads end once the runs using them are done.
+pub(crate) fn shutdown() {
+    POOLS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pools
+        .clear();
+}
+
+/// How many pools are kept now, for tests.
+#[cfg(test)]
+fn kept_sizes() -> Vec<usize> {
+    POOLS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pools
+        .iter()
+        .map(|(size, _)| *size)
+        .collect()
 }
 
 /// Takes `pool` out of the registry, if it is still the pool of `threads` threads: a task
@@ -33,13 +78,11 @@ pub(crate) fn pool(threads: usize) -> Result<Arc<ThreadPool>, Error> {
 /// threads, and later runs must not queue behind it. They get a new pool; the old one's
 /// threads end as their tasks do.
 pub(crate) fn retire(threads: usize, pool: &Arc<ThreadPool>) {
-    let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
-    if pools
-        .get(&threads)
-        .is_some_and(|kept| Arc::ptr_eq(kept, pool))
-    {
-        pools.remove(&threads);
-    }
+    POOLS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pools
+        .retain(|(size, kept)| *size != threads || !Arc::ptr_eq(kept, pool));
 }
 
 /// Whether the calling thread is a worker of some rayon pool: then a nested run must
@@ -63,10 +106,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pools_are_reused() {
+    fn pools_are_reused_and_only_a_few_sizes_are_kept() {
         let a = pool(3).unwrap();
         let b = pool(3).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(a.current_num_threads(), 3);
+        for size in 1..=12 {
+            pool(size).unwrap();
+        }
+        let kept = kept_sizes();
+        assert!(kept.len() <= KEPT_SIZES, "{kept:?}");
+        let huge = KEPT_OVERSUBSCRIPTION * crate::available_cores() + 1;
+        assert_eq!(pool(huge).unwrap().current_num_threads(), huge);
+        assert!(
+            !kept_sizes().contains(&huge),
+            "an oversized pool is not kept"
+        );
     }
 }

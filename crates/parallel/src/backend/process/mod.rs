@@ -7,6 +7,7 @@ mod pool;
 mod spawn;
 mod worker;
 
+pub(crate) use pool::shutdown;
 pub(crate) use worker::serve_if_invited;
 
 use super::remote::{Placement, Remote};

@@ -15,9 +15,16 @@ use std::time::{Duration, Instant};
 pub(crate) struct ProcessPool {
     jobs: Sender<Job>,
     pids: Arc<Mutex<HashMap<usize, u32>>>,
+    last_used: Mutex<Instant>,
 }
 
 static POOLS: LazyLock<Mutex<HashMap<usize, Arc<ProcessPool>>>> = LazyLock::new(Mutex::default);
+
+/// How long an unused pool keeps its workers (loky's default).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How many pool sizes are kept: asking for a fifth ends the least recently used.
+const KEPT_SIZES: usize = 4;
 
 /// Set once a worker ran `main` instead of serving: every later start would do the same,
 /// so none is tried, and at most one pool's worth of processes is ever started for it.
@@ -28,9 +35,21 @@ pub(crate) fn pool(workers: usize) -> Result<Arc<ProcessPool>, Error> {
     refuse_pool_in_unserved_worker();
     let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(pool) = pools.get(&workers) {
+        pool.touch();
         return Ok(Arc::clone(pool));
     }
     refuse_if_init_missing()?;
+    start_reaper();
+    if pools.len() >= KEPT_SIZES {
+        let oldest = pools
+            .iter()
+            .min_by_key(|(_, pool)| pool.idle_since())
+            .map(|(size, _)| *size);
+        // Its workers end once the runs holding it are done.
+        if let Some(oldest) = oldest {
+            pools.remove(&oldest);
+        }
+    }
     let (sender, receiver) = crossbeam_channel::unbounded();
     let (started, starts) = crossbeam_channel::bounded(workers);
     let pids = Arc::new(Mutex::new(HashMap::new()));
@@ -56,9 +75,41 @@ pub(crate) fn pool(workers: usize) -> Result<Arc<ProcessPool>, Error> {
     // Dropping the queue's only sender ends the pool's threads: a pool whose workers run
     // `main` is never kept.
     refuse_if_init_missing()?;
-    let pool = Arc::new(ProcessPool { jobs: sender, pids });
+    let pool = Arc::new(ProcessPool {
+        jobs: sender,
+        pids,
+        last_used: Mutex::new(Instant::now()),
+    });
     pools.insert(workers, Arc::clone(&pool));
     Ok(pool)
+}
+
+/// Ends every kept pool: their workers exit once the runs holding them are done.
+pub(crate) fn shutdown() {
+    POOLS.lock().unwrap_or_else(PoisonError::into_inner).clear();
+}
+
+/// Starts, once, the thread that ends pools left unused for [`IDLE_TIMEOUT`].
+fn start_reaper() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let _ = std::thread::Builder::new()
+            .name("parmemo-pool-reaper".to_owned())
+            .spawn(|| loop {
+                std::thread::sleep(IDLE_TIMEOUT / 30);
+                reap_idle(Instant::now(), IDLE_TIMEOUT);
+            });
+    });
+}
+
+/// Ends the pools no run holds and none used for `idle` before `now`.
+fn reap_idle(now: Instant, idle: Duration) {
+    POOLS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|_, pool| {
+            Arc::strong_count(pool) > 1 || now.saturating_duration_since(pool.idle_since()) < idle
+        });
 }
 
 fn refuse_if_init_missing() -> Result<(), Error> {
@@ -86,6 +137,7 @@ fn start_worker() -> Result<Worker, String> {
 
 impl Workers for ProcessPool {
     fn submit(&self, job: Job) {
+        self.touch();
         if let Err(crossbeam_channel::SendError(job)) = self.jobs.send(job) {
             (job.done)(
                 JobOutcome::NoWorker {
@@ -98,6 +150,20 @@ impl Workers for ProcessPool {
 }
 
 impl ProcessPool {
+    fn touch(&self) {
+        *self
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    fn idle_since(&self) -> Instant {
+        *self
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The process ids of the live workers.
     pub(crate) fn pids(&self) -> Vec<u32> {
         let mut pids: Vec<u32> = self
@@ -175,6 +241,12 @@ fn serve_jobs(
             }
         }
     }
+    // The pool is gone (shut down, idle, or one size too many): the worker ends with it,
+    // reaped, not left a zombie.
+    if let Some(worker) = worker {
+        worker.reap();
+        set_pid(None);
+    }
 }
 
 /// After a worker died in a batch of several tasks, reruns them one at a time on fresh
@@ -213,4 +285,37 @@ fn find_the_killer(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_used_at(last_used: Instant) -> Arc<ProcessPool> {
+        let (jobs, _) = crossbeam_channel::unbounded();
+        Arc::new(ProcessPool {
+            jobs,
+            pids: Arc::default(),
+            last_used: Mutex::new(last_used),
+        })
+    }
+
+    #[test]
+    fn only_pools_idle_past_the_timeout_and_held_by_no_run_are_ended() {
+        let now = Instant::now();
+        let later = |seconds| now.checked_add(Duration::from_secs(seconds)).unwrap();
+        let held = pool_used_at(now);
+        {
+            let mut pools = POOLS.lock().unwrap();
+            pools.insert(1001, pool_used_at(now));
+            pools.insert(1002, pool_used_at(later(390)));
+            pools.insert(1003, Arc::clone(&held));
+        }
+        // Seen 400 s from now, with a 300 s idle timeout.
+        reap_idle(later(400), Duration::from_secs(300));
+        let pools = POOLS.lock().unwrap();
+        assert!(!pools.contains_key(&1001), "idle past the timeout");
+        assert!(pools.contains_key(&1002), "recently used");
+        assert!(pools.contains_key(&1003), "held by a run");
+    }
 }
