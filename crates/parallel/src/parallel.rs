@@ -80,6 +80,8 @@ pub struct Parallel<B = Threads> {
     timeout: Option<Duration>,
     verbose: u8,
     log: LogSink,
+    /// What each worker process runs before its first task.
+    initializer: Option<fn()>,
 }
 
 impl Parallel<Threads> {
@@ -99,6 +101,7 @@ impl Parallel<Threads> {
             timeout: None,
             verbose: 0,
             log: LogSink::Stderr,
+            initializer: None,
         }
     }
 }
@@ -126,6 +129,7 @@ impl<B: ExecutionBackend> Parallel<B> {
             timeout: self.timeout,
             verbose: self.verbose,
             log: self.log,
+            initializer: self.initializer,
         }
     }
 
@@ -568,7 +572,7 @@ out_of_process_api!(Mpi);
 impl Parallel<Processes> {
     /// Where this builder's runs go, and their plan: the pool of `n_jobs` processes.
     fn placement(&self) -> Result<Placement, Error> {
-        Processes::placement(self.process_plan()?)
+        Processes::placement(self.process_plan()?, self.initializer)
     }
 }
 
@@ -588,6 +592,37 @@ impl Parallel<Processes> {
     /// # Errors
     /// [`Error::InvalidNJobs`], [`Error::WorkerStart`].
     pub fn worker_pids(&self) -> Result<Vec<u32>, Error> {
-        Processes::worker_pids(self.effective_n_jobs()?)
+        Processes::worker_pids(self.effective_n_jobs()?, self.initializer)
+    }
+
+    /// Runs `setup` once in each worker process before its first task (joblib's and
+    /// loky's `initializer`): to set a global, open a connection, load a model. Workers
+    /// with another initializer (or none) form another pool. A `setup` that panics makes
+    /// the run fail with [`Error::WorkerStart`] naming the panic.
+    ///
+    /// ```no_run
+    /// use parmemo_parallel::{Backend, Parallel};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// static SCALE: AtomicU64 = AtomicU64::new(1);
+    ///
+    /// fn load_scale() {
+    ///     SCALE.store(1000, Ordering::Relaxed); // say, read from a file
+    /// }
+    ///
+    /// fn scaled(x: u64) -> u64 {
+    ///     x * SCALE.load(Ordering::Relaxed)
+    /// }
+    ///
+    /// fn main() -> Result<(), parmemo_parallel::Error> {
+    ///     parmemo_parallel::init();
+    ///     let p = Parallel::new().backend(Backend::Processes).initializer(load_scale);
+    ///     assert_eq!(p.map(scaled, [1, 2])?, [1000, 2000]);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn initializer(mut self, setup: fn()) -> Self {
+        self.initializer = Some(setup);
+        self
     }
 }

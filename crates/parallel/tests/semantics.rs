@@ -341,3 +341,57 @@ fn shutdown_ends_the_kept_workers_and_reaps_them() {
     });
     assert_eq!(p.map(square, [5]), Ok(vec![25]), "the next run starts anew");
 }
+
+static SCALE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn load_scale() {
+    SCALE.store(1000, Ordering::SeqCst);
+}
+
+fn scaled(x: u64) -> u64 {
+    x * SCALE.load(Ordering::SeqCst)
+}
+
+fn missing_model() {
+    panic!("no model file");
+}
+
+fn aborts_at_seven(x: u64) -> u64 {
+    if x == 7 {
+        std::process::abort();
+    }
+    scaled(x)
+}
+
+#[test]
+fn an_initializer_runs_in_each_worker_before_its_first_task() {
+    let p = Parallel::new()
+        .backend(Backend::Processes)
+        .n_jobs(2)
+        .batch_size(BatchSize::Fixed(1))
+        .initializer(load_scale);
+    let thousands: Vec<u64> = (0..20).map(|x| x * 1000).collect();
+    assert_eq!(p.map(scaled, 0..20).as_ref(), Ok(&thousands));
+    // A worker started to replace a dead one runs it too.
+    assert!(matches!(
+        p.map(aborts_at_seven, [7]),
+        Err(Error::WorkerDied { .. })
+    ));
+    assert_eq!(p.map(scaled, 0..20).as_ref(), Ok(&thousands));
+    // Workers without it are another pool, and this process never ran it.
+    let plain = Parallel::new().backend(Backend::Processes).n_jobs(2);
+    assert_eq!(plain.map(scaled, [3]), Ok(vec![3]));
+    assert_eq!(scaled(3), 3);
+
+    match Parallel::new()
+        .backend(Backend::Processes)
+        .n_jobs(1)
+        .initializer(missing_model)
+        .map(scaled, [1])
+    {
+        Err(Error::WorkerStart { message }) => {
+            assert!(message.contains("no model file"), "{message}");
+        }
+        other => panic!("expected the initializer's failure, got {other:?}"),
+    }
+}

@@ -10,7 +10,7 @@ mod worker;
 pub(crate) use pool::shutdown;
 pub(crate) use worker::serve_if_invited;
 
-use super::remote::{Placement, Remote};
+use super::remote::{Placement, Remote, RemoteFn};
 use super::Plan;
 use crate::Error;
 
@@ -46,14 +46,22 @@ use crate::Error;
 pub struct Processes;
 
 impl Processes {
-    /// Where a run goes, and its plan: the pool of `plan.workers` processes.
-    pub(crate) fn placement(plan: Plan) -> Result<Placement, Error> {
-        let pool = pool::pool(plan.workers)?;
+    /// Where a run goes, and its plan: the pool of `plan.workers` processes whose
+    /// workers ran `initializer` first.
+    pub(crate) fn placement(plan: Plan, initializer: Option<fn()>) -> Result<Placement, Error> {
+        let pool = pool::pool(
+            plan.workers,
+            initializer.map(|f| RemoteFn::init(f).offsets()),
+        )?;
         Ok((plan, Remote::Workers(pool)))
     }
 
     /// The process ids of the pool of `workers` workers (started if needed).
-    pub(crate) fn worker_pids(workers: usize) -> Result<Vec<u32>, Error> {
-        Ok(pool::pool(workers)?.pids())
+    pub(crate) fn worker_pids(
+        workers: usize,
+        initializer: Option<fn()>,
+    ) -> Result<Vec<u32>, Error> {
+        let initializer = initializer.map(|f| RemoteFn::init(f).offsets());
+        Ok(pool::pool(workers, initializer)?.pids())
     }
 }

@@ -3,7 +3,7 @@
 use super::spawn::{Failure, StartError, Worker};
 use super::worker::refuse_pool_in_unserved_worker;
 use crate::backend::remote::wire::Request;
-use crate::backend::remote::{Job, JobOutcome, Workers};
+use crate::backend::remote::{Job, JobOutcome, Offsets, Workers};
 use crate::Error;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
@@ -18,7 +18,11 @@ pub(crate) struct ProcessPool {
     last_used: Mutex<Instant>,
 }
 
-static POOLS: LazyLock<Mutex<HashMap<usize, Arc<ProcessPool>>>> = LazyLock::new(Mutex::default);
+/// A pool's identity: its size and its workers' initializer (workers of another
+/// initializer are not interchangeable).
+type PoolKey = (usize, Option<Offsets>);
+
+static POOLS: LazyLock<Mutex<HashMap<PoolKey, Arc<ProcessPool>>>> = LazyLock::new(Mutex::default);
 
 /// How long an unused pool keeps its workers (loky's default).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -30,11 +34,16 @@ const KEPT_SIZES: usize = 4;
 /// so none is tried, and at most one pool's worth of processes is ever started for it.
 static INIT_MISSING: OnceLock<String> = OnceLock::new();
 
-/// The pool of `workers` processes, started on first use and reused afterwards.
-pub(crate) fn pool(workers: usize) -> Result<Arc<ProcessPool>, Error> {
+/// The pool of `workers` processes whose workers first run `initializer`, started on
+/// first use and reused afterwards.
+pub(crate) fn pool(
+    workers: usize,
+    initializer: Option<Offsets>,
+) -> Result<Arc<ProcessPool>, Error> {
     refuse_pool_in_unserved_worker();
+    let key = (workers, initializer);
     let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(pool) = pools.get(&workers) {
+    if let Some(pool) = pools.get(&key) {
         pool.touch();
         return Ok(Arc::clone(pool));
     }
@@ -44,7 +53,7 @@ pub(crate) fn pool(workers: usize) -> Result<Arc<ProcessPool>, Error> {
         let oldest = pools
             .iter()
             .min_by_key(|(_, pool)| pool.idle_since())
-            .map(|(size, _)| *size);
+            .map(|(key, _)| *key);
         // Its workers end once the runs holding it are done.
         if let Some(oldest) = oldest {
             pools.remove(&oldest);
@@ -59,7 +68,7 @@ pub(crate) fn pool(workers: usize) -> Result<Arc<ProcessPool>, Error> {
         let started = started.clone();
         std::thread::Builder::new()
             .name(format!("parmemo-process-{slot}"))
-            .spawn(move || serve_jobs(slot, &receiver, &pids, &started))
+            .spawn(move || serve_jobs(slot, initializer, &receiver, &pids, &started))
             .map_err(|err| Error::WorkerStart {
                 message: format!("cannot start the thread of worker {slot}: {err}"),
             })?;
@@ -80,7 +89,7 @@ pub(crate) fn pool(workers: usize) -> Result<Arc<ProcessPool>, Error> {
         pids,
         last_used: Mutex::new(Instant::now()),
     });
-    pools.insert(workers, Arc::clone(&pool));
+    pools.insert(key, Arc::clone(&pool));
     Ok(pool)
 }
 
@@ -122,11 +131,11 @@ fn refuse_if_init_missing() -> Result<(), Error> {
 }
 
 /// Starts a worker unless one already showed that workers cannot serve.
-fn start_worker() -> Result<Worker, String> {
+fn start_worker(initializer: Option<Offsets>) -> Result<Worker, String> {
     if let Some(message) = INIT_MISSING.get() {
         return Err(message.clone());
     }
-    Worker::start().map_err(|err| {
+    Worker::start(initializer).map_err(|err| {
         let message = err.message().to_owned();
         if let StartError::InitMissing(message) = err {
             let _ = INIT_MISSING.set(message);
@@ -181,6 +190,7 @@ impl ProcessPool {
 /// The loop of one parent thread: keep a worker alive, hand it jobs one at a time.
 fn serve_jobs(
     slot: usize,
+    initializer: Option<Offsets>,
     jobs: &Receiver<Job>,
     pids: &Mutex<HashMap<usize, u32>>,
     started: &Sender<()>,
@@ -194,7 +204,7 @@ fn serve_jobs(
         };
     };
     // Start at once, so that the first batch does not wait for it.
-    if let Ok(first) = start_worker() {
+    if let Ok(first) = start_worker(initializer) {
         set_pid(Some(first.pid()));
         worker = Some(first);
     }
@@ -206,7 +216,7 @@ fn serve_jobs(
         }
         let current = match worker.take() {
             Some(current) => Ok(current),
-            None => start_worker(),
+            None => start_worker(initializer),
         };
         let mut current = match current {
             Ok(current) => current,
@@ -236,7 +246,7 @@ fn serve_jobs(
             Err(Failure::Died) => {
                 let cause = current.reap();
                 set_pid(None);
-                let offset = find_the_killer(&job, &mut worker, &set_pid);
+                let offset = find_the_killer(&job, initializer, &mut worker, &set_pid);
                 (job.done)(JobOutcome::Died { cause, offset }, began.elapsed());
             }
         }
@@ -255,6 +265,7 @@ fn serve_jobs(
 /// tasks before it run a second time.
 fn find_the_killer(
     job: &Job,
+    initializer: Option<Offsets>,
     worker: &mut Option<Worker>,
     set_pid: &dyn Fn(Option<u32>),
 ) -> Option<usize> {
@@ -266,7 +277,7 @@ fn find_the_killer(
     for (offset, single) in singles.into_iter().enumerate() {
         let mut current = match worker.take() {
             Some(current) => current,
-            None => start_worker().ok()?,
+            None => start_worker(initializer).ok()?,
         };
         set_pid(Some(current.pid()));
         let request = Request::Run {
@@ -307,15 +318,15 @@ mod tests {
         let held = pool_used_at(now);
         {
             let mut pools = POOLS.lock().unwrap();
-            pools.insert(1001, pool_used_at(now));
-            pools.insert(1002, pool_used_at(later(390)));
-            pools.insert(1003, Arc::clone(&held));
+            pools.insert((1001, None), pool_used_at(now));
+            pools.insert((1002, None), pool_used_at(later(390)));
+            pools.insert((1003, None), Arc::clone(&held));
         }
         // Seen 400 s from now, with a 300 s idle timeout.
         reap_idle(later(400), Duration::from_secs(300));
         let pools = POOLS.lock().unwrap();
-        assert!(!pools.contains_key(&1001), "idle past the timeout");
-        assert!(pools.contains_key(&1002), "recently used");
-        assert!(pools.contains_key(&1003), "held by a run");
+        assert!(!pools.contains_key(&(1001, None)), "idle past the timeout");
+        assert!(pools.contains_key(&(1002, None)), "recently used");
+        assert!(pools.contains_key(&(1003, None)), "held by a run");
     }
 }

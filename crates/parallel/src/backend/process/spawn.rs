@@ -6,7 +6,8 @@
 //! must greet with its own pid and that nonce within [`START_TIMEOUT`].
 
 use super::handshake::{fresh_nonce, Invitation, INIT_MISSING_EXIT, WORKER_VARIABLE};
-use crate::backend::remote::wire::{receive_reply, send_request, Reply, Request};
+use crate::backend::remote::wire::{encode, receive_reply, send_request, Reply, Request};
+use crate::backend::remote::Offsets;
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -67,8 +68,9 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker from the running executable image and waits for its greeting.
-    pub(crate) fn start() -> Result<Worker, StartError> {
+    /// Starts a worker from the running executable image, waits for its greeting, and
+    /// runs `initializer` in it, if any, before it takes any task.
+    pub(crate) fn start(initializer: Option<Offsets>) -> Result<Worker, StartError> {
         let other = |what: &str, err: io::Error| StartError::Other(format!("{what}: {err}"));
         let (channel, childs_end) =
             UnixStream::pair().map_err(|err| other("cannot create the worker's channel", err))?;
@@ -93,14 +95,31 @@ impl Worker {
         // The parent keeps no copy of the child's end: when the child exits, its end
         // closes and the parent reads an end of stream instead of waiting.
         drop(childs_end);
-        match greeting(&channel, &mut child, nonce, START_TIMEOUT) {
-            Ok(()) => Ok(Worker { child, channel }),
-            Err(err) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(err)
+        if let Err(err) = greeting(&channel, &mut child, nonce, START_TIMEOUT) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(err);
+        }
+        let mut worker = Worker { child, channel };
+        if let Some(task) = initializer {
+            let arguments = encode(&Vec::<()>::new()).map_err(StartError::Other)?;
+            let request = Request::Run { task, arguments };
+            let failure = match worker.run(&request, None, &|| false) {
+                Ok(Reply::Done(_)) => None,
+                Ok(Reply::Failed { message, .. }) => {
+                    Some(format!("its initializer failed: {message}"))
+                }
+                Ok(Reply::Hello { .. }) => Some("it greeted twice".to_owned()),
+                Err(_) => Some("it died in its initializer".to_owned()),
+            };
+            if let Some(failure) = failure {
+                let cause = worker.reap();
+                return Err(StartError::Other(format!(
+                    "a worker could not be made ready ({cause}): {failure}"
+                )));
             }
         }
+        Ok(worker)
     }
 
     pub(crate) fn pid(&self) -> u32 {

@@ -31,7 +31,7 @@ pub(crate) struct RemoteFn {
 
 /// A [`RemoteFn`] as offsets from the anchor: what crosses to a process running the same
 /// executable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Offsets {
     pub(crate) trampoline: usize,
     pub(crate) function: usize,
@@ -53,6 +53,14 @@ impl RemoteFn {
         RemoteFn {
             trampoline: try_map_trampoline::<A, R, E>,
             function: f as usize,
+        }
+    }
+
+    /// A worker's initializer: `setup` runs once, on a batch of no arguments.
+    pub(crate) fn init(setup: fn()) -> Self {
+        RemoteFn {
+            trampoline: init_trampoline,
+            function: setup as usize,
         }
     }
 
@@ -132,6 +140,24 @@ unsafe fn try_map_trampoline<A: DeserializeOwned, R: Serialize, E: Display>(
     run_each(arguments, |argument| {
         f(argument).map_err(|err| err.to_string())
     })
+}
+
+/// The trampoline of an initializer: calls the `fn()`, and replies with no results.
+///
+/// # Safety
+/// `function` is the address of a `fn()` of this process.
+unsafe fn init_trampoline(function: usize, _arguments: &[u8]) -> Reply {
+    // SAFETY: the caller's contract; fn pointers and usize have the same size.
+    let setup = unsafe { std::mem::transmute::<usize, fn()>(function) };
+    match catch_unwind(setup) {
+        Ok(()) => encode(&Vec::<()>::new())
+            .map_or_else(|message| Reply::Failed { offset: 0, message }, Reply::Done),
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            std::mem::forget(payload);
+            Reply::Failed { offset: 0, message }
+        }
+    }
 }
 
 fn run_each<A: DeserializeOwned, R: Serialize>(

@@ -7,7 +7,7 @@ mod function;
 mod job;
 pub(crate) mod wire;
 
-pub(crate) use function::{call, RemoteFn};
+pub(crate) use function::{call, Offsets, RemoteFn};
 #[cfg(feature = "mpi")]
 pub(crate) use job::Done;
 pub(crate) use job::{Job, JobOutcome, Workers};
