@@ -46,8 +46,10 @@
 #[cfg(feature = "mpi")]
 pub use backend::Mpi;
 pub use backend::{
-    init, shutdown, BatchSize, ExecutionBackend, InProcess, Processes, Sequential, Threads,
+    init, shutdown, BatchSize, Configured, ExecutionBackend, InProcess, Processes, Sequential,
+    Threads,
 };
+pub use config::Config;
 pub use delayed::{delayed, Delayed};
 pub use error::Error;
 pub use jobs::available_cores;
@@ -55,6 +57,7 @@ pub use parallel::{Backend, Parallel};
 pub use results::{RunIter, RunUnordered};
 
 mod backend;
+mod config;
 mod delayed;
 mod error;
 mod jobs;

@@ -8,9 +8,10 @@ use crate::backend::{
     execute_scoped, execute_streaming, BatchSize, EventSource, ExecutionBackend, InProcess, Plan,
     Processes, Sequential, TaskResult, Threads, THREAD_TARGET,
 };
+use crate::config::{self, Chosen};
 use crate::progress::LogSink;
 use crate::results::{OrderedResults, RunIter, RunUnordered};
-use crate::{jobs, Delayed, Error};
+use crate::{jobs, Config, Configured, Delayed, Error};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Display;
@@ -52,6 +53,9 @@ impl Backend {
     /// Tasks on the ranks of an MPI job (feature `mpi`); see [`Mpi`].
     #[cfg(feature = "mpi")]
     pub const Mpi: Mpi = Mpi;
+    /// Tasks on the backend the enclosing [`Config`] scope names (threads without one):
+    /// for library code; see [`Configured`].
+    pub const Configured: Configured = Configured;
 }
 
 /// Runs many independent tasks at once: joblib's `Parallel`, configured by a builder.
@@ -75,10 +79,11 @@ impl Backend {
 #[must_use = "a Parallel does nothing until one of its run or map methods is called"]
 pub struct Parallel<B = Threads> {
     backend: B,
-    n_jobs: i32,
-    batch_size: BatchSize,
+    // Unset settings (`None`) come from the enclosing `Config` scope, else the defaults.
+    n_jobs: Option<i32>,
+    batch_size: Option<BatchSize>,
     timeout: Option<Duration>,
-    verbose: u8,
+    verbose: Option<u8>,
     log: LogSink,
     /// What each worker process runs before its first task.
     initializer: Option<fn()>,
@@ -96,10 +101,10 @@ impl Parallel<Threads> {
     pub fn new() -> Self {
         Parallel {
             backend: Threads,
-            n_jobs: -1,
-            batch_size: BatchSize::Auto,
+            n_jobs: None,
+            batch_size: None,
             timeout: None,
-            verbose: 0,
+            verbose: None,
             log: LogSink::Stderr,
             initializer: None,
         }
@@ -142,7 +147,7 @@ impl<B: ExecutionBackend> Parallel<B> {
     /// assert_eq!(Parallel::new().n_jobs(0).effective_n_jobs(), Err(Error::InvalidNJobs { n_jobs: 0 }));
     /// ```
     pub fn n_jobs(mut self, n_jobs: i32) -> Self {
-        self.n_jobs = n_jobs;
+        self.n_jobs = Some(n_jobs);
         self
     }
 
@@ -157,7 +162,7 @@ impl<B: ExecutionBackend> Parallel<B> {
     /// # Ok::<(), parmemo_parallel::Error>(())
     /// ```
     pub fn batch_size(mut self, batch_size: BatchSize) -> Self {
-        self.batch_size = batch_size;
+        self.batch_size = Some(batch_size);
         self
     }
 
@@ -174,7 +179,7 @@ impl<B: ExecutionBackend> Parallel<B> {
     /// # Ok::<(), parmemo_parallel::Error>(())
     /// ```
     pub fn verbose(mut self, verbose: u8) -> Self {
-        self.verbose = verbose;
+        self.verbose = Some(verbose);
         self
     }
 
@@ -229,7 +234,8 @@ impl<B: ExecutionBackend> Parallel<B> {
     /// # Ok::<(), parmemo_parallel::Error>(())
     /// ```
     pub fn effective_n_jobs(&self) -> Result<usize, Error> {
-        let requested = jobs::resolve(self.n_jobs, jobs::available_cores())?;
+        let n_jobs = self.n_jobs.or(config::current().n_jobs).unwrap_or(-1);
+        let requested = jobs::resolve(n_jobs, jobs::available_cores())?;
         Ok(self.backend.effective_n_jobs(requested))
     }
 
@@ -239,27 +245,31 @@ impl<B: ExecutionBackend> Parallel<B> {
     fn process_plan(&self) -> Result<Plan, Error> {
         let mut plan = self.plan()?;
         plan.target = crate::backend::PROCESS_TARGET;
-        if self.timeout.is_some() {
+        if plan.timeout.is_some() {
             plan.batch = BatchSize::Fixed(1);
         }
         Ok(plan)
     }
 
     fn plan(&self) -> Result<Plan, Error> {
+        let scope = config::current();
+        let timeout = self.timeout.or(scope.timeout);
+        let batch = self.batch_size.or(scope.batch_size).unwrap_or_default();
         // Checked before any task runs, by every backend (each run starts with a plan).
-        if self.timeout == Some(Duration::ZERO) {
+        if timeout == Some(Duration::ZERO) {
             return Err(Error::InvalidTimeout);
         }
-        if self.batch_size == BatchSize::Fixed(0) {
+        if batch == BatchSize::Fixed(0) {
             return Err(Error::InvalidBatchSize);
         }
         let workers = self.effective_n_jobs()?;
         Ok(Plan {
+            scope: (scope != Config::default()).then_some(scope),
             workers,
-            batch: self.batch_size,
+            batch,
             target: THREAD_TARGET,
-            timeout: self.timeout,
-            verbose: self.verbose,
+            timeout,
+            verbose: self.verbose.or(scope.verbose).unwrap_or(0),
             log: self.log.clone(),
         })
     }
@@ -568,6 +578,125 @@ macro_rules! out_of_process_api {
 out_of_process_api!(Processes);
 #[cfg(feature = "mpi")]
 out_of_process_api!(Mpi);
+
+/// Runs `$call` on a copy of this builder with the backend the scope chose.
+macro_rules! on_chosen_backend {
+    ($self:ident, $parallel:ident => $call:expr) => {
+        match Configured::chosen() {
+            Chosen::Sequential => {
+                let $parallel = $self.clone().backend(Sequential);
+                $call
+            }
+            Chosen::Threads => {
+                let $parallel = $self.clone().backend(Threads);
+                $call
+            }
+            Chosen::Processes => {
+                let $parallel = $self.clone().backend(Processes);
+                $call
+            }
+            #[cfg(feature = "mpi")]
+            Chosen::Mpi => {
+                let $parallel = $self.clone().backend(Mpi);
+                $call
+            }
+        }
+    };
+}
+
+/// The API every backend can run: plain functions of serializable arguments, on the
+/// backend the enclosing [`Config`] scope chooses.
+impl Parallel<Configured> {
+    /// Calls `f` on every item, on the backend the scope chose (threads without a
+    /// scope), and returns the results in input order.
+    ///
+    /// # Errors
+    /// As the chosen backend's `map`.
+    ///
+    /// ```
+    /// use parmemo_parallel::{Backend, Config, Parallel};
+    /// fn cube(x: u64) -> u64 {
+    ///     x * x * x
+    /// }
+    /// let p = Parallel::new().backend(Backend::Configured);
+    /// assert_eq!(p.map(cube, [2, 3])?, [8, 27]);
+    /// let one_at_a_time = Config::new().backend(Backend::Sequential).scope(|| p.map(cube, [4]));
+    /// assert_eq!(one_at_a_time?, [64]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn map<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<Vec<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned + Send,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        on_chosen_backend!(self, p => p.map(f, items))
+    }
+
+    /// [`map`](Self::map) for a function that returns `Result`.
+    ///
+    /// # Errors
+    /// As the chosen backend's `try_map`.
+    pub fn try_map<A, R, E, I>(&self, f: fn(A) -> Result<R, E>, items: I) -> Result<Vec<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned + Send,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        E: Display,
+    {
+        on_chosen_backend!(self, p => p.try_map(f, items))
+    }
+
+    /// [`map`](Self::map) with the results in input order as they become available.
+    ///
+    /// # Errors
+    /// As the chosen backend's `run_iter`.
+    pub fn run_iter<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<RunIter<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let tasks = |items: I| {
+            items
+                .into_iter()
+                .map(move |item| crate::delayed(move || f(item)))
+        };
+        match Configured::chosen() {
+            Chosen::Sequential => self.clone().backend(Sequential).run_iter(tasks(items)),
+            Chosen::Threads => self.clone().backend(Threads).run_iter(tasks(items)),
+            Chosen::Processes => self.clone().backend(Processes).run_iter(f, items),
+            #[cfg(feature = "mpi")]
+            Chosen::Mpi => self.clone().backend(Mpi).run_iter(f, items),
+        }
+    }
+
+    /// [`map`](Self::map) yielding `(index, result)` pairs as tasks complete.
+    ///
+    /// # Errors
+    /// As the chosen backend's `run_unordered`.
+    pub fn run_unordered<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<RunUnordered<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let tasks = |items: I| {
+            items
+                .into_iter()
+                .map(move |item| crate::delayed(move || f(item)))
+        };
+        match Configured::chosen() {
+            Chosen::Sequential => self.clone().backend(Sequential).run_unordered(tasks(items)),
+            Chosen::Threads => self.clone().backend(Threads).run_unordered(tasks(items)),
+            Chosen::Processes => self.clone().backend(Processes).run_unordered(f, items),
+            #[cfg(feature = "mpi")]
+            Chosen::Mpi => self.clone().backend(Mpi).run_unordered(f, items),
+        }
+    }
+}
 
 impl Parallel<Processes> {
     /// Where this builder's runs go, and their plan: the pool of `n_jobs` processes.

@@ -395,3 +395,80 @@ fn an_initializer_runs_in_each_worker_before_its_first_task() {
         other => panic!("expected the initializer's failure, got {other:?}"),
     }
 }
+
+fn current_pid(_: u32) -> u32 {
+    std::process::id()
+}
+
+#[test]
+fn a_config_scope_sets_what_a_parallel_leaves_unset_and_reaches_its_tasks() {
+    use parmemo_parallel::Config;
+    let unset = || Parallel::new().effective_n_jobs().unwrap();
+    assert_eq!(Config::new().n_jobs(1).scope(unset), 1);
+    assert_eq!(
+        Config::new()
+            .n_jobs(3)
+            .scope(|| (unset(), Config::new().n_jobs(2).scope(unset), unset())),
+        (3, 2, 3),
+        "scopes nest, and end with their block"
+    );
+    assert_eq!(
+        Config::new()
+            .n_jobs(1)
+            .scope(|| Parallel::new().n_jobs(2).effective_n_jobs()),
+        Ok(2)
+    );
+    // The tasks of a run started in the scope see it, on the pool's threads.
+    let inner = Config::new().n_jobs(1).scope(|| {
+        Parallel::new()
+            .n_jobs(2)
+            .batch_size(BatchSize::Fixed(1))
+            .map(|_: u32| Parallel::new().effective_n_jobs().unwrap(), 0..8)
+            .unwrap()
+    });
+    assert_eq!(inner, [1; 8]);
+    // And the scope's timeout is checked like one set on the builder.
+    assert_eq!(
+        Config::new()
+            .timeout(Duration::ZERO)
+            .scope(|| Parallel::new().map(square, [1])),
+        Err(Error::InvalidTimeout)
+    );
+}
+
+#[test]
+fn backend_configured_runs_where_the_application_says() {
+    use parmemo_parallel::Config;
+    let me = std::process::id();
+    // Library code: names no backend.
+    let pids = || {
+        Parallel::new()
+            .backend(Backend::Configured)
+            .n_jobs(2)
+            .map(current_pid, 0..6)
+            .unwrap()
+    };
+    assert!(pids().iter().all(|&pid| pid == me), "threads by default");
+    let on_processes = Config::new().backend(Backend::Processes).scope(pids);
+    assert!(
+        on_processes.iter().all(|&pid| pid != me),
+        "worker processes when the application says so: {on_processes:?}"
+    );
+    let sequential = Config::new().backend(Backend::Sequential).scope(|| {
+        Parallel::new()
+            .backend(Backend::Configured)
+            .run_iter(current_pid, 0..3)
+            .unwrap()
+            .collect::<Result<Vec<u32>, _>>()
+    });
+    assert_eq!(sequential, Ok(vec![me; 3]));
+    let streamed = Config::new().backend(Backend::Processes).scope(|| {
+        Parallel::new()
+            .backend(Backend::Configured)
+            .n_jobs(2)
+            .run_unordered(current_pid, 0..4)
+            .unwrap()
+            .collect::<Result<Vec<(usize, u32)>, _>>()
+    });
+    assert!(streamed.unwrap().iter().all(|&(_, pid)| pid != me));
+}

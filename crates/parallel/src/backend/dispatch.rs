@@ -16,6 +16,9 @@ use std::time::Duration;
 
 /// Everything the dispatcher needs to know about one run.
 pub(crate) struct Plan {
+    /// The scope the run was started in, carried to the threads that run its tasks
+    /// (`None` outside any scope, so that runs without one pay nothing for it).
+    pub(crate) scope: Option<crate::Config>,
     pub(crate) workers: usize,
     pub(crate) batch: BatchSize,
     pub(crate) target: BatchTarget,

@@ -61,11 +61,45 @@ pub struct Sequential;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Threads;
 
+/// Runs on the backend that the enclosing [`Config`](crate::Config) scope names, threads
+/// when none does: for library code that leaves the choice to the application, as
+/// joblib's `parallel_config(backend=...)`. It takes plain functions of serializable
+/// arguments, which every backend can run.
+///
+/// ```
+/// use parmemo_parallel::{Backend, Config, Parallel};
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// // Library code.
+/// fn squares(n: u64) -> Vec<u64> {
+///     Parallel::new().backend(Backend::Configured).map(square, 0..n).unwrap()
+/// }
+///
+/// assert_eq!(squares(4), [0, 1, 4, 9]); // on threads
+/// let sequential = Config::new().backend(Backend::Sequential).scope(|| squares(4));
+/// assert_eq!(sequential, [0, 1, 4, 9]);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Configured;
+
+impl Configured {
+    /// The backend in force: the scope's, or threads.
+    pub(crate) fn chosen() -> crate::config::Chosen {
+        crate::config::current()
+            .backend
+            .unwrap_or(crate::config::Chosen::Threads)
+    }
+}
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Sequential {}
     impl Sealed for super::Threads {}
     impl Sealed for super::Processes {}
+    impl Sealed for super::Configured {}
     #[cfg(feature = "mpi")]
     impl Sealed for super::Mpi {}
 }
@@ -122,6 +156,23 @@ impl ExecutionBackend for Processes {
     /// processes of its own.
     fn effective_n_jobs(self, requested: usize) -> usize {
         requested
+    }
+}
+
+impl ExecutionBackend for Configured {
+    fn is_threaded(self) -> bool {
+        true
+    }
+
+    fn effective_n_jobs(self, requested: usize) -> usize {
+        use crate::config::Chosen;
+        match Configured::chosen() {
+            Chosen::Sequential => Sequential.effective_n_jobs(requested),
+            Chosen::Threads => Threads.effective_n_jobs(requested),
+            Chosen::Processes => Processes.effective_n_jobs(requested),
+            #[cfg(feature = "mpi")]
+            Chosen::Mpi => Mpi.effective_n_jobs(requested),
+        }
     }
 }
 
@@ -182,20 +233,34 @@ where
     }
     if inside_worker() {
         rayon::in_place_scope(|scope| {
-            drive_in_scope(scope, &mut dispatcher, runner, &mut on_event);
+            drive_in_scope(scope, plan.scope, &mut dispatcher, runner, &mut on_event);
         });
     } else {
         pool::pool(plan.workers)?.in_place_scope(|scope| {
-            drive_in_scope(scope, &mut dispatcher, runner, &mut on_event);
+            drive_in_scope(scope, plan.scope, &mut dispatcher, runner, &mut on_event);
         });
     }
     Ok(())
+}
+
+/// Runs `batch` in the configuration scope its run was started in (see `Plan::scope`).
+fn run_batch_in<J, R>(
+    scope: Option<crate::Config>,
+    batch: Batch<J>,
+    runner: &impl Fn(J) -> TaskResult<R>,
+    state: &batch::RunState,
+) -> batch::Completion<R> {
+    match scope {
+        Some(config) => crate::config::within(config, || run_batch(batch, runner, state)),
+        None => run_batch(batch, runner, state),
+    }
 }
 
 /// [`drive`] with each batch spawned into `scope`, which outlives the batches: they may
 /// borrow whatever outlives the scope.
 fn drive_in_scope<'scope, I, R, Run>(
     scope: &rayon::Scope<'scope>,
+    config: Option<crate::Config>,
     dispatcher: &mut Dispatcher<I, R>,
     runner: &'scope Run,
     on_event: &mut impl FnMut(Event<R>) -> ControlFlow<()>,
@@ -210,7 +275,7 @@ fn drive_in_scope<'scope, I, R, Run>(
         let sender = sender.clone();
         let state = Arc::clone(&state);
         scope.spawn(move |_| {
-            let _ = sender.send(run_batch(batch, runner, &state));
+            let _ = sender.send(run_batch_in(config, batch, runner, &state));
         });
     };
     drive(dispatcher, &mut spawn, on_event);
@@ -331,6 +396,7 @@ where
     };
     let retired = target.clone();
     let workers = plan.workers;
+    let config = plan.scope;
     let spawn: Spawner<J> = {
         let runner = Arc::new(runner);
         Box::new(move |batch| {
@@ -339,7 +405,7 @@ where
             let runner = Arc::clone(&runner);
             let job = move || {
                 // The receiver may be gone (the iterator dropped): nothing to report to.
-                let _ = sender.send(run_batch(batch, &*runner, &state));
+                let _ = sender.send(run_batch_in(config, batch, &*runner, &state));
             };
             match &target {
                 Some(pool) => pool.spawn(job),
