@@ -48,7 +48,7 @@ fn main() {
         eprintln!("the crash run returned: {outcome:?}");
         std::process::exit(0);
     }
-    let checks: [Check; 8] = [
+    let checks: [Check; 9] = [
         (
             "results_come_back_in_input_order",
             results_come_back_in_input_order,
@@ -63,6 +63,10 @@ fn main() {
         ("ten_thousand_tiny_tasks", ten_thousand_tiny_tasks),
         ("tasks_run_where_they_should", tasks_run_where_they_should),
         ("a_timeout_names_its_task", a_timeout_names_its_task),
+        (
+            "ranks_held_by_overrun_work_count_against_the_timeout",
+            ranks_held_by_overrun_work_count_against_the_timeout,
+        ),
     ];
     let mut failed = 0;
     println!("running {} MPI checks on {}", checks.len(), mode());
@@ -304,6 +308,42 @@ fn a_timeout_names_its_task() -> Result<(), String> {
         Err(Error::Timeout { index: 3 }) => Ok(()),
         other => Err(format!("expected task 3 to time out, got {other:?}")),
     }
+}
+
+fn sleeps_ms(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn ranks_held_by_overrun_work_count_against_the_timeout() -> Result<(), String> {
+    let p = Parallel::new()
+        .backend(Backend::Mpi)
+        .batch_size(BatchSize::Fixed(1));
+    let servers = p.effective_n_jobs().map_err(|err| err.to_string())?;
+    // The check before this one left a rank on a task that overran by 300 ms: let it end.
+    std::thread::sleep(Duration::from_millis(1_000));
+    // Every serving rank left on a task past its timeout (a rank cannot be stopped).
+    let first = p
+        .clone()
+        .timeout(Duration::from_millis(200))
+        .map(sleeps_ms, vec![2_000; servers]);
+    expect(matches!(first, Err(Error::Timeout { .. })), || {
+        format!("expected the long tasks to time out, got {first:?}")
+    })?;
+    // A run while they are still held: its task cannot start, and the wait counts
+    // against its own deadline instead of lasting until a rank frees up.
+    let second = p.timeout(Duration::from_millis(300)).map(sleeps_ms, [0]);
+    if ranks().is_some_and(|ranks| ranks > 1) {
+        expect(matches!(second, Err(Error::Timeout { index: 0 })), || {
+            format!("expected the stalled task to time out, got {second:?}")
+        })?;
+        // The ranks come back once their work ends.
+        std::thread::sleep(Duration::from_millis(2_000));
+    } else {
+        // One process: local threads, where the first run waited for its tasks.
+        expect(second == Ok(vec![0]), || format!("got {second:?}"))?;
+    }
+    Ok(())
 }
 
 fn abort_at_five(x: u32) -> u32 {

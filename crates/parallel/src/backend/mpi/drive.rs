@@ -112,7 +112,7 @@ pub(super) fn drive(commands: &Receiver<Command>) {
     let world = SimpleCommunicator::world();
     let mut idle: Vec<Rank> = (1..world.size()).rev().collect();
     let mut busy: HashMap<Rank, Busy> = HashMap::new();
-    let mut queue: VecDeque<Job> = VecDeque::new();
+    let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut shutting_down = false;
     let mut shutdown_since: Option<Instant> = None;
     let mut backoff = Backoff::new();
@@ -123,13 +123,13 @@ pub(super) fn drive(commands: &Receiver<Command>) {
             }
             // Nothing to watch: block on the channel rather than poll MPI.
             match commands.recv() {
-                Ok(Command::Run(job)) => queue.push_back(job),
+                Ok(Command::Run(job)) => queue.push_back(Queued::new(job)),
                 Ok(Command::Shutdown) | Err(_) => shutting_down = true,
             }
         }
         loop {
             match commands.try_recv() {
-                Ok(Command::Run(job)) => queue.push_back(job),
+                Ok(Command::Run(job)) => queue.push_back(Queued::new(job)),
                 Ok(Command::Shutdown) => shutting_down = true,
                 Err(TryRecvError::Disconnected) => {
                     shutting_down = true;
@@ -139,7 +139,9 @@ pub(super) fn drive(commands: &Receiver<Command>) {
             }
         }
         while !idle.is_empty() {
-            let Some(job) = queue.pop_front() else { break };
+            let Some(Queued { job, .. }) = queue.pop_front() else {
+                break;
+            };
             if shutting_down || job.state.is_cancelled() {
                 (job.done)(JobOutcome::Cancelled, Duration::ZERO);
                 continue;
@@ -178,6 +180,7 @@ pub(super) fn drive(commands: &Receiver<Command>) {
             continue;
         }
         report_overdue(&mut busy);
+        report_stalled(&mut queue, &idle, &busy);
         if shutting_down {
             let since = *shutdown_since.get_or_insert_with(Instant::now);
             // Only overrun batches left (their runs were told): wait a little, not forever.
@@ -189,6 +192,52 @@ pub(super) fn drive(commands: &Receiver<Command>) {
         backoff.wait();
     }
     stop_servers(&world);
+}
+
+/// A job waiting for a rank, and since when every rank is held by work whose run has
+/// already been told it overran (work that may never end).
+struct Queued {
+    job: Job,
+    stalled_since: Option<Instant>,
+}
+
+impl Queued {
+    fn new(job: Job) -> Self {
+        Queued {
+            job,
+            stalled_since: None,
+        }
+    }
+}
+
+/// Reports the queued jobs whose timeout passed while no rank could take them because
+/// every rank was held by overrun work: a rank cannot be stopped, and a run must not
+/// wait on it past its own deadline. Waiting behind live work does not count: that is
+/// the ordinary queue of a busy job.
+fn report_stalled(queue: &mut VecDeque<Queued>, idle: &[Rank], busy: &HashMap<Rank, Busy>) {
+    let stalled = idle.is_empty() && busy.values().all(|entry| entry.done.is_none());
+    if !stalled {
+        for queued in queue.iter_mut() {
+            queued.stalled_since = None;
+        }
+        return;
+    }
+    let now = Instant::now();
+    for queued in std::mem::take(queue) {
+        let since = queued.stalled_since.unwrap_or(now);
+        let overdue = queued
+            .job
+            .timeout
+            .is_some_and(|timeout| now.saturating_duration_since(since) > timeout);
+        if overdue {
+            (queued.job.done)(JobOutcome::TimedOut, now.saturating_duration_since(since));
+        } else {
+            queue.push_back(Queued {
+                stalled_since: Some(since),
+                ..queued
+            });
+        }
+    }
 }
 
 /// Sends `job` to `rank`; `None` (the job reported as failed) if it cannot go.
