@@ -321,7 +321,7 @@ fn ranks_held_by_overrun_work_count_against_the_timeout() -> Result<(), String> 
         .batch_size(BatchSize::Fixed(1));
     let servers = p.effective_n_jobs().map_err(|err| err.to_string())?;
     // The check before this one left a rank on a task that overran by 300 ms: let it end.
-    std::thread::sleep(Duration::from_millis(1_000));
+    std::thread::sleep(Duration::from_secs(1));
     // Every serving rank left on a task past its timeout (a rank cannot be stopped).
     let first = p
         .clone()
@@ -338,7 +338,7 @@ fn ranks_held_by_overrun_work_count_against_the_timeout() -> Result<(), String> 
             format!("expected the stalled task to time out, got {second:?}")
         })?;
         // The ranks come back once their work ends.
-        std::thread::sleep(Duration::from_millis(2_000));
+        std::thread::sleep(Duration::from_secs(2));
     } else {
         // One process: local threads, where the first run waited for its tasks.
         expect(second == Ok(vec![0]), || format!("got {second:?}"))?;
