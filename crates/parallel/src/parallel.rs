@@ -401,7 +401,7 @@ impl<B: InProcess> Parallel<B> {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        Ok(RunIter::new(self.stream(tasks)?))
+        Ok(RunIter::new(self.stream(tasks, false)?))
     }
 
     /// Runs the tasks and yields `(index, result)` pairs in the order tasks complete
@@ -426,12 +426,12 @@ impl<B: InProcess> Parallel<B> {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        Ok(RunUnordered::new(self.stream(tasks)?))
+        Ok(RunUnordered::new(self.stream(tasks, true)?))
     }
 
     /// The run behind both streams: `'static` tasks whose completions are pulled by an
     /// iterator the caller keeps.
-    fn stream<I, F, R>(&self, tasks: I) -> Result<Box<dyn EventSource<R>>, Error>
+    fn stream<I, F, R>(&self, tasks: I, per_task: bool) -> Result<Box<dyn EventSource<R>>, Error>
     where
         I: IntoIterator<Item = Delayed<F>>,
         I::IntoIter: 'static,
@@ -440,6 +440,7 @@ impl<B: InProcess> Parallel<B> {
     {
         execute_streaming(
             self.backend.is_threaded(),
+            per_task,
             &self.plan()?,
             Box::new(tasks.into_iter()),
             |task: Delayed<F>| Ok(task.call()),

@@ -162,16 +162,18 @@ impl<I: Iterator, R> Dispatcher<I, R> {
                     return Some(Event::Failed(crate::Error::Timeout { index: overdue }))
                 }
             };
-            self.in_flight -= 1;
-            self.running.retain(|(start, _)| *start != completion.start);
-            self.sizer.record(completion.len, completion.elapsed);
+            if completion.last {
+                self.in_flight -= 1;
+                self.running.retain(|(start, _)| *start != completion.start);
+                self.sizer.record(completion.len, completion.elapsed);
+            }
             match completion.outcome {
                 Outcome::Done(results) => {
                     self.done += results.len();
                     self.progress.update(self.done);
                     // Top up before handing results over, so workers stay busy while
                     // the consumer works on them (inline, that would run ahead of it).
-                    if !self.inline {
+                    if !self.inline && completion.last {
                         self.fill(spawn);
                     }
                     return Some(Event::Results {

@@ -368,9 +368,12 @@ impl<J, R> Drop for Stream<J, R> {
     }
 }
 
-/// Starts a run whose events a [`Stream`] hands out on demand.
+/// Starts a run whose events a [`Stream`] hands out on demand; with `per_task`, each
+/// task's result is an event of its own as soon as it is ready (`run_unordered`), else
+/// each batch's results are.
 pub(crate) fn execute_streaming<J, R, Run>(
     threaded: bool,
+    per_task: bool,
     plan: &Plan,
     jobs: Box<dyn Iterator<Item = J>>,
     runner: Run,
@@ -405,7 +408,15 @@ where
             let runner = Arc::clone(&runner);
             let job = move || {
                 // The receiver may be gone (the iterator dropped): nothing to report to.
-                let _ = sender.send(run_batch_in(config, batch, &*runner, &state));
+                if per_task {
+                    let run_one = |one| run_batch_in(config, one, &*runner, &state);
+                    let report = |completion| {
+                        let _ = sender.send(completion);
+                    };
+                    batch::run_batch_per_task(batch, &run_one, &report);
+                } else {
+                    let _ = sender.send(run_batch_in(config, batch, &*runner, &state));
+                }
             };
             match &target {
                 Some(pool) => pool.spawn(job),

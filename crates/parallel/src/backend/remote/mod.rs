@@ -86,6 +86,7 @@ where
         }
         Remote::Local => super::execute_streaming(
             true,
+            false,
             &plan,
             Box::new(items.map(|item| encode_one(&item))),
             local_runner(task),
@@ -119,6 +120,7 @@ where
                     len,
                     elapsed,
                     outcome,
+                    last: true,
                 });
             }
         };
