@@ -167,10 +167,12 @@ impl<B: ExecutionBackend> Parallel<B> {
     }
 
     /// Progress reports, as joblib's `verbose`: 0 silent; from 1, lines such as
-    /// `[Parallel(n_jobs=2)]: Done 40 tasks | elapsed: 0.3s` at doubling task counts,
-    /// at every finished batch from 10 on, and a closing `Done N out of N` line. They go
-    /// to stderr (or to [`log_to`](Self::log_to)); with the `progress` feature, stderr
-    /// shows an indicatif bar instead.
+    /// `[Parallel(n_jobs=2)]: Done  40 out of 100 | elapsed:   0.3s remaining:   0.4s`
+    /// (`Done  40 tasks      | elapsed: ...` when the number of tasks is not known) at
+    /// doubling task counts, at every finished batch from 10 on, and a closing
+    /// `Done N out of N | elapsed: ... finished` line. They go to stderr (or to
+    /// [`log_to`](Self::log_to)); with the `progress` feature,
+    /// [`progress_bar`](Self::progress_bar) draws a bar instead.
     ///
     /// ```
     /// let p = parmemo_parallel::Parallel::new().verbose(1);
@@ -180,6 +182,24 @@ impl<B: ExecutionBackend> Parallel<B> {
     /// ```
     pub fn verbose(mut self, verbose: u8) -> Self {
         self.verbose = Some(verbose);
+        self
+    }
+
+    /// Draws an indicatif progress bar with elapsed time and an estimate of what remains
+    /// (feature `progress`), where [`verbose`](Self::verbose) would print lines: on stderr
+    /// when it is a terminal; a log file or a batch job's output gets the lines. The bar
+    /// ends with joblib's closing line. Only the `Parallel`s that ask for it draw one, so
+    /// a crate enabling the feature changes no other crate's output.
+    ///
+    /// ```
+    /// let p = parmemo_parallel::Parallel::new().verbose(1).progress_bar();
+    /// # let p = p.log_to(std::io::sink());
+    /// assert_eq!(p.map(|x: u8| x, [1])?, [1]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn progress_bar(mut self) -> Self {
+        self.log = LogSink::Bar;
         self
     }
 

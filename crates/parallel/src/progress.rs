@@ -11,6 +11,10 @@ pub(crate) enum LogSink {
     #[default]
     Stderr,
     Writer(Arc<Mutex<dyn Write + Send>>),
+    /// An indicatif bar on stderr when it is a terminal, lines otherwise (a batch job's
+    /// log file gets lines, not escape codes).
+    #[cfg(feature = "progress")]
+    Bar,
 }
 
 impl fmt::Debug for LogSink {
@@ -18,6 +22,8 @@ impl fmt::Debug for LogSink {
         match self {
             LogSink::Stderr => f.write_str("Stderr"),
             LogSink::Writer(_) => f.write_str("Writer(..)"),
+            #[cfg(feature = "progress")]
+            LogSink::Bar => f.write_str("Bar"),
         }
     }
 }
@@ -26,6 +32,10 @@ impl LogSink {
     pub(crate) fn line(&self, text: &str) {
         // Progress is best effort: a closed stderr must not fail the computation.
         match self {
+            #[cfg(feature = "progress")]
+            LogSink::Bar => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
             LogSink::Stderr => {
                 let _ = writeln!(std::io::stderr().lock(), "{text}");
             }
@@ -37,18 +47,19 @@ impl LogSink {
     }
 }
 
-/// joblib's short time format: `0.3s`, `12.5s`, `2.1min`.
+/// joblib's short time format, padded as joblib pads it: `  0.3s`, ` 12.5s`, `  2.1min`.
 pub(crate) fn format_elapsed(elapsed: Duration) -> String {
     let seconds = elapsed.as_secs_f64();
     if seconds >= 60.0 {
-        format!("{:.1}min", seconds / 60.0)
+        format!("{:5.1}min", seconds / 60.0)
     } else {
-        format!("{seconds:.1}s")
+        format!("{seconds:5.1}s")
     }
 }
 
 /// Reports how many tasks are done, as joblib's `verbose`: nothing at 0, lines at
-/// doubling counts from 1 to 9, a line per finished batch from 10 on, and a closing line.
+/// doubling counts from 1 to 9, a line per finished batch from 10 on, and a closing line;
+/// `Done N out of M | elapsed | remaining` while the total is known.
 pub(crate) struct Progress {
     verbose: u8,
     label: String,
@@ -63,10 +74,18 @@ pub(crate) struct Progress {
 impl Progress {
     pub(crate) fn new(verbose: u8, n_jobs: usize, total: Option<usize>, sink: LogSink) -> Self {
         #[cfg(feature = "progress")]
-        let bar = (verbose > 0 && matches!(sink, LogSink::Stderr)).then(|| {
+        let bar = (verbose > 0
+            && matches!(sink, LogSink::Bar)
+            && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .then(|| {
             let bar = total.map_or_else(indicatif::ProgressBar::new_spinner, |n| {
                 indicatif::ProgressBar::new(n as u64)
             });
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{msg} {wide_bar} {pos}/{len} | elapsed {elapsed_precise} | remaining {eta_precise}",
+            ) {
+                bar.set_style(style);
+            }
             bar.set_message(format!("Parallel(n_jobs={n_jobs})"));
             bar
         });
@@ -94,11 +113,24 @@ impl Progress {
         }
         if self.verbose >= 10 || done >= self.next_report {
             self.next_report = done.saturating_mul(2).max(1);
-            let elapsed = format_elapsed(self.began.elapsed());
-            self.sink.line(&format!(
-                "{}: Done {done} tasks | elapsed: {elapsed}",
-                self.label
-            ));
+            let took = self.began.elapsed();
+            let elapsed = format_elapsed(took);
+            let line = match self.total {
+                Some(total) if done > 0 && done <= total => {
+                    // joblib's estimate: the pace so far, over what is left.
+                    let left = took.mul_f64((total - done) as f64 / done as f64);
+                    format!(
+                        "{}: Done {done:>3} out of {total:>3} | elapsed: {elapsed} remaining: {}",
+                        self.label,
+                        format_elapsed(left)
+                    )
+                }
+                _ => format!(
+                    "{}: Done {done:>3} tasks      | elapsed: {elapsed}",
+                    self.label
+                ),
+            };
+            self.sink.line(&line);
         }
     }
 
@@ -107,15 +139,16 @@ impl Progress {
         if self.verbose == 0 {
             return;
         }
+        // The bar gives way to joblib's closing line, so the report ends with a newline
+        // and a record of the run.
         #[cfg(feature = "progress")]
         if let Some(bar) = self.bar.take() {
-            bar.finish();
-            return;
+            bar.finish_and_clear();
         }
         let total = self.total.unwrap_or(done);
         let elapsed = format_elapsed(self.began.elapsed());
         self.sink.line(&format!(
-            "{}: Done {done} out of {total} | elapsed: {elapsed} finished",
+            "{}: Done {done:>3} out of {total:>3} | elapsed: {elapsed} finished",
             self.label
         ));
     }
@@ -140,10 +173,20 @@ mod tests {
     #[test]
     fn lines_look_like_joblib() {
         let lines = captured(1, Some(40), &[1, 2, 3, 40]);
-        assert!(lines[0].starts_with("[Parallel(n_jobs=2)]: Done 1 tasks | elapsed: 0.0s"));
+        assert!(
+            lines[0].starts_with(
+                "[Parallel(n_jobs=2)]: Done   1 out of  40 | elapsed:   0.0s remaining:"
+            ),
+            "{lines:?}"
+        );
         assert_eq!(lines.len(), 4, "1, 2, 40 and the closing line: {lines:?}");
         assert!(lines[3].ends_with("finished"), "{lines:?}");
-        assert!(lines[3].starts_with("[Parallel(n_jobs=2)]: Done 40 out of 40 | elapsed: "));
+        assert!(lines[3].starts_with("[Parallel(n_jobs=2)]: Done  40 out of  40 | elapsed: "));
+        let unknown = captured(1, None, &[1]);
+        assert!(
+            unknown[0].starts_with("[Parallel(n_jobs=2)]: Done   1 tasks      | elapsed:   0.0s"),
+            "{unknown:?}"
+        );
     }
 
     #[test]
@@ -154,7 +197,7 @@ mod tests {
 
     #[test]
     fn elapsed_formats() {
-        assert_eq!(format_elapsed(Duration::from_millis(300)), "0.3s");
-        assert_eq!(format_elapsed(Duration::from_secs(126)), "2.1min");
+        assert_eq!(format_elapsed(Duration::from_millis(300)), "  0.3s");
+        assert_eq!(format_elapsed(Duration::from_secs(126)), "  2.1min");
     }
 }

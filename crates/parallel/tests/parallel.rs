@@ -318,17 +318,19 @@ fn verbose_lines_look_like_joblib() {
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() >= 2, "{text}");
+    // joblib's lines: the count out of the known total, elapsed and remaining time.
     for line in &lines[..lines.len() - 1] {
         let rest = line
             .strip_prefix("[Parallel(n_jobs=2)]: Done ")
             .unwrap_or_else(|| panic!("unexpected line {line:?}"));
-        let (count, elapsed) = rest.split_once(" tasks | elapsed: ").unwrap();
-        assert!(count.parse::<usize>().is_ok(), "{line}");
-        assert!(elapsed.ends_with('s'), "{line}");
+        let (count, times) = rest.split_once(" out of  40 | elapsed: ").unwrap();
+        assert!(count.trim().parse::<usize>().is_ok(), "{line}");
+        let (elapsed, remaining) = times.split_once(" remaining: ").unwrap();
+        assert!(elapsed.ends_with('s') && remaining.ends_with('s'), "{line}");
     }
     let last = lines[lines.len() - 1];
     assert!(
-        last.starts_with("[Parallel(n_jobs=2)]: Done 40 out of 40 | elapsed: ")
+        last.starts_with("[Parallel(n_jobs=2)]: Done  40 out of  40 | elapsed: ")
             && last.ends_with(" finished"),
         "{last}"
     );
