@@ -4,20 +4,35 @@ use thiserror::Error;
 ///
 /// Each variant says what was wrong with the input and, where there is one, where: the
 /// index of the first offending value, so that the caller can find it in their data.
-#[derive(Debug, Clone, PartialEq, Error)]
+///
+/// Serializable, so that a cached function can store its failures if asked
+/// (`#[cache(MEMORY, errors = true)]`) and a worker process can report them.
+///
+/// ```
+/// use parmemo_stats::StatsError;
+/// let error = StatsError::TooFew { what: "walsh_median", needed: 2, got: 1 };
+/// let config = bincode::config::standard();
+/// let bytes = bincode::serde::encode_to_vec(&error, config)?;
+/// let (back, _): (StatsError, usize) = bincode::serde::decode_from_slice(&bytes, config)?;
+/// assert_eq!(back, error);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum StatsError {
     /// The input had no values at all.
     #[error("empty {what}: pass at least one value")]
     Empty {
         /// What was empty (`"sample"`, `"p-values"`, ...).
-        what: &'static str,
+        #[serde(deserialize_with = "crate::error::interned")]
+        what: Name,
     },
     /// The input had values, but fewer than the statistic needs.
     #[error("{what} needs at least {needed} values, got {got}: pass a longer sample")]
     TooFew {
         /// The statistic that was asked for.
-        what: &'static str,
+        #[serde(deserialize_with = "crate::error::interned")]
+        what: Name,
         /// The smallest number of values it accepts.
         needed: usize,
         /// The number of values it was given.
@@ -35,7 +50,8 @@ pub enum StatsError {
     #[error("parameter `{name}` is {value}: it must be a finite number")]
     NonFiniteParameter {
         /// The parameter's name, as in the function's signature.
-        name: &'static str,
+        #[serde(deserialize_with = "crate::error::interned")]
+        name: Name,
         /// The value given.
         value: f64,
     },
@@ -75,4 +91,26 @@ pub enum StatsError {
         /// The value given.
         value: f64,
     },
+}
+
+/// A name in an error (`"sample"`, `"sigma"`): a `&'static str`, named through an alias so
+/// that serde reads it back owned instead of borrowing from its input.
+pub type Name = &'static str;
+
+/// A name read back from a serialized error, as the `&'static str` the variants hold:
+/// each distinct name is kept once for the life of the program (the names are a handful
+/// of fixed words, so this is bounded).
+fn interned<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, PoisonError};
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let name = <String as serde::Deserialize>::deserialize(deserializer)?;
+    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    let names = names.get_or_insert_with(HashSet::new);
+    if let Some(&known) = names.get(name.as_str()) {
+        return Ok(known);
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    names.insert(leaked);
+    Ok(leaked)
 }

@@ -38,7 +38,7 @@
 //! ```
 #![warn(missing_docs)]
 
-pub use error::StatsError;
+pub use error::{Name, StatsError};
 pub use float::Float;
 pub use normal::Normal;
 pub use walsh::{hodges_lehmann, hodges_lehmann_rows, reference, walsh_median, walsh_median_rows};
