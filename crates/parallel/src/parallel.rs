@@ -625,6 +625,26 @@ macro_rules! on_chosen_backend {
     };
 }
 
+/// Runs the stream `$method` of `$f` over `$items` on the backend the scope chose: in
+/// process as `delayed` tasks, out of process as the plain function itself.
+macro_rules! stream_on_chosen_backend {
+    ($self:ident, $method:ident, $f:ident, $items:ident) => {{
+        // `I` is the caller's item iterator type.
+        let tasks = move |items: I| {
+            items
+                .into_iter()
+                .map(move |item| crate::delayed(move || $f(item)))
+        };
+        match Configured::chosen() {
+            Chosen::Sequential => $self.clone().backend(Sequential).$method(tasks($items)),
+            Chosen::Threads => $self.clone().backend(Threads).$method(tasks($items)),
+            Chosen::Processes => $self.clone().backend(Processes).$method($f, $items),
+            #[cfg(feature = "mpi")]
+            Chosen::Mpi => $self.clone().backend(Mpi).$method($f, $items),
+        }
+    }};
+}
+
 /// The API every backend can run: plain functions of serializable arguments, on the
 /// backend the enclosing [`Config`] scope chooses.
 impl Parallel<Configured> {
@@ -679,18 +699,7 @@ impl Parallel<Configured> {
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let tasks = |items: I| {
-            items
-                .into_iter()
-                .map(move |item| crate::delayed(move || f(item)))
-        };
-        match Configured::chosen() {
-            Chosen::Sequential => self.clone().backend(Sequential).run_iter(tasks(items)),
-            Chosen::Threads => self.clone().backend(Threads).run_iter(tasks(items)),
-            Chosen::Processes => self.clone().backend(Processes).run_iter(f, items),
-            #[cfg(feature = "mpi")]
-            Chosen::Mpi => self.clone().backend(Mpi).run_iter(f, items),
-        }
+        stream_on_chosen_backend!(self, run_iter, f, items)
     }
 
     /// [`map`](Self::map) yielding `(index, result)` pairs as tasks complete.
@@ -704,18 +713,7 @@ impl Parallel<Configured> {
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let tasks = |items: I| {
-            items
-                .into_iter()
-                .map(move |item| crate::delayed(move || f(item)))
-        };
-        match Configured::chosen() {
-            Chosen::Sequential => self.clone().backend(Sequential).run_unordered(tasks(items)),
-            Chosen::Threads => self.clone().backend(Threads).run_unordered(tasks(items)),
-            Chosen::Processes => self.clone().backend(Processes).run_unordered(f, items),
-            #[cfg(feature = "mpi")]
-            Chosen::Mpi => self.clone().backend(Mpi).run_unordered(f, items),
-        }
+        stream_on_chosen_backend!(self, run_unordered, f, items)
     }
 }
 
