@@ -52,10 +52,7 @@ fn main() -> Result<(), Error> {
         let (index, median) = result?;
         println!(
             "  sample {index:>3}: {:.6}",
-            median.map_err(|e| Error::Task {
-                index,
-                message: e.to_string()
-            })?
+            median.map_err(|e| Error::task(index, e.to_string()))?
         );
     }
 

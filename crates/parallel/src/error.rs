@@ -1,3 +1,6 @@
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Everything that can go wrong in `parmemo-parallel`. Serializable, so that a cached
@@ -30,6 +33,10 @@ pub enum Error {
         index: usize,
         /// The panic message, or the task's error rendered with `Display`.
         message: String,
+        /// The task's own error value, when it returned one in this process
+        /// (`try_map`/`try_run` on threads or sequentially): see [`Error::task_error`].
+        #[serde(skip)]
+        error: TaskError,
     },
     /// A task ran longer than the `timeout` given to the builder.
     #[error("task {index} ran past its timeout (on processes its worker was killed; a thread cannot be, it runs on): raise `timeout` if the task needs longer")]
@@ -93,3 +100,82 @@ pub enum Error {
         row_len: usize,
     },
 }
+
+impl Error {
+    /// A task failure without an error value of its own: a panic, or a failure reported
+    /// from another process.
+    ///
+    /// ```
+    /// use parmemo_parallel::{Error, Parallel};
+    /// let half = |x: u32| if x % 2 == 0 { Ok(x / 2) } else { Err(format!("{x} is odd")) };
+    /// assert_eq!(Parallel::new().try_map(half, [2, 3]), Err(Error::task(1, "3 is odd")));
+    /// ```
+    pub fn task(index: usize, message: impl Into<String>) -> Self {
+        Error::Task {
+            index,
+            message: message.into(),
+            error: TaskError::default(),
+        }
+    }
+
+    /// The error value a failing task returned, if this is [`Error::Task`] from
+    /// `try_map`/`try_run` in this process and the value is an `E`: the caller's own error,
+    /// not only its message.
+    ///
+    /// ```
+    /// use parmemo_parallel::Parallel;
+    /// use std::num::ParseIntError;
+    /// let parsed = Parallel::new().try_map(|t: &str| t.parse::<u8>(), ["1", "x"]);
+    /// let error = parsed.unwrap_err();
+    /// assert!(error.task_error::<ParseIntError>().is_some());
+    /// assert!(error.task_error::<std::fmt::Error>().is_none());
+    /// ```
+    #[must_use]
+    pub fn task_error<E: Any>(&self) -> Option<&E> {
+        match self {
+            Error::Task { error, .. } => error.downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// A failing task's own error value, kept beside its message in [`Error::Task`]. Two
+/// errors compare by index and message alone; the value does not serialize (it is known
+/// only in the process that produced it).
+#[derive(Clone, Default)]
+pub struct TaskError(Option<Arc<dyn Any + Send + Sync>>);
+
+impl TaskError {
+    pub(crate) fn new<E: Any + Send + Sync>(error: E) -> Self {
+        TaskError(Some(Arc::new(error)))
+    }
+
+    /// The value, if there is one and it is an `E`.
+    ///
+    /// ```
+    /// let none = parmemo_parallel::TaskError::default();
+    /// assert!(none.downcast_ref::<String>().is_none());
+    /// ```
+    #[must_use]
+    pub fn downcast_ref<E: Any>(&self) -> Option<&E> {
+        self.0.as_deref().and_then(|error| error.downcast_ref())
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "TaskError(..)"
+        } else {
+            "TaskError(none)"
+        })
+    }
+}
+
+impl PartialEq for TaskError {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for TaskError {}

@@ -51,7 +51,7 @@ pub use backend::{
 };
 pub use config::Config;
 pub use delayed::{delayed, Delayed};
-pub use error::Error;
+pub use error::{Error, TaskError};
 pub use jobs::available_cores;
 pub use parallel::{Backend, Parallel};
 pub use results::{RunIter, RunUnordered};

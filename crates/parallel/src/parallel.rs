@@ -5,8 +5,8 @@ use crate::backend::remote::{self, Placement, RemoteFn};
 #[cfg(feature = "mpi")]
 use crate::backend::Mpi;
 use crate::backend::{
-    execute_scoped, execute_streaming, BatchSize, EventSource, ExecutionBackend, InProcess, Plan,
-    Processes, Sequential, TaskResult, Threads, THREAD_TARGET,
+    execute_scoped, execute_streaming, BatchSize, EventSource, ExecutionBackend, Failure,
+    InProcess, Plan, Processes, Sequential, TaskResult, Threads, THREAD_TARGET,
 };
 use crate::config::{self, Chosen};
 use crate::progress::LogSink;
@@ -324,7 +324,8 @@ impl<B: InProcess> Parallel<B> {
     }
 
     /// [`run`](Self::run) for tasks that return `Result`: the first `Err` observed fails
-    /// the run as [`Error::Task`] with the error's `Display` text.
+    /// the run as [`Error::Task`] with the error's `Display` text and the error itself
+    /// ([`Error::task_error`]).
     ///
     /// # Errors
     /// As [`run`](Self::run), and [`Error::Task`] for a task that returned `Err`.
@@ -340,10 +341,10 @@ impl<B: InProcess> Parallel<B> {
         I: IntoIterator<Item = Delayed<F>>,
         F: FnOnce() -> Result<R, E> + Send,
         R: Send,
-        E: Display,
+        E: Display + Send + Sync + 'static,
     {
         self.collect_ordered(tasks.into_iter(), &|task: Delayed<F>| {
-            task.call().map_err(|error| error.to_string())
+            task.call().map_err(Failure::typed)
         })
     }
 
@@ -370,7 +371,9 @@ impl<B: InProcess> Parallel<B> {
         self.collect_ordered(items.into_iter(), &|item: A| Ok(f(item)))
     }
 
-    /// [`map`](Self::map) for a function that returns `Result`.
+    /// [`map`](Self::map) for a function that returns `Result`: the first `Err` fails the
+    /// run as [`Error::Task`], which gives the error value back
+    /// ([`Error::task_error`]).
     ///
     /// # Errors
     /// As [`try_run`](Self::try_run).
@@ -381,7 +384,7 @@ impl<B: InProcess> Parallel<B> {
     /// assert_eq!(Parallel::new().try_map(half, [2, 4]), Ok(vec![1, 2]));
     /// assert_eq!(
     ///     Parallel::new().try_map(half, [2, 3]),
-    ///     Err(Error::Task { index: 1, message: "3 is odd".into() })
+    ///     Err(Error::task(1, "3 is odd"))
     /// );
     /// ```
     pub fn try_map<A, R, E, F, I>(&self, f: F, items: I) -> Result<Vec<R>, Error>
@@ -389,11 +392,11 @@ impl<B: InProcess> Parallel<B> {
         I: IntoIterator<Item = A>,
         A: Send,
         R: Send,
-        E: Display,
+        E: Display + Send + Sync + 'static,
         F: Fn(A) -> Result<R, E> + Sync,
     {
         self.collect_ordered(items.into_iter(), &|item: A| {
-            f(item).map_err(|error| error.to_string())
+            f(item).map_err(Failure::typed)
         })
     }
 
@@ -683,7 +686,7 @@ impl Parallel<Configured> {
         I: IntoIterator<Item = A>,
         A: Serialize + DeserializeOwned + Send,
         R: Serialize + DeserializeOwned + Send + 'static,
-        E: Display,
+        E: Display + Send + Sync + 'static,
     {
         on_chosen_backend!(self, p => p.try_map(f, items))
     }

@@ -159,7 +159,9 @@ fn panic_at_77(x: u32) -> u32 {
 fn a_panic_names_its_task_and_the_rank_serves_on() -> Result<(), String> {
     let p = Parallel::new().backend(Backend::Mpi);
     match p.map(panic_at_77, 0..200u32) {
-        Err(Error::Task { index: 77, message }) if message.contains("boom at 77") => {}
+        Err(Error::Task {
+            index: 77, message, ..
+        }) if message.contains("boom at 77") => {}
         other => {
             return Err(format!(
                 "expected task 77 to fail with its panic, got {other:?}"
@@ -187,7 +189,9 @@ fn an_error_names_its_task() -> Result<(), String> {
         .backend(Backend::Mpi)
         .try_map(odd_is_an_error, 0..100u32)
     {
-        Err(Error::Task { index: 33, message }) if message == "33 is not welcome" => Ok(()),
+        Err(Error::Task {
+            index: 33, message, ..
+        }) if message == "33 is not welcome" => Ok(()),
         other => Err(format!("expected task 33's error, got {other:?}")),
     }
 }

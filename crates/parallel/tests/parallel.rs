@@ -103,14 +103,11 @@ fn errors_name_the_failing_task() {
         let p = parallel();
         assert_eq!(
             p.failing_at(1_000, 137),
-            Err(Error::Task {
-                index: 137,
-                message: "no 137".into()
-            }),
+            Err(Error::task(137, "no 137")),
             "{name}"
         );
         match p.panicking_at(500, 321) {
-            Err(Error::Task { index, message }) => {
+            Err(Error::Task { index, message, .. }) => {
                 assert_eq!(index, 321, "{name}");
                 assert!(message.contains("task 321 is bad"), "{name}: {message}");
             }
@@ -142,13 +139,7 @@ fn a_failing_first_task_cancels_the_slow_rest() {
             },
             0..10_000,
         );
-        assert_eq!(
-            failed,
-            Err(Error::Task {
-                index: 0,
-                message: "first task fails".into()
-            })
-        );
+        assert_eq!(failed, Err(Error::task(0, "first task fails")));
         // Only the batches in flight when the failure was seen may have started.
         let started = started.load(Ordering::SeqCst);
         assert!(

@@ -59,10 +59,7 @@ fn results_come_back_in_input_order() {
     assert_eq!(p.try_map(checked_half, [2, 4, 6]).unwrap(), [1, 2, 3]);
     assert_eq!(
         p.try_map(checked_half, [2, 3]),
-        Err(Error::Task {
-            index: 1,
-            message: "3 is odd".into()
-        })
+        Err(Error::task(1, "3 is odd"))
     );
 }
 
@@ -71,7 +68,7 @@ fn a_panic_names_the_task_and_the_worker_survives() {
     let p = processes(2).batch_size(BatchSize::Fixed(1));
     let before = p.worker_pids().unwrap();
     match p.map(panics_at_seven, 0..20) {
-        Err(Error::Task { index, message }) => {
+        Err(Error::Task { index, message, .. }) => {
             assert_eq!(index, 7);
             assert!(message.contains("seven is not allowed"), "{message}");
         }
@@ -248,10 +245,7 @@ fn every_backend_behaves_alike() {
         );
         assert_eq!(
             backend.halves((0..100).map(|x| 2 * x).chain([41]).collect()),
-            Err(Error::Task {
-                index: 100,
-                message: "41 is odd".into()
-            }),
+            Err(Error::task(100, "41 is odd")),
             "{name}: the first error names its task"
         );
     }
@@ -288,7 +282,7 @@ fn unwrap_picky(picky: Picky) -> u8 {
 fn undecodable_arguments_are_an_error_naming_the_task() {
     let p = processes(1).batch_size(BatchSize::Fixed(1));
     match p.map(unwrap_picky, [Picky(1), Picky(2), Picky(13)]) {
-        Err(Error::Task { index, message }) => {
+        Err(Error::Task { index, message, .. }) => {
             assert_eq!(index, 2);
             assert!(message.contains("13 is unlucky"), "{message}");
         }

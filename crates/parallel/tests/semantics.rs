@@ -512,3 +512,53 @@ fn as_completed_means_per_task_whatever_the_batching() {
     all.sort_unstable();
     assert_eq!(all, (0..10).collect::<Vec<_>>());
 }
+
+/// An error type of the caller's own.
+#[derive(Debug, PartialEq)]
+struct Refused {
+    code: u32,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused with code {}", self.code)
+    }
+}
+
+#[test]
+fn a_failing_task_gives_back_its_own_error_value() {
+    let check = |x: u32| {
+        if x == 7 {
+            Err(Refused { code: 70 })
+        } else {
+            Ok(x)
+        }
+    };
+    for (name, outcome) in [
+        (
+            "sequential",
+            Parallel::new()
+                .backend(Backend::Sequential)
+                .try_map(check, 0..10),
+        ),
+        ("threads", Parallel::new().n_jobs(2).try_map(check, 0..10)),
+        (
+            "threads, try_run",
+            Parallel::new()
+                .n_jobs(2)
+                .try_run((0..10).map(|x| delayed(move || check(x)))),
+        ),
+    ] {
+        let error = outcome.unwrap_err();
+        assert_eq!(error, Error::task(7, "refused with code 70"), "{name}");
+        assert_eq!(
+            error.task_error::<Refused>(),
+            Some(&Refused { code: 70 }),
+            "{name}"
+        );
+        assert_eq!(error.task_error::<String>(), None, "{name}");
+    }
+    // A panic has a message and no value.
+    let panicked = Parallel::new().n_jobs(2).map(explodes_at_three, 0..8);
+    assert_eq!(panicked.unwrap_err().task_error::<Bomb>().map(|_| ()), None);
+}

@@ -8,7 +8,32 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What one task returns to the engine: its value, or why it failed.
-pub(crate) type TaskResult<R> = Result<R, String>;
+pub(crate) type TaskResult<R> = Result<R, Failure>;
+
+/// Why a task failed: its message, and its own error value when it returned one.
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) error: crate::error::TaskError,
+}
+
+impl Failure {
+    /// A task's own error, kept as itself beside its `Display` text.
+    pub(crate) fn typed<E: std::fmt::Display + Send + Sync + 'static>(error: E) -> Self {
+        Failure {
+            message: error.to_string(),
+            error: crate::error::TaskError::new(error),
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure {
+            message,
+            error: crate::error::TaskError::default(),
+        }
+    }
+}
 
 /// What the dispatcher and the workers of one run share.
 pub(crate) struct RunState {
@@ -107,7 +132,11 @@ pub(crate) enum Outcome<R> {
     /// Every task ran; their results in order.
     Done(Vec<R>),
     /// Task `index` panicked or failed; the rest of the batch did not run.
-    Failed { index: usize, message: String },
+    Failed {
+        index: usize,
+        message: String,
+        error: crate::error::TaskError,
+    },
     /// Task `index` finished, but later than the timeout allows.
     Overran { index: usize },
     /// The run was cancelled before the batch finished.
@@ -131,7 +160,7 @@ pub(crate) struct Completion<R> {
 
 enum Halt {
     Cancelled,
-    Failed(String),
+    Failed(Failure),
     Overran,
 }
 
@@ -163,14 +192,22 @@ pub(crate) fn run_batch<J, R>(
     let outcome = match halted {
         Ok(None) => Outcome::Done(results),
         Ok(Some(Halt::Cancelled)) => Outcome::Cancelled,
-        Ok(Some(Halt::Failed(message))) => Outcome::Failed { index, message },
+        Ok(Some(Halt::Failed(Failure { message, error }))) => Outcome::Failed {
+            index,
+            message,
+            error,
+        },
         Ok(Some(Halt::Overran)) => Outcome::Overran { index },
         Err(payload) => {
             let message = panic_message(payload.as_ref());
             // A payload whose `Drop` panics would panic here, outside any catch, and take
             // the pool's thread (and the run waiting on it) down: leak it instead.
             std::mem::forget(payload);
-            Outcome::Failed { index, message }
+            Outcome::Failed {
+                index,
+                message,
+                error: crate::error::TaskError::default(),
+            }
         }
     };
     Completion {
@@ -237,7 +274,7 @@ fn run_plain<J, R>(
         }
         match runner(job) {
             Ok(value) => results.push(value),
-            Err(message) => return Some(Halt::Failed(message)),
+            Err(failure) => return Some(Halt::Failed(failure)),
         }
     }
     None
@@ -263,7 +300,7 @@ fn run_timed<J, R>(
         match runner(job) {
             Ok(_) if began.elapsed() > timeout => return Some(Halt::Overran),
             Ok(value) => results.push(value),
-            Err(message) => return Some(Halt::Failed(message)),
+            Err(failure) => return Some(Halt::Failed(failure)),
         }
     }
     None
@@ -312,7 +349,7 @@ mod tests {
             &state,
         );
         match done.outcome {
-            Outcome::Failed { index, message } => {
+            Outcome::Failed { index, message, .. } => {
                 assert_eq!(index, 6);
                 assert!(message.contains("boom at 1"), "{message}");
             }

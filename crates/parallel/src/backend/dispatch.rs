@@ -181,8 +181,16 @@ impl<I: Iterator, R> Dispatcher<I, R> {
                         results,
                     });
                 }
-                Outcome::Failed { index, message } => {
-                    return Some(Event::Failed(crate::Error::Task { index, message }));
+                Outcome::Failed {
+                    index,
+                    message,
+                    error,
+                } => {
+                    return Some(Event::Failed(crate::Error::Task {
+                        index,
+                        message,
+                        error,
+                    }));
                 }
                 Outcome::Overran { index } => {
                     return Some(Event::Failed(crate::Error::Timeout { index }));

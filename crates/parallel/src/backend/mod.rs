@@ -19,7 +19,7 @@ mod sizing;
 
 pub use entry::{init, shutdown};
 
-pub(crate) use batch::{panic_message, Batch, TaskResult};
+pub(crate) use batch::{panic_message, Batch, Failure, TaskResult};
 pub(crate) use dispatch::{Dispatcher, Event, Plan};
 #[cfg(feature = "mpi")]
 pub use mpi::Mpi;

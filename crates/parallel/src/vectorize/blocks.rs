@@ -60,10 +60,7 @@ where
     };
     match fold_chunks(out, 1, 1, parallel, block, || None, earliest)? {
         None => Ok(()),
-        Some((index, error)) => Err(Error::Task {
-            index,
-            message: error.to_string(),
-        }),
+        Some((index, error)) => Err(Error::task(index, error.to_string())),
     }
 }
 
@@ -107,13 +104,7 @@ mod tests {
                 Ok(())
             },
         );
-        assert_eq!(
-            result,
-            Err(Error::Task {
-                index: 33_333,
-                message: "negative: -2".into()
-            })
-        );
+        assert_eq!(result, Err(Error::task(33_333, "negative: -2")));
     }
 
     #[test]

@@ -354,7 +354,7 @@ impl<F> Vectorize<F> {
     /// let mut out = [0.0; 3];
     /// let checked_ln = |x: f64| if x > 0.0 { Ok(x.ln()) } else { Err(format!("ln({x})")) };
     /// let result = vectorize(checked_ln).try_apply_into(&[1.0, -2.0, 3.0], &mut out);
-    /// assert_eq!(result, Err(Error::Task { index: 1, message: "ln(-2)".into() }));
+    /// assert_eq!(result, Err(Error::task(1, "ln(-2)")));
     /// ```
     pub fn try_apply_into<'a, A, R, E>(
         &self,
@@ -387,10 +387,7 @@ impl<F> Vectorize<F> {
         };
         match failure {
             None => Ok(()),
-            Some((index, error)) => Err(Error::Task {
-                index,
-                message: error.to_string(),
-            }),
+            Some((index, error)) => Err(Error::task(index, error.to_string())),
         }
     }
 
@@ -645,12 +642,6 @@ mod tests {
         let result = vectorize(|x: i64| if x % 30_000 == 29_999 { Err(x) } else { Ok(x) })
             .target(Target::Parallel)
             .try_apply_into(&input, &mut out);
-        assert_eq!(
-            result,
-            Err(Error::Task {
-                index: 29_999,
-                message: "29999".into()
-            })
-        );
+        assert_eq!(result, Err(Error::task(29_999, "29999")));
     }
 }

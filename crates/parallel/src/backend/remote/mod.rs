@@ -14,6 +14,7 @@ pub(crate) use job::{Job, JobOutcome, Workers};
 
 use super::batch::{Batch, Completion, Outcome, RunState};
 use super::{drive, execute_scoped, Dispatcher, EventSource, Plan, Stream, TaskResult};
+use crate::error::TaskError;
 use crate::results::OrderedResults;
 use crate::Error;
 use crossbeam_channel::Sender;
@@ -131,6 +132,7 @@ where
                     Outcome::Failed {
                         index: start,
                         message: format!("the arguments cannot be serialized: {err}"),
+                        error: TaskError::default(),
                     },
                     Duration::ZERO,
                 );
@@ -166,6 +168,7 @@ fn outcome_of<R: DeserializeOwned>(outcome: JobOutcome, start: usize) -> Outcome
             Err((offset, message)) => Outcome::Failed {
                 index: start + offset,
                 message,
+                error: TaskError::default(),
             },
         },
         JobOutcome::Died {
@@ -213,6 +216,6 @@ fn local_runner<R: DeserializeOwned>(
         results_of::<R>(task.call(&argument?))
             .map_err(|(_, message)| message)?
             .pop()
-            .ok_or_else(|| "the task returned no result".to_owned())
+            .ok_or_else(|| "the task returned no result".to_owned().into())
     }
 }
