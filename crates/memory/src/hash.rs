@@ -22,11 +22,17 @@
 use crate::MemoryError;
 use serde::ser::{self, Serialize};
 use std::fmt;
+use std::hash::Hasher;
 use twox_hash::{XxHash3_128, XxHash3_64};
 
-/// The hash of a function's path, the stable part of its keys.
-pub(crate) fn name_digest(path: &str) -> u64 {
-    XxHash3_64::oneshot(path.as_bytes())
+/// The hash of a function's path, given in parts that are hashed as if joined: the
+/// stable part of its keys, computed on every call without building the path.
+pub(crate) fn name_digest(parts: &[&str]) -> u64 {
+    let mut hasher = XxHash3_64::with_seed(0);
+    for part in parts {
+        hasher.write(part.as_bytes());
+    }
+    hasher.finish()
 }
 
 /// XXH3-128 of `arguments` in the encoding described above, all through serde: what

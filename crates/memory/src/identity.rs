@@ -193,8 +193,8 @@ impl FunctionId {
     /// The key prefix shared by every entry of this function, whatever its code version.
     pub(crate) fn name_prefix(&self) -> [u8; 8] {
         match self.path {
-            Some(path) => name_digest(path()),
-            None => name_digest(&format!("{}::{}", self.module, self.name)),
+            Some(path) => name_digest(&[path()]),
+            None => name_digest(&[self.module, "::", self.name]),
         }
         .to_le_bytes()
     }

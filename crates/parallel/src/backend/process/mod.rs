@@ -13,6 +13,7 @@ pub(crate) use worker::serve_if_invited;
 use super::remote::{Placement, Remote, RemoteFn};
 use super::Plan;
 use crate::Error;
+use std::sync::Arc;
 
 /// Runs tasks in a pool of `n_jobs` child processes of the current executable, started
 /// on first use and reused: joblib's default backend (loky). A task that segfaults,
@@ -49,10 +50,7 @@ impl Processes {
     /// Where a run goes, and its plan: the pool of `plan.workers` processes whose
     /// workers ran `initializer` first.
     pub(crate) fn placement(plan: Plan, initializer: Option<fn()>) -> Result<Placement, Error> {
-        let pool = pool::pool(
-            plan.workers,
-            initializer.map(|f| RemoteFn::init(f).offsets()),
-        )?;
+        let pool = Processes::pool(plan.workers, initializer)?;
         Ok((plan, Remote::Workers(pool)))
     }
 
@@ -61,7 +59,11 @@ impl Processes {
         workers: usize,
         initializer: Option<fn()>,
     ) -> Result<Vec<u32>, Error> {
-        let initializer = initializer.map(|f| RemoteFn::init(f).offsets());
-        Ok(pool::pool(workers, initializer)?.pids())
+        Ok(Processes::pool(workers, initializer)?.pids())
+    }
+
+    /// The pool of `workers` processes whose workers ran `initializer` first.
+    fn pool(workers: usize, initializer: Option<fn()>) -> Result<Arc<pool::ProcessPool>, Error> {
+        pool::pool(workers, initializer.map(|f| RemoteFn::init(f).offsets()))
     }
 }
