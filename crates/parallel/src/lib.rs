@@ -55,6 +55,7 @@ pub use error::{Error, TaskError};
 pub use jobs::available_cores;
 pub use parallel::{Backend, Parallel};
 pub use results::{RunIter, RunUnordered};
+pub use timing::{Timed, Untimed};
 
 mod backend;
 mod config;
@@ -64,4 +65,5 @@ mod jobs;
 mod parallel;
 mod progress;
 mod results;
+mod timing;
 pub mod vectorize;

@@ -5,17 +5,18 @@ use crate::backend::remote::{self, Placement, RemoteFn};
 #[cfg(feature = "mpi")]
 use crate::backend::Mpi;
 use crate::backend::{
-    execute_scoped, execute_streaming, BatchSize, EventSource, ExecutionBackend, Failure,
-    InProcess, Plan, Processes, Sequential, TaskResult, Threads, THREAD_TARGET,
+    execute_owned, execute_scoped, execute_streaming, BatchSize, EventSource, ExecutionBackend,
+    Failure, InProcess, Plan, Processes, Sequential, TaskResult, Threads, THREAD_TARGET,
 };
 use crate::config::{self, Chosen};
 use crate::progress::LogSink;
 use crate::results::{OrderedResults, RunIter, RunUnordered};
-use crate::{jobs, Config, Configured, Delayed, Error};
+use crate::{jobs, Config, Configured, Delayed, Error, Timed, Untimed};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Display;
 use std::io::Write;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,10 +76,13 @@ impl Backend {
 /// assert_eq!(lengths, [1, 2, 3, 4, 5, 6, 7, 8]);
 /// # Ok::<(), parmemo_parallel::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[must_use = "a Parallel does nothing until one of its run or map methods is called"]
-pub struct Parallel<B = Threads> {
+pub struct Parallel<B = Threads, T = Untimed> {
     backend: B,
+    /// Whether [`timeout`](Self::timeout) was called, which decides what in-process
+    /// tasks must own (see [`Timed`]).
+    timing: PhantomData<T>,
     // Unset settings (`None`) come from the enclosing `Config` scope, else the defaults.
     n_jobs: Option<i32>,
     batch_size: Option<BatchSize>,
@@ -101,6 +105,7 @@ impl Parallel<Threads> {
     pub fn new() -> Self {
         Parallel {
             backend: Threads,
+            timing: PhantomData,
             n_jobs: None,
             batch_size: None,
             timeout: None,
@@ -111,13 +116,29 @@ impl Parallel<Threads> {
     }
 }
 
+// By hand: a derive would ask the timing marker to be `Clone` in generic code.
+impl<B: Clone, T> Clone for Parallel<B, T> {
+    fn clone(&self) -> Self {
+        Parallel {
+            backend: self.backend.clone(),
+            timing: PhantomData,
+            n_jobs: self.n_jobs,
+            batch_size: self.batch_size,
+            timeout: self.timeout,
+            verbose: self.verbose,
+            log: self.log.clone(),
+            initializer: self.initializer,
+        }
+    }
+}
+
 impl Default for Parallel<Threads> {
     fn default() -> Self {
         Parallel::new()
     }
 }
 
-impl<B: ExecutionBackend> Parallel<B> {
+impl<B: ExecutionBackend, T> Parallel<B, T> {
     /// Runs on `backend` instead, keeping the other settings.
     ///
     /// ```
@@ -126,9 +147,10 @@ impl<B: ExecutionBackend> Parallel<B> {
     /// assert_eq!(p.map(|x: u8| x + 1, [1, 2])?, [2, 3]);
     /// # Ok::<(), parmemo_parallel::Error>(())
     /// ```
-    pub fn backend<C: ExecutionBackend>(self, backend: C) -> Parallel<C> {
+    pub fn backend<C: ExecutionBackend>(self, backend: C) -> Parallel<C, T> {
         Parallel {
             backend,
+            timing: PhantomData,
             n_jobs: self.n_jobs,
             batch_size: self.batch_size,
             timeout: self.timeout,
@@ -218,16 +240,19 @@ impl<B: ExecutionBackend> Parallel<B> {
     }
 
     /// Bounds each task's run time: a task running past `timeout` fails the run with
-    /// [`Error::Timeout`] naming it, and the tasks not started are cancelled. A zero
-    /// timeout makes every run fail with [`Error::InvalidTimeout`] before any task runs.
+    /// [`Error::Timeout`] naming it, at the deadline, whatever the task does; the tasks
+    /// not started are cancelled. A zero timeout makes every run fail with
+    /// [`Error::InvalidTimeout`] before any task runs.
     ///
-    /// Threads cannot be stopped from outside. On [`Threads`] the overrunning task keeps
-    /// running until it returns: streams ([`run_iter`](Self::run_iter),
-    /// [`run_unordered`](Self::run_unordered)) report the timeout as soon as it passes and
-    /// leave the task running in the pool; `run`/`map`, whose tasks may borrow the
-    /// caller's data, report it as soon as it passes but return only once the task has
-    /// finished. On [`Sequential`] a timeout is noticed when the task returns. Hard
-    /// timeouts, which kill the task, need the process backend.
+    /// Worker processes and MPI ranks past the deadline are killed and replaced. A
+    /// thread cannot be stopped from outside: on [`Threads`] and [`Sequential`] the task
+    /// is left running, out of reach, in a pool that no later run uses, and its result is
+    /// dropped. So that the call can return while it runs, the builder becomes
+    /// `Parallel<_, `[`Timed`]`>`, whose `run`/`map` take tasks that own their data
+    /// (`'static`, as the streams always do); sequential runs then use one helper thread.
+    /// A timeout that comes from a [`Config`] scope instead applies to runs whose tasks
+    /// may borrow: those report the task at the deadline (a warning on stderr) but return
+    /// only once it ends.
     ///
     /// ```
     /// use parmemo_parallel::{Error, Parallel};
@@ -236,9 +261,17 @@ impl<B: ExecutionBackend> Parallel<B> {
     /// let slow = |ms: u64| std::thread::sleep(Duration::from_millis(ms));
     /// assert_eq!(p.map(slow, [0, 200]), Err(Error::Timeout { index: 1 }));
     /// ```
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
+    pub fn timeout(self, timeout: Duration) -> Parallel<B, Timed> {
+        Parallel {
+            backend: self.backend,
+            timing: PhantomData,
+            n_jobs: self.n_jobs,
+            batch_size: self.batch_size,
+            timeout: Some(timeout),
+            verbose: self.verbose,
+            log: self.log,
+            initializer: self.initializer,
+        }
     }
 
     /// The number of workers a run would use now: `n_jobs` resolved against the
@@ -295,7 +328,7 @@ impl<B: ExecutionBackend> Parallel<B> {
     }
 }
 
-impl<B: InProcess> Parallel<B> {
+impl<B: InProcess> Parallel<B, Untimed> {
     /// Runs every task and returns their results in input order.
     ///
     /// `tasks` is consumed lazily, a few batches ahead of the workers, so it can be a
@@ -399,7 +432,93 @@ impl<B: InProcess> Parallel<B> {
             f(item).map_err(Failure::typed)
         })
     }
+}
 
+/// The runs of a builder with a [`timeout`](Parallel::timeout): they return at the
+/// deadline, so their tasks own their data.
+impl<B: InProcess> Parallel<B, Timed> {
+    /// [`run`](Parallel::run) under a timeout: returns [`Error::Timeout`] at the deadline
+    /// while the task past it is left running, out of reach; tasks and results own
+    /// their data (`'static`) for that reason.
+    ///
+    /// # Errors
+    /// As the untimed [`run`](Parallel::run).
+    ///
+    /// ```
+    /// use parmemo_parallel::{delayed, Error, Parallel};
+    /// use std::time::Duration;
+    /// let p = Parallel::new().timeout(Duration::from_millis(20));
+    /// let tasks = [0_u64, 5_000].map(|ms| delayed(move || std::thread::sleep(Duration::from_millis(ms))));
+    /// assert_eq!(p.run(tasks), Err(Error::Timeout { index: 1 })); // at once, not in 5 s
+    /// ```
+    pub fn run<I, F, R>(&self, tasks: I) -> Result<Vec<R>, Error>
+    where
+        I: IntoIterator<Item = Delayed<F>>,
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.collect_owned(tasks.into_iter(), |task: Delayed<F>| Ok(task.call()))
+    }
+
+    /// [`try_run`](Parallel::try_run) under a timeout, as [`run`](Self::run).
+    ///
+    /// # Errors
+    /// As the untimed [`try_run`](Parallel::try_run).
+    pub fn try_run<I, F, R, E>(&self, tasks: I) -> Result<Vec<R>, Error>
+    where
+        I: IntoIterator<Item = Delayed<F>>,
+        F: FnOnce() -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: Display + Send + Sync + 'static,
+    {
+        self.collect_owned(tasks.into_iter(), |task: Delayed<F>| {
+            task.call().map_err(Failure::typed)
+        })
+    }
+
+    /// [`map`](Parallel::map) under a timeout, as [`run`](Self::run): `f`, the items and
+    /// the results own their data.
+    ///
+    /// # Errors
+    /// As the untimed [`map`](Parallel::map).
+    ///
+    /// ```
+    /// use parmemo_parallel::Parallel;
+    /// use std::time::Duration;
+    /// let p = Parallel::new().timeout(Duration::from_secs(5));
+    /// assert_eq!(p.map(|x: u64| x + 1, vec![1, 2])?, [2, 3]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn map<A, R, F, I>(&self, f: F, items: I) -> Result<Vec<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+    {
+        self.collect_owned(items.into_iter(), move |item: A| Ok(f(item)))
+    }
+
+    /// [`try_map`](Parallel::try_map) under a timeout, as [`map`](Self::map).
+    ///
+    /// # Errors
+    /// As the untimed [`try_map`](Parallel::try_map).
+    pub fn try_map<A, R, E, F, I>(&self, f: F, items: I) -> Result<Vec<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        A: Send + 'static,
+        R: Send + 'static,
+        E: Display + Send + Sync + 'static,
+        F: Fn(A) -> Result<R, E> + Send + Sync + 'static,
+    {
+        self.collect_owned(items.into_iter(), move |item: A| {
+            f(item).map_err(Failure::typed)
+        })
+    }
+}
+
+/// The streams, and the two ways of collecting a run, with or without a timeout.
+impl<B: InProcess, T> Parallel<B, T> {
     /// Runs the tasks and yields their results in input order as they become available
     /// (joblib's `return_as="generator"`): the first results can be used while later
     /// tasks still run. The input is pulled only as the workers need more.
@@ -489,6 +608,22 @@ impl<B: InProcess> Parallel<B> {
         )?;
         collected.finish()
     }
+
+    /// Collects a run of tasks that own their data: it returns at a timeout, leaving the
+    /// task past it running out of reach.
+    fn collect_owned<J, R>(
+        &self,
+        jobs: impl Iterator<Item = J>,
+        runner: impl Fn(J) -> TaskResult<R> + Send + Sync + 'static,
+    ) -> Result<Vec<R>, Error>
+    where
+        J: Send + 'static,
+        R: Send + 'static,
+    {
+        let mut collected = OrderedResults::new();
+        execute_owned(&self.plan()?, jobs, runner, |event| collected.take(event))?;
+        collected.finish()
+    }
 }
 
 /// The API of the out-of-process backends, the same on each; each type's own
@@ -497,7 +632,7 @@ impl<B: InProcess> Parallel<B> {
 /// `impl<B: InProcess>`, which the compiler cannot tell apart from it.
 macro_rules! out_of_process_api {
     ($backend:ty) => {
-        impl Parallel<$backend> {
+        impl<T> Parallel<$backend, T> {
             /// Calls `f` on every item in other processes — worker processes on
             /// [`Backend::Processes`](Backend::Processes), MPI ranks on `Backend::Mpi` — and
             /// returns the results in input order. `f` is a plain function (a closure without
@@ -603,27 +738,22 @@ out_of_process_api!(Processes);
 #[cfg(feature = "mpi")]
 out_of_process_api!(Mpi);
 
-/// Runs `$call` on a copy of this builder with the backend the scope chose.
+/// Runs `$f` over `$items` on the backend the scope chose: in process as a run that
+/// returns at a timeout (the arguments are owned), out of process as `$method` itself.
 macro_rules! on_chosen_backend {
-    ($self:ident, $parallel:ident => $call:expr) => {
+    ($self:ident, $method:ident, $f:ident, $items:ident, $runner:expr) => {
         match Configured::chosen() {
-            Chosen::Sequential => {
-                let $parallel = $self.clone().backend(Sequential);
-                $call
-            }
-            Chosen::Threads => {
-                let $parallel = $self.clone().backend(Threads);
-                $call
-            }
-            Chosen::Processes => {
-                let $parallel = $self.clone().backend(Processes);
-                $call
-            }
+            Chosen::Sequential => $self
+                .clone()
+                .backend(Sequential)
+                .collect_owned($items.into_iter(), $runner),
+            Chosen::Threads => $self
+                .clone()
+                .backend(Threads)
+                .collect_owned($items.into_iter(), $runner),
+            Chosen::Processes => $self.clone().backend(Processes).$method($f, $items),
             #[cfg(feature = "mpi")]
-            Chosen::Mpi => {
-                let $parallel = $self.clone().backend(Mpi);
-                $call
-            }
+            Chosen::Mpi => $self.clone().backend(Mpi).$method($f, $items),
         }
     };
 }
@@ -650,7 +780,7 @@ macro_rules! stream_on_chosen_backend {
 
 /// The API every backend can run: plain functions of serializable arguments, on the
 /// backend the enclosing [`Config`] scope chooses.
-impl Parallel<Configured> {
+impl<T> Parallel<Configured, T> {
     /// Calls `f` on every item, on the backend the scope chose (threads without a
     /// scope), and returns the results in input order.
     ///
@@ -671,10 +801,10 @@ impl Parallel<Configured> {
     pub fn map<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<Vec<R>, Error>
     where
         I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned + Send,
+        A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        on_chosen_backend!(self, p => p.map(f, items))
+        on_chosen_backend!(self, map, f, items, move |item: A| Ok(f(item)))
     }
 
     /// [`map`](Self::map) for a function that returns `Result`.
@@ -684,11 +814,13 @@ impl Parallel<Configured> {
     pub fn try_map<A, R, E, I>(&self, f: fn(A) -> Result<R, E>, items: I) -> Result<Vec<R>, Error>
     where
         I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned + Send,
+        A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
         E: Display + Send + Sync + 'static,
     {
-        on_chosen_backend!(self, p => p.try_map(f, items))
+        on_chosen_backend!(self, try_map, f, items, move |item: A| {
+            f(item).map_err(Failure::typed)
+        })
     }
 
     /// [`map`](Self::map) with the results in input order as they become available.
@@ -720,7 +852,7 @@ impl Parallel<Configured> {
     }
 }
 
-impl Parallel<Processes> {
+impl<T> Parallel<Processes, T> {
     /// Where this builder's runs go, and their plan: the pool of `n_jobs` processes.
     fn placement(&self) -> Result<Placement, Error> {
         Processes::placement(self.process_plan()?, self.initializer)
@@ -728,7 +860,7 @@ impl Parallel<Processes> {
 }
 
 #[cfg(feature = "mpi")]
-impl Parallel<Mpi> {
+impl<T> Parallel<Mpi, T> {
     /// Where this builder's runs go, and their plan: the serving ranks, or local threads
     /// when there are none.
     fn placement(&self) -> Result<Placement, Error> {
@@ -736,7 +868,7 @@ impl Parallel<Mpi> {
     }
 }
 
-impl Parallel<Processes> {
+impl<T> Parallel<Processes, T> {
     /// The process ids of this pool's live workers, starting the pool if needed: to
     /// watch them, or to see that a later run reuses them.
     ///

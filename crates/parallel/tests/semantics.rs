@@ -25,9 +25,10 @@ fn within_a_minute<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static)
 
 #[test]
 fn a_zero_timeout_or_batch_size_is_refused_before_any_task_runs() {
-    let ran = AtomicUsize::new(0);
+    // A static, as tasks under a timeout own what they use.
+    static RAN: AtomicUsize = AtomicUsize::new(0);
     let counted = |x: u64| {
-        ran.fetch_add(1, Ordering::SeqCst);
+        RAN.fetch_add(1, Ordering::SeqCst);
         x
     };
     let zero = Duration::ZERO;
@@ -55,7 +56,7 @@ fn a_zero_timeout_or_batch_size_is_refused_before_any_task_runs() {
         assert_eq!(zero_timeout, Err(Error::InvalidTimeout), "{name}");
         assert_eq!(zero_batch, Err(Error::InvalidBatchSize), "{name}");
     }
-    assert_eq!(ran.load(Ordering::SeqCst), 10, "only the one valid run ran");
+    assert_eq!(RAN.load(Ordering::SeqCst), 10, "only the one valid run ran");
     let streamed = Parallel::new()
         .timeout(Duration::ZERO)
         .run_iter((0..3_u64).map(|x| delayed(move || x)));
@@ -298,11 +299,16 @@ fn sleeps(ms: u64) -> u64 {
     ms
 }
 
+/// Gives a test a process pool of its own (pools are keyed by their initializer), so
+/// that other tests running at the same time do not take its workers.
+fn own_pool() {}
+
 #[test]
 fn a_dropped_stream_on_processes_never_delays_later_runs() {
     let p = Parallel::new()
         .backend(Backend::Processes)
         .n_jobs(2)
+        .initializer(own_pool)
         .batch_size(BatchSize::Fixed(1));
     let before = p.worker_pids().unwrap();
     let later = within_a_minute(move || {
@@ -316,6 +322,7 @@ fn a_dropped_stream_on_processes_never_delays_later_runs() {
     let after = Parallel::new()
         .backend(Backend::Processes)
         .n_jobs(2)
+        .initializer(own_pool)
         .worker_pids()
         .unwrap();
     assert!(
@@ -561,4 +568,113 @@ fn a_failing_task_gives_back_its_own_error_value() {
     // A panic has a message and no value.
     let panicked = Parallel::new().n_jobs(2).map(explodes_at_three, 0..8);
     assert_eq!(panicked.unwrap_err().task_error::<Bomb>().map(|_| ()), None);
+}
+
+/// A task that never ends, as far as its run can tell: the gate opens when the test ends.
+fn stuck_on(gate: &Arc<Gate>, at: u32) -> impl Fn(u32) -> u32 + Send + Sync + 'static {
+    let gate = Arc::clone(gate);
+    move |i| {
+        if i == at {
+            gate.pass();
+        }
+        i
+    }
+}
+
+#[test]
+fn a_timeout_returns_at_the_deadline_on_every_in_process_backend() {
+    let gate = Gate::new();
+    let timeout = Duration::from_millis(100);
+    let waited = within_a_minute({
+        let gate = Arc::clone(&gate);
+        move || {
+            let mut waited = Vec::new();
+            let backends = [
+                ("threads", Parallel::new().n_jobs(2).timeout(timeout)),
+                (
+                    "threads, every core",
+                    Parallel::new().n_jobs(-1).timeout(timeout),
+                ),
+            ];
+            for (name, p) in backends {
+                for _ in 0..3 {
+                    // Three stuck runs in turn: more stuck threads than the pool has.
+                    let began = std::time::Instant::now();
+                    let ran = p.map(stuck_on(&gate, 3), 0..8_u32);
+                    waited.push(began.elapsed());
+                    assert_eq!(ran, Err(Error::Timeout { index: 3 }), "{name}");
+                    let began = std::time::Instant::now();
+                    let tasks = (0..8_u32).map(|i| {
+                        let stuck = stuck_on(&gate, 5);
+                        delayed(move || stuck(i))
+                    });
+                    assert_eq!(p.run(tasks), Err(Error::Timeout { index: 5 }), "{name}");
+                    waited.push(began.elapsed());
+                }
+            }
+            let sequential = Parallel::new()
+                .backend(Backend::Sequential)
+                .timeout(timeout);
+            let began = std::time::Instant::now();
+            assert_eq!(
+                sequential.map(stuck_on(&gate, 1), 0..4_u32),
+                Err(Error::Timeout { index: 1 })
+            );
+            waited.push(began.elapsed());
+            // Later runs of every size, the default included, are not held up.
+            for n_jobs in [1, 2, -1] {
+                let squares = Parallel::new().n_jobs(n_jobs).map(square, 0..100_u64);
+                assert_eq!(squares.map(|s| s[9]), Ok(81), "n_jobs({n_jobs})");
+            }
+            waited
+        }
+    });
+    gate.release();
+    // Far from the 60 s safety net: each run returned at its deadline, with a task
+    // still stuck behind it.
+    for elapsed in waited {
+        assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+    }
+}
+
+#[test]
+fn n_jobs_1_under_a_timeout_still_runs_one_task_at_a_time() {
+    static RUNNING: AtomicUsize = AtomicUsize::new(0);
+    static MOST: AtomicUsize = AtomicUsize::new(0);
+    let watched = |x: u64| {
+        let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+        MOST.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(5));
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+        x
+    };
+    let one = Parallel::new().n_jobs(1).timeout(Duration::from_secs(30));
+    let inner = one.clone();
+    let outer = Parallel::new()
+        .n_jobs(2)
+        .run((0..2_u64).map(|_| delayed(|| inner.map(watched, 0..8_u64).map(|v| v.len()))));
+    assert_eq!(outer, Ok(vec![Ok(8), Ok(8)]));
+    assert_eq!(one.map(watched, 0..8_u64).map(|v| v.len()), Ok(8));
+    // Two outer tasks each run an inner n_jobs(1) run: at most one task of each.
+    assert!(MOST.load(Ordering::SeqCst) <= 2);
+}
+
+#[test]
+fn a_scope_timeout_applies_to_runs_that_borrow() {
+    let data: Vec<u64> = (0..6).collect();
+    let borrowed = |i: usize| {
+        if i == 4 {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        data[i]
+    };
+    let ran = parmemo_parallel::Config::new()
+        .timeout(Duration::from_millis(50))
+        .scope(|| Parallel::new().n_jobs(2).map(borrowed, 0..6));
+    // Reported at the deadline (with a warning on stderr), returned once the task ended.
+    assert_eq!(ran, Err(Error::Timeout { index: 4 }));
+    assert_eq!(
+        Parallel::new().n_jobs(2).map(borrowed, 0..4),
+        Ok(vec![0, 1, 2, 3])
+    );
 }

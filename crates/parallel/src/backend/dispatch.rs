@@ -57,6 +57,17 @@ pub(crate) struct Dispatcher<I: Iterator, R> {
     progress: Progress,
     done: usize,
     total: Option<usize>,
+    waiting: Waiting,
+}
+
+/// How the dispatcher waits for completions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    /// By running other work of the pool the calling thread belongs to: when this run's
+    /// batches go to that pool (a nested scoped run), where blocking could starve them.
+    HelpsPool,
+    /// By blocking on the channel, up to the next deadline.
+    Blocks,
 }
 
 impl<I: Iterator, R> Dispatcher<I, R> {
@@ -85,7 +96,20 @@ impl<I: Iterator, R> Dispatcher<I, R> {
             progress: Progress::new(plan.verbose, plan.workers, total, plan.log.clone()),
             done: 0,
             total,
+            waiting: if inside_worker() {
+                Waiting::HelpsPool
+            } else {
+                Waiting::Blocks
+            },
         }
+    }
+
+    /// Waits by blocking, never by running other work of the calling thread's pool:
+    /// for runs whose batches go to a pool the calling thread is not part of, and which
+    /// must notice their deadline while waiting.
+    pub(crate) fn without_helping(mut self) -> Self {
+        self.waiting = Waiting::Blocks;
+        self
     }
 
     /// The channel batches report on and the state they share with the dispatcher.
@@ -219,7 +243,7 @@ impl<I: Iterator, R> Dispatcher<I, R> {
                     return Err(index);
                 }
             }
-            if inside_worker() {
+            if self.waiting == Waiting::HelpsPool {
                 // Blocking here would take a worker from the pool our own batches need
                 // (a nested run): help with pending work instead.
                 match self.receiver.try_recv() {

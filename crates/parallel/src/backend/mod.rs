@@ -231,6 +231,12 @@ where
         drive(&mut dispatcher, &mut spawn, &mut on_event);
         return Ok(());
     }
+    let mut on_event = |event: Event<R>| {
+        if let Event::Failed(Error::Timeout { index }) = &event {
+            warn_waiting_for(*index);
+        }
+        on_event(event)
+    };
     if inside_worker() {
         rayon::in_place_scope(|scope| {
             drive_in_scope(scope, plan.scope, &mut dispatcher, runner, &mut on_event);
@@ -241,6 +247,56 @@ where
         });
     }
     Ok(())
+}
+
+/// Runs `jobs` as [`execute_scoped`] does, for tasks that own their data, on a pool the
+/// calling thread is not part of: the call returns at a timeout (or a failure) without
+/// waiting for the tasks still running. Their pool is retired then, so that they delay no
+/// later run; they end on their own, and what they return is dropped.
+pub(crate) fn execute_owned<I, R, Run>(
+    plan: &Plan,
+    jobs: I,
+    runner: Run,
+    mut on_event: impl FnMut(Event<R>) -> ControlFlow<()>,
+) -> Result<(), Error>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    R: Send + 'static,
+    Run: Fn(I::Item) -> TaskResult<R> + Send + Sync + 'static,
+{
+    // Never inline, even for one worker: the calling thread must stay free to notice
+    // the deadline. One worker is a pool of one thread, so still one task at a time.
+    let mut dispatcher = Dispatcher::new(jobs, plan, false, false).without_helping();
+    let target = pool::separate(plan.workers)?;
+    let (sender, state) = dispatcher.reporting();
+    let runner = Arc::new(runner);
+    let config = plan.scope;
+    let mut spawn = |batch: Batch<I::Item>| {
+        let sender = sender.clone();
+        let state = Arc::clone(&state);
+        let runner = Arc::clone(&runner);
+        target.spawn(move || {
+            // The receiver is gone once the call returned early: nothing to report to.
+            let _ = sender.send(run_batch_in(config, batch, &*runner, &state));
+        });
+    };
+    drive(&mut dispatcher, &mut spawn, &mut on_event);
+    if dispatcher.in_flight() > 0 {
+        pool::retire(plan.workers, &target);
+    }
+    Ok(())
+}
+
+/// Tells the user why a run under a timeout from a [`Config`](crate::Config) scope does
+/// not return at the deadline: its tasks may borrow from the caller.
+fn warn_waiting_for(index: usize) {
+    eprintln!(
+        "parmemo: task {index} ran past the timeout of the enclosing Config scope; this run \
+         returns once it ends, since its tasks may borrow from the caller. Set \
+         Parallel::timeout on the builder (its tasks then own their data) to return at \
+         the deadline."
+    );
 }
 
 /// Runs `batch` in the configuration scope its run was started in (see `Plan::scope`).

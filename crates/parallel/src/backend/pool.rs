@@ -32,16 +32,7 @@ pub(crate) fn pool(threads: usize) -> Result<Arc<ThreadPool>, Error> {
         kept.pools.push(entry);
         return Ok(pool);
     }
-    let pool = Arc::new(
-        ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(move |i| format!("parmemo-{threads}-{i}"))
-            .build()
-            .map_err(|err| Error::ThreadPool {
-                threads,
-                message: err.to_string(),
-            })?,
-    );
+    let pool = Arc::new(build(threads)?);
     if threads <= KEPT_OVERSUBSCRIPTION * crate::available_cores() {
         if kept.pools.len() == KEPT_SIZES {
             // The least recently used goes; its threads end once its runs are done.
@@ -50,6 +41,28 @@ pub(crate) fn pool(threads: usize) -> Result<Arc<ThreadPool>, Error> {
         kept.pools.push((threads, Arc::clone(&pool)));
     }
     Ok(pool)
+}
+
+/// A pool of `threads` threads that the calling thread is not part of: the kept one,
+/// or, for a run started inside a task of that very pool, one built for the run (a
+/// thread that blocks on its own pool's work could starve it).
+pub(crate) fn separate(threads: usize) -> Result<Arc<ThreadPool>, Error> {
+    let kept = pool(threads)?;
+    if kept.current_thread_index().is_none() {
+        return Ok(kept);
+    }
+    build(threads).map(Arc::new)
+}
+
+fn build(threads: usize) -> Result<ThreadPool, Error> {
+    ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("parmemo-{threads}-{i}"))
+        .build()
+        .map_err(|err| Error::ThreadPool {
+            threads,
+            message: err.to_string(),
+        })
 }
 
 /// Drops every kept pool: their threads end once the runs using them are done.
