@@ -33,8 +33,9 @@ pub enum Error {
         index: usize,
         /// The panic message, or the task's error rendered with `Display`.
         message: String,
-        /// The task's own error value, when it returned one in this process
-        /// (`try_map`/`try_run` on threads or sequentially): see [`Error::task_error`].
+        /// The task's own error value, when it returned one (`try_map`/`try_run`; from a
+        /// worker process or an MPI rank it crossed back serialized): see
+        /// [`Error::task_error`].
         #[serde(skip)]
         error: TaskError,
     },
@@ -119,8 +120,8 @@ impl Error {
     }
 
     /// The error value a failing task returned, if this is [`Error::Task`] from
-    /// `try_map`/`try_run` in this process and the value is an `E`: the caller's own error,
-    /// not only its message.
+    /// `try_map`/`try_run` (on any backend) and the value is an `E`: the caller's own
+    /// error, not only its message.
     ///
     /// ```
     /// use parmemo_parallel::Parallel;

@@ -670,10 +670,40 @@ macro_rules! out_of_process_api {
             }
 
             /// [`map`](Self::map) for a function that returns `Result`: the first `Err` fails
-            /// the run as [`Error::Task`] with the error's `Display` text.
+            /// the run as [`Error::Task`] with the error's `Display` text and the error value
+            /// itself, which crosses back serialized ([`Error::task_error`]). An error type
+            /// that cannot derive serde's traits (`std::io::Error`) maps to one that can, a
+            /// `String` at least.
             ///
             /// # Errors
             /// As [`map`](Self::map).
+            ///
+            /// ```no_run
+            /// use parmemo_parallel::{Backend, Parallel};
+            /// use serde::{Deserialize, Serialize};
+            ///
+            /// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+            /// struct Rejected {
+            ///     sample: u32,
+            /// }
+            ///
+            /// impl std::fmt::Display for Rejected {
+            ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            ///         write!(f, "sample {} failed quality control", self.sample)
+            ///     }
+            /// }
+            ///
+            /// fn check(sample: u32) -> Result<u32, Rejected> {
+            ///     if sample == 7 { Err(Rejected { sample }) } else { Ok(sample) }
+            /// }
+            ///
+            /// fn main() {
+            ///     parmemo_parallel::init();
+            ///     let run = Parallel::new().backend(Backend::Processes).try_map(check, 0..10);
+            ///     let error = run.unwrap_err();
+            ///     assert_eq!(error.task_error::<Rejected>(), Some(&Rejected { sample: 7 }));
+            /// }
+            /// ```
             pub fn try_map<A, R, E, I>(
                 &self,
                 f: fn(A) -> Result<R, E>,
@@ -683,7 +713,7 @@ macro_rules! out_of_process_api {
                 I: IntoIterator<Item = A>,
                 A: Serialize + DeserializeOwned,
                 R: Serialize + DeserializeOwned + Send + 'static,
-                E: Display,
+                E: Serialize + DeserializeOwned + Display + Send + Sync + 'static,
             {
                 remote::collect(self.placement()?, items.into_iter(), RemoteFn::try_map(f))
             }
@@ -807,7 +837,9 @@ impl<T> Parallel<Configured, T> {
         on_chosen_backend!(self, map, f, items, move |item: A| Ok(f(item)))
     }
 
-    /// [`map`](Self::map) for a function that returns `Result`.
+    /// [`map`](Self::map) for a function that returns `Result`: the first `Err` fails the
+    /// run with the error value itself on every backend ([`Error::task_error`]), which is
+    /// why `E` is serializable.
     ///
     /// # Errors
     /// As the chosen backend's `try_map`.
@@ -816,7 +848,7 @@ impl<T> Parallel<Configured, T> {
         I: IntoIterator<Item = A>,
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
-        E: Display + Send + Sync + 'static,
+        E: Serialize + DeserializeOwned + Display + Send + Sync + 'static,
     {
         on_chosen_backend!(self, try_map, f, items, move |item: A| {
             f(item).map_err(Failure::typed)

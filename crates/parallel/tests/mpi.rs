@@ -58,7 +58,10 @@ fn main() {
             "a_panic_names_its_task_and_the_rank_serves_on",
             a_panic_names_its_task_and_the_rank_serves_on,
         ),
-        ("an_error_names_its_task", an_error_names_its_task),
+        (
+            "an_error_names_its_task",
+            an_error_names_its_task_and_comes_back_as_itself,
+        ),
         ("a_large_argument_round_trips", a_large_argument_round_trips),
         ("ten_thousand_tiny_tasks", ten_thousand_tiny_tasks),
         ("tasks_run_where_they_should", tasks_run_where_they_should),
@@ -184,14 +187,19 @@ fn odd_is_an_error(x: u32) -> Result<u32, String> {
     }
 }
 
-fn an_error_names_its_task() -> Result<(), String> {
+fn an_error_names_its_task_and_comes_back_as_itself() -> Result<(), String> {
     match Parallel::new()
         .backend(Backend::Mpi)
         .try_map(odd_is_an_error, 0..100u32)
     {
-        Err(Error::Task {
-            index: 33, message, ..
-        }) if message == "33 is not welcome" => Ok(()),
+        Err(error @ Error::Task { index: 33, .. })
+            if error == Error::task(33, "33 is not welcome") =>
+        {
+            expect(
+                error.task_error::<String>() == Some(&"33 is not welcome".to_owned()),
+                || "the rank's error value did not come back".to_owned(),
+            )
+        }
         other => Err(format!("expected task 33's error, got {other:?}")),
     }
 }

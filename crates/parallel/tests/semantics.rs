@@ -234,7 +234,8 @@ fn a_stream_starts_at_the_call() {
 
 #[test]
 fn a_stream_starts_at_the_call_on_processes() {
-    let dir = std::env::temp_dir().join(format!("pm-eager-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pm-eager-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let marker = dir.join("started").display().to_string();
     let stream = Parallel::new()
@@ -294,9 +295,11 @@ fn tasks_left_running_by_a_dropped_or_timed_out_stream_never_delay_later_runs() 
     assert_eq!(later, (squares.clone(), squares));
 }
 
-fn sleeps(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
+#[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
+fn mark_then_sleep(marker: String) -> bool {
+    let marked = std::fs::write(marker, b"").is_ok();
+    std::thread::sleep(Duration::from_secs(600));
+    marked
 }
 
 /// Gives a test a process pool of its own (pools are keyed by their initializer), so
@@ -311,13 +314,23 @@ fn a_dropped_stream_on_processes_never_delays_later_runs() {
         .initializer(own_pool)
         .batch_size(BatchSize::Fixed(1));
     let before = p.worker_pids().unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pm-dropped-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let markers: Vec<String> = (0..2)
+        .map(|i| dir.join(i.to_string()).display().to_string())
+        .collect();
     let later = within_a_minute(move || {
-        // Two tasks that would hold both workers for ten minutes, abandoned at once.
-        let stream = p.run_unordered(sleeps, [600_000, 600_000]).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        // Two tasks that would hold both workers for ten minutes, abandoned once both
+        // have started.
+        let stream = p.run_unordered(mark_then_sleep, markers.clone()).unwrap();
+        while !markers.iter().all(|m| std::path::Path::new(m).exists()) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         drop(stream);
         p.map(square, 0..10)
     });
+    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(later, Ok((0..10).map(square).collect::<Vec<u64>>()));
     let after = Parallel::new()
         .backend(Backend::Processes)
@@ -520,8 +533,9 @@ fn as_completed_means_per_task_whatever_the_batching() {
     assert_eq!(all, (0..10).collect::<Vec<_>>());
 }
 
-/// An error type of the caller's own.
-#[derive(Debug, PartialEq)]
+/// An error type of the caller's own, serializable so that it can come back from a
+/// worker process.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Refused {
     code: u32,
 }
@@ -532,16 +546,51 @@ impl std::fmt::Display for Refused {
     }
 }
 
+fn check(x: u32) -> Result<u32, Refused> {
+    if x == 7 {
+        Err(Refused { code: 70 })
+    } else {
+        Ok(x)
+    }
+}
+
+/// A task failing with a plain `String`, a serializable error of the standard library.
+fn fails_at_two(x: u32) -> Result<u32, String> {
+    if x == 2 {
+        Err("two".to_owned())
+    } else {
+        Ok(x)
+    }
+}
+
 #[test]
 fn a_failing_task_gives_back_its_own_error_value() {
-    let check = |x: u32| {
-        if x == 7 {
-            Err(Refused { code: 70 })
-        } else {
-            Ok(x)
-        }
-    };
+    let processes = Parallel::new().backend(Backend::Processes).n_jobs(2);
     for (name, outcome) in [
+        ("processes", processes.clone().try_map(check, 0..10)),
+        (
+            "processes, batches of 4",
+            processes
+                .clone()
+                .batch_size(BatchSize::Fixed(4))
+                .try_map(check, 0..10),
+        ),
+        (
+            "processes, configured",
+            parmemo_parallel::Config::new()
+                .backend(Backend::Processes)
+                .scope(|| {
+                    Parallel::new()
+                        .backend(Backend::Configured)
+                        .try_map(check, 0..10)
+                }),
+        ),
+        (
+            "configured on threads",
+            Parallel::new()
+                .backend(Backend::Configured)
+                .try_map(check, 0..10),
+        ),
         (
             "sequential",
             Parallel::new()
@@ -568,6 +617,9 @@ fn a_failing_task_gives_back_its_own_error_value() {
     // A panic has a message and no value.
     let panicked = Parallel::new().n_jobs(2).map(explodes_at_three, 0..8);
     assert_eq!(panicked.unwrap_err().task_error::<Bomb>().map(|_| ()), None);
+    let from_worker = processes.try_map(fails_at_two, 0..4).unwrap_err();
+    assert_eq!(from_worker.task_error::<String>(), Some(&"two".to_owned()));
+    assert_eq!(from_worker.task_error::<Refused>(), None);
 }
 
 /// A task that never ends, as far as its run can tell: the gate opens when the test ends.

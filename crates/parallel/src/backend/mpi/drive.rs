@@ -168,6 +168,7 @@ pub(super) fn drive(commands: &Receiver<Command>) {
                 let outcome = match reply_from_parts(&header, payload) {
                     Ok(reply) => JobOutcome::Reply(reply),
                     Err(err) => JobOutcome::Reply(Reply::Failed {
+                        error: Vec::new(),
                         offset: 0,
                         message: format!("rank {rank} sent an unreadable reply: {err}"),
                     }),
@@ -248,7 +249,7 @@ fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job) -> Option<Busy> {
         done,
         ..
     } = job;
-    let failure = |message: String| Some(JobOutcome::Reply(Reply::Failed { offset: 0, message }));
+    let failure = |message: String| Some(JobOutcome::Reply(Reply::failed(0, message)));
     let refusal = if arguments.len() > MAX_MESSAGE {
         failure(format!(
             "the batch's arguments take {} bytes, more than an MPI message holds (2 GiB): \

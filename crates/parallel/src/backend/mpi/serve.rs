@@ -27,10 +27,12 @@ pub(super) fn serve(world: &SimpleCommunicator, runnable: bool) {
         let reply = match request_from_parts(&header, payload) {
             Ok(request) if runnable => run(request),
             Ok(_) => Reply::Failed {
+                error: Vec::new(),
                 offset: 0,
                 message: "this rank runs a different executable from rank 0".to_owned(),
             },
             Err(err) => Reply::Failed {
+                error: Vec::new(),
                 offset: 0,
                 message: format!("rank {} could not read the request: {err}", world.rank()),
             },
@@ -49,12 +51,14 @@ fn run(request: Request) -> Reply {
         // Only dropping a task's value can panic past the trampoline: report it, keep serving.
         std::mem::forget(payload);
         Reply::Failed {
+            error: Vec::new(),
             offset: 0,
             message: "dropping a task's argument or result panicked".to_owned(),
         }
     });
     match &reply {
         Reply::Done(results) if results.len() > MAX_MESSAGE => Reply::Failed {
+            error: Vec::new(),
             offset: 0,
             message: format!(
                 "the batch's results take {} bytes, more than an MPI message holds (2 GiB): \
@@ -72,6 +76,7 @@ fn send_reply(root: &mpi::topology::Process<'_>, reply: &Reply) {
         Err(err) => {
             // Only an unencodable error message can land here; say that much.
             let fallback = Reply::Failed {
+                error: Vec::new(),
                 offset: 0,
                 message: format!("the reply could not be encoded: {err}"),
             };

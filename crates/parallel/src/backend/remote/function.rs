@@ -10,6 +10,7 @@
 
 use super::wire::{decode, encode, Reply};
 use crate::backend::panic_message;
+use crate::error::TaskError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Display;
@@ -27,6 +28,23 @@ pub(crate) type Trampoline = unsafe fn(usize, &[u8]) -> Reply;
 pub(crate) struct RemoteFn {
     trampoline: Trampoline,
     function: usize,
+    /// Turns the bincode of a failing task's error value back into the value, in the
+    /// parent (it never crosses: only the two offsets do).
+    error: fn(&[u8]) -> TaskError,
+}
+
+/// The error of a function that has none: its failures are panics.
+fn no_error(_: &[u8]) -> TaskError {
+    TaskError::default()
+}
+
+/// The `E` a worker encoded, as the caller's own value; none if it does not decode
+/// (then the message alone tells what went wrong).
+fn decode_error<E: DeserializeOwned + Send + Sync + 'static>(bytes: &[u8]) -> TaskError {
+    if bytes.is_empty() {
+        return TaskError::default();
+    }
+    decode::<E>(bytes).map_or_else(|_| TaskError::default(), TaskError::new)
 }
 
 /// A [`RemoteFn`] as offsets from the anchor: what crosses to a process running the same
@@ -43,16 +61,21 @@ impl RemoteFn {
         RemoteFn {
             trampoline: map_trampoline::<A, R>,
             function: f as usize,
+            error: no_error,
         }
     }
 
     /// The task of `try_map(f)`.
-    pub(crate) fn try_map<A: DeserializeOwned, R: Serialize, E: Display>(
-        f: fn(A) -> Result<R, E>,
-    ) -> Self {
+    pub(crate) fn try_map<A, R, E>(f: fn(A) -> Result<R, E>) -> Self
+    where
+        A: DeserializeOwned,
+        R: Serialize,
+        E: Serialize + DeserializeOwned + Display + Send + Sync + 'static,
+    {
         RemoteFn {
             trampoline: try_map_trampoline::<A, R, E>,
             function: f as usize,
+            error: decode_error::<E>,
         }
     }
 
@@ -61,6 +84,7 @@ impl RemoteFn {
         RemoteFn {
             trampoline: init_trampoline,
             function: setup as usize,
+            error: no_error,
         }
     }
 
@@ -69,6 +93,11 @@ impl RemoteFn {
         // SAFETY: both halves come from one constructor, which monomorphized the
         // trampoline for the very `fn` type whose address it stored.
         unsafe { (self.trampoline)(self.function, arguments) }
+    }
+
+    /// A failing task's error value, from the bytes its reply carried.
+    pub(crate) fn error_value(self, bytes: &[u8]) -> TaskError {
+        (self.error)(bytes)
     }
 
     /// What names this function to a process running the same executable.
@@ -124,21 +153,25 @@ unsafe fn map_trampoline<A: DeserializeOwned, R: Serialize>(
 ) -> Reply {
     // SAFETY: the caller's contract; fn pointers and usize have the same size.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(function) };
-    run_each(arguments, |argument| Ok::<R, String>(f(argument)))
+    run_each(arguments, |argument| Ok::<R, Refusal>(f(argument)))
 }
 
 /// The trampoline for `try_map(f: fn(A) -> Result<R, E>)`.
 ///
 /// # Safety
 /// `function` is the address of a `fn(A) -> Result<R, E>` of this process.
-unsafe fn try_map_trampoline<A: DeserializeOwned, R: Serialize, E: Display>(
+unsafe fn try_map_trampoline<A: DeserializeOwned, R: Serialize, E: Serialize + Display>(
     function: usize,
     arguments: &[u8],
 ) -> Reply {
     // SAFETY: the caller's contract; fn pointers and usize have the same size.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> Result<R, E>>(function) };
     run_each(arguments, |argument| {
-        f(argument).map_err(|err| err.to_string())
+        f(argument).map_err(|err| Refusal {
+            message: err.to_string(),
+            // An error that does not encode still fails the task, with its message.
+            error: encode(&err).unwrap_or_default(),
+        })
     })
 }
 
@@ -150,24 +183,32 @@ unsafe fn init_trampoline(function: usize, _arguments: &[u8]) -> Reply {
     // SAFETY: the caller's contract; fn pointers and usize have the same size.
     let setup = unsafe { std::mem::transmute::<usize, fn()>(function) };
     match catch_unwind(setup) {
-        Ok(()) => encode(&Vec::<()>::new())
-            .map_or_else(|message| Reply::Failed { offset: 0, message }, Reply::Done),
+        Ok(()) => {
+            encode(&Vec::<()>::new()).map_or_else(|message| Reply::failed(0, message), Reply::Done)
+        }
         Err(payload) => {
             let message = panic_message(payload.as_ref());
             std::mem::forget(payload);
-            Reply::Failed { offset: 0, message }
+            Reply::failed(0, message)
         }
     }
 }
 
+/// A task's `Err`: its message and the bincode of its value.
+struct Refusal {
+    message: String,
+    error: Vec<u8>,
+}
+
 fn run_each<A: DeserializeOwned, R: Serialize>(
     arguments: &[u8],
-    f: impl Fn(A) -> Result<R, String>,
+    f: impl Fn(A) -> Result<R, Refusal>,
 ) -> Reply {
     let arguments: Vec<A> = match decode(arguments) {
         Ok(arguments) => arguments,
         Err(err) => {
             return Reply::Failed {
+                error: Vec::new(),
                 offset: 0,
                 message: format!("the worker could not decode the arguments: {err}"),
             }
@@ -177,19 +218,26 @@ fn run_each<A: DeserializeOwned, R: Serialize>(
     for (offset, argument) in arguments.into_iter().enumerate() {
         match catch_unwind(AssertUnwindSafe(|| f(argument))) {
             Ok(Ok(result)) => results.push(result),
-            Ok(Err(message)) => return Reply::Failed { offset, message },
+            Ok(Err(Refusal { message, error })) => {
+                return Reply::Failed {
+                    offset,
+                    message,
+                    error,
+                }
+            }
             Err(payload) => {
                 let message = panic_message(payload.as_ref());
                 // A payload whose `Drop` panics would unwind out of here; leaking the
                 // few bytes of one failed task's payload keeps the worker alive.
                 std::mem::forget(payload);
-                return Reply::Failed { offset, message };
+                return Reply::failed(offset, message);
             }
         }
     }
     match encode(&results) {
         Ok(bytes) => Reply::Done(bytes),
         Err(err) => Reply::Failed {
+            error: Vec::new(),
             offset: 0,
             message: format!("the worker could not encode the results: {err}"),
         },

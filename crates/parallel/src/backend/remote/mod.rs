@@ -13,7 +13,7 @@ pub(crate) use job::Done;
 pub(crate) use job::{Job, JobOutcome, Workers};
 
 use super::batch::{Batch, Completion, Outcome, RunState};
-use super::{drive, execute_scoped, Dispatcher, EventSource, Plan, Stream, TaskResult};
+use super::{drive, execute_scoped, Dispatcher, EventSource, Failure, Plan, Stream, TaskResult};
 use crate::error::TaskError;
 use crate::results::OrderedResults;
 use crate::Error;
@@ -108,6 +108,7 @@ where
     A: Serialize + DeserializeOwned,
     R: DeserializeOwned + Send + 'static,
 {
+    let task_fn = task;
     let task = task.offsets();
     move |batch: Batch<A>| {
         let Batch { start, jobs, .. } = batch;
@@ -145,7 +146,7 @@ where
             timeout,
             state: Arc::clone(&state),
             done: Box::new(move |outcome, elapsed| {
-                report(outcome_of::<R>(outcome, start), elapsed);
+                report(outcome_of::<R>(outcome, start, task_fn), elapsed);
             }),
         });
     }
@@ -161,14 +162,18 @@ fn split_batch<A: Serialize + DeserializeOwned>(arguments: &[u8]) -> Result<Vec<
 }
 
 /// A job's outcome as the outcome of the batch that starts at task `start`.
-fn outcome_of<R: DeserializeOwned>(outcome: JobOutcome, start: usize) -> Outcome<R> {
+fn outcome_of<R: DeserializeOwned>(
+    outcome: JobOutcome,
+    start: usize,
+    task: RemoteFn,
+) -> Outcome<R> {
     match outcome {
         JobOutcome::Reply(reply) => match results_of(reply) {
             Ok(results) => Outcome::Done(results),
-            Err((offset, message)) => Outcome::Failed {
+            Err((offset, message, error)) => Outcome::Failed {
                 index: start + offset,
                 message,
-                error: TaskError::default(),
+                error: task.error_value(&error),
             },
         },
         JobOutcome::Died {
@@ -191,13 +196,23 @@ fn outcome_of<R: DeserializeOwned>(outcome: JobOutcome, start: usize) -> Outcome
     }
 }
 
-/// The one reply decoder: a batch's results, or the offset of the task that failed and why.
-fn results_of<R: DeserializeOwned>(reply: Reply) -> Result<Vec<R>, (usize, String)> {
+/// Why a batch failed: the offset of its failing task, the message, the bincode of the
+/// task's error value (empty when there is none).
+type Failed = (usize, String, Vec<u8>);
+
+/// The one reply decoder: a batch's results, or which task failed and why.
+fn results_of<R: DeserializeOwned>(reply: Reply) -> Result<Vec<R>, Failed> {
     match reply {
-        Reply::Done(bytes) => decode::<Vec<R>>(&bytes)
-            .map_err(|err| (0, format!("the results cannot be deserialized: {err}"))),
-        Reply::Failed { offset, message } => Err((offset, message)),
-        Reply::Hello { .. } => Err((0, "the worker answered out of turn".to_owned())),
+        Reply::Done(bytes) => decode::<Vec<R>>(&bytes).map_err(|err| {
+            let message = format!("the results cannot be deserialized: {err}");
+            (0, message, Vec::new())
+        }),
+        Reply::Failed {
+            offset,
+            message,
+            error,
+        } => Err((offset, message, error)),
+        Reply::Hello { .. } => Err((0, "the worker answered out of turn".to_owned(), Vec::new())),
     }
 }
 
@@ -214,7 +229,10 @@ fn local_runner<R: DeserializeOwned>(
     move |argument| {
         // The trampoline catches the task's panic and reports it as a failure.
         results_of::<R>(task.call(&argument?))
-            .map_err(|(_, message)| message)?
+            .map_err(|(_, message, error)| Failure {
+                message,
+                error: task.error_value(&error),
+            })?
             .pop()
             .ok_or_else(|| "the task returned no result".to_owned().into())
     }

@@ -42,8 +42,24 @@ pub(crate) enum Reply {
     Hello { pid: u32, nonce: u128 },
     /// Every task of the batch ran: the bincode of its `Vec<R>`.
     Done(Vec<u8>),
-    /// Task `offset` of the batch panicked or returned an error.
-    Failed { offset: usize, message: String },
+    /// Task `offset` of the batch panicked or returned an error: its message, and the
+    /// bincode of the error value it returned (empty after a panic, or for `map`).
+    Failed {
+        offset: usize,
+        message: String,
+        error: Vec<u8>,
+    },
+}
+
+impl Reply {
+    /// A failure without an error value: a panic, or a failure of the machinery.
+    pub(crate) fn failed(offset: usize, message: String) -> Reply {
+        Reply::Failed {
+            offset,
+            message,
+            error: Vec::new(),
+        }
+    }
 }
 
 pub(crate) fn config() -> bincode::config::Configuration {
@@ -126,7 +142,8 @@ pub(crate) fn request_from_parts(header: &[u8], arguments: Vec<u8>) -> io::Resul
     })
 }
 
-/// A reply as its encoded header and its payload (empty but for `Done`).
+/// A reply as its encoded header and its payload (a `Done`'s results, a `Failed`'s
+/// error value).
 pub(crate) fn reply_parts(reply: &Reply) -> io::Result<(Vec<u8>, &[u8])> {
     let (header, payload) = match reply {
         Reply::Hello { pid, nonce } => (
@@ -137,12 +154,16 @@ pub(crate) fn reply_parts(reply: &Reply) -> io::Result<(Vec<u8>, &[u8])> {
             &[][..],
         ),
         Reply::Done(results) => (ReplyHeader::Done, &results[..]),
-        Reply::Failed { offset, message } => (
+        Reply::Failed {
+            offset,
+            message,
+            error,
+        } => (
             ReplyHeader::Failed {
                 offset: *offset,
                 message: message.clone(),
             },
-            &[][..],
+            &error[..],
         ),
     };
     Ok((encode(&header).map_err(io::Error::other)?, payload))
@@ -153,7 +174,11 @@ pub(crate) fn reply_from_parts(header: &[u8], payload: Vec<u8>) -> io::Result<Re
     Ok(match decode(header).map_err(io::Error::other)? {
         ReplyHeader::Hello { pid, nonce } => Reply::Hello { pid, nonce },
         ReplyHeader::Done => Reply::Done(payload),
-        ReplyHeader::Failed { offset, message } => Reply::Failed { offset, message },
+        ReplyHeader::Failed { offset, message } => Reply::Failed {
+            offset,
+            message,
+            error: payload,
+        },
     })
 }
 
@@ -205,14 +230,7 @@ mod tests {
         };
         send_request(&mut wire, &request).unwrap();
         send_reply(&mut wire, &Reply::Done(vec![9; 5])).unwrap();
-        send_reply(
-            &mut wire,
-            &Reply::Failed {
-                offset: 2,
-                message: "no".into(),
-            },
-        )
-        .unwrap();
+        send_reply(&mut wire, &Reply::failed(2, "no".into())).unwrap();
         let mut reader = wire.as_slice();
         let Request::Run {
             task: received,
