@@ -297,9 +297,9 @@ fn tasks_left_running_by_a_dropped_or_timed_out_stream_never_delay_later_runs() 
 
 #[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
 fn mark_then_sleep(marker: String) -> bool {
-    let marked = std::fs::write(marker, b"").is_ok();
+    let written = std::fs::write(marker, b"").is_ok();
     std::thread::sleep(Duration::from_secs(600));
-    marked
+    written
 }
 
 /// Gives a test a process pool of its own (pools are keyed by their initializer), so
