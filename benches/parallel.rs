@@ -178,6 +178,14 @@ fn processes(c: &mut Criterion) {
     group.bench_function("tiny_tasks_10k_auto_batching", |b| {
         b.iter(|| on_processes.map(square, black_box(0..10_000)));
     });
+    // As completed, each task's result is a reply of its own: what that costs per task.
+    group.bench_function("tiny_tasks_10k_unordered", |b| {
+        b.iter(|| {
+            on_processes
+                .run_unordered(square, black_box(0..10_000))
+                .map(Iterator::count)
+        });
+    });
     group.finish();
 
     let big = uniform_f32(16 * 1024 * 1024, 3);

@@ -735,6 +735,7 @@ macro_rules! out_of_process_api {
                     self.placement()?,
                     Box::new(items.into_iter()),
                     RemoteFn::map(f),
+                    false,
                 )?))
             }
 
@@ -758,6 +759,7 @@ macro_rules! out_of_process_api {
                     self.placement()?,
                     Box::new(items.into_iter()),
                     RemoteFn::map(f),
+                    true,
                 )?))
             }
         }

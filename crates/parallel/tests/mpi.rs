@@ -48,12 +48,13 @@ fn main() {
         eprintln!("the crash run returned: {outcome:?}");
         std::process::exit(0);
     }
-    let checks: [Check; 9] = [
+    let checks: [Check; 10] = [
         (
             "results_come_back_in_input_order",
             results_come_back_in_input_order,
         ),
         ("streams_yield_every_result", streams_yield_every_result),
+        ("as_completed_means_per_task", as_completed_means_per_task),
         (
             "a_panic_names_its_task_and_the_rank_serves_on",
             a_panic_names_its_task_and_the_rank_serves_on,
@@ -151,6 +152,45 @@ fn streams_yield_every_result() -> Result<(), String> {
     let expected: Vec<(usize, u64)> = (0..300usize).map(|i| (i, (i * i) as u64)).collect();
     expect(seen == expected, || {
         "run_unordered missed or repeated results".to_owned()
+    })
+}
+
+/// Task 5 waits until the file `release` exists: stuck, until the check says otherwise.
+#[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
+fn stuck_at_5_until((i, release): (u32, String)) -> u32 {
+    if i == 5 {
+        while !std::path::Path::new(&release).exists() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    i
+}
+
+fn as_completed_means_per_task() -> Result<(), String> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pm-mpi-unordered-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|err| err.to_string())?;
+    let release = dir.join("release").display().to_string();
+    let tasks: Vec<(u32, String)> = (0..10).map(|i| (i, release.clone())).collect();
+    // Batched by four, without an exact length: task 5 is stuck in 4..8, on one rank.
+    let mut done = Parallel::new()
+        .backend(Backend::Mpi)
+        .batch_size(BatchSize::Fixed(4))
+        .run_unordered(stuck_at_5_until, tasks.into_iter().filter(|_| true))
+        .map_err(|err| err.to_string())?;
+    let first: Result<Vec<(usize, u32)>, Error> = done.by_ref().take(7).collect();
+    std::fs::write(&release, b"").map_err(|err| err.to_string())?;
+    let rest: Result<Vec<(usize, u32)>, Error> = done.collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut first: Vec<usize> = first
+        .map_err(|err| err.to_string())?
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    first.sort_unstable();
+    let rest = rest.map_err(|err| err.to_string())?;
+    expect(first == [0, 1, 2, 3, 4, 8, 9] && rest.len() == 3, || {
+        format!("the first seven results were {first:?}, then {rest:?}")
     })
 }
 

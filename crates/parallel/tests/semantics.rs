@@ -533,6 +533,90 @@ fn as_completed_means_per_task_whatever_the_batching() {
     assert_eq!(all, (0..10).collect::<Vec<_>>());
 }
 
+/// Task 5 waits until the file `release` exists: stuck, until the test says otherwise.
+#[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
+fn stuck_at_5_until((i, release): (u32, String)) -> u32 {
+    if i == 5 {
+        while !std::path::Path::new(&release).exists() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    i
+}
+
+#[test]
+fn as_completed_means_per_task_on_processes_too() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pm-unordered-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let release = dir.join("release").display().to_string();
+    let tasks: Vec<(u32, String)> = (0..10).map(|i| (i, release.clone())).collect();
+    let (before_release, all) = within_a_minute({
+        let release = release.clone();
+        move || {
+            // Without an exact length, batched by four: task 5 is stuck in 4..8.
+            let mut done = Parallel::new()
+                .backend(Backend::Processes)
+                .n_jobs(2)
+                .batch_size(BatchSize::Fixed(4))
+                .run_unordered(stuck_at_5_until, tasks.into_iter().filter(|_| true))
+                .unwrap();
+            let mut seen: Vec<(usize, u32)> = done.by_ref().take(7).map(|r| r.unwrap()).collect();
+            let before_release = seen.clone();
+            std::fs::write(&release, b"").unwrap();
+            seen.extend(done.map(|r| r.unwrap()));
+            (before_release, seen)
+        }
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut first_seven: Vec<usize> = before_release.iter().map(|(i, _)| *i).collect();
+    first_seven.sort_unstable();
+    assert_eq!(first_seven, [0, 1, 2, 3, 4, 8, 9], "4 did not wait for 5");
+    let mut all = all;
+    all.sort_unstable();
+    let expected: Vec<(usize, u32)> = (0..10_u32).map(|i| (i as usize, i)).collect();
+    assert_eq!(all, expected);
+}
+
+fn panics_at_3(x: u32) -> u32 {
+    assert!(x != 3, "no threes");
+    x
+}
+
+fn aborts_at_6(x: u32) -> u32 {
+    if x == 6 {
+        std::process::abort();
+    }
+    x
+}
+
+#[test]
+fn a_batch_answered_task_by_task_still_names_the_task_that_failed() {
+    let p = Parallel::new()
+        .backend(Backend::Processes)
+        .n_jobs(1)
+        .batch_size(BatchSize::Fixed(4));
+    let failed: Vec<_> = p.run_unordered(panics_at_3, 0..8).unwrap().collect();
+    assert!(failed.contains(&Ok((2, 2))), "{failed:?}");
+    assert!(
+        matches!(failed.last(), Some(Err(Error::Task { index: 3, .. }))),
+        "{failed:?}"
+    );
+    let died: Vec<_> = p.run_unordered(aborts_at_6, 0..8).unwrap().collect();
+    // The results of 4 and 5 may die with the worker (a worker gathers a millisecond of
+    // results into one message); those of the batch before it came out.
+    assert!(
+        (0..4_u32).all(|i| died.contains(&Ok((i as usize, i)))),
+        "{died:?}"
+    );
+    assert!(
+        matches!(died.last(), Some(Err(Error::WorkerDied { index: 6, .. }))),
+        "{died:?}"
+    );
+    // The pool serves on.
+    assert_eq!(p.map(square, 0..3), Ok(vec![0, 1, 4]));
+}
+
 /// An error type of the caller's own, serializable so that it can come back from a
 /// worker process.
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]

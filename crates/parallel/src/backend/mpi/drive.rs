@@ -8,7 +8,7 @@
 use super::join::take;
 use super::{Backoff, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_HEADER, RUN_PAYLOAD, STOP};
 use crate::backend::remote::wire::{reply_from_parts, request_header, Reply, Request};
-use crate::backend::remote::{Done, Job, JobOutcome, Workers};
+use crate::backend::remote::{Done, Job, JobOutcome, Partial, Workers};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use mpi::point_to_point::Status;
 use mpi::topology::{Rank, SimpleCommunicator};
@@ -101,6 +101,8 @@ impl Workers for Cluster {
 
 /// A batch on a serving rank.
 struct Busy {
+    /// Where the results of a batch sent with `each` go as they arrive.
+    partial: Option<Partial>,
     done: Option<Done>,
     since: Instant,
     timeout: Option<Duration>,
@@ -164,8 +166,21 @@ pub(super) fn drive(commands: &Receiver<Command>) {
             let (payload, _) = world
                 .process_at_rank(rank)
                 .receive_vec_with_tag::<u8>(REPLY_PAYLOAD);
+            let reply = reply_from_parts(&header, payload);
+            if let Ok(Reply::Partial(result)) = reply {
+                // One task of the batch ended; the rank stays busy with the rest.
+                if let Some(Busy {
+                    partial: Some(partial),
+                    done: Some(_),
+                    ..
+                }) = busy.get_mut(&rank)
+                {
+                    partial(result);
+                }
+                continue;
+            }
             if let Some(mut entry) = busy.remove(&rank) {
-                let outcome = match reply_from_parts(&header, payload) {
+                let outcome = match reply {
                     Ok(reply) => JobOutcome::Reply(reply),
                     Err(err) => JobOutcome::Reply(Reply::Failed {
                         error: Vec::new(),
@@ -244,8 +259,13 @@ fn report_stalled(queue: &mut VecDeque<Queued>, idle: &[Rank], busy: &HashMap<Ra
 /// Sends `job` to `rank`; `None` (the job reported as failed) if it cannot go.
 fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job) -> Option<Busy> {
     let Job {
-        request: Request::Run { task, arguments },
+        request: Request::Run {
+            task,
+            arguments,
+            each,
+        },
         timeout,
+        partial,
         done,
         ..
     } = job;
@@ -257,7 +277,7 @@ fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job) -> Option<Busy> {
             arguments.len()
         ))
     } else {
-        match request_header(task) {
+        match request_header(task, each) {
             Ok(header) => {
                 let destination = world.process_at_rank(rank);
                 destination.send_with_tag(&header[..], RUN_HEADER);
@@ -272,6 +292,7 @@ fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job) -> Option<Busy> {
         return None;
     }
     Some(Busy {
+        partial,
         done: Some(done),
         since: Instant::now(),
         timeout,

@@ -1,8 +1,8 @@
 //! The loop of ranks 1..: run each batch rank 0 sends until it says stop.
 
 use super::{Backoff, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_PAYLOAD, STOP};
-use crate::backend::remote::call;
-use crate::backend::remote::wire::{reply_parts, request_from_parts, Reply, Request};
+use crate::backend::remote::wire::{framed, reply_parts, request_from_parts, Reply, Request};
+use crate::backend::remote::{call, call_each};
 use mpi::point_to_point::Status;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, Destination, MatchedReceiveVec, Source};
@@ -25,7 +25,7 @@ pub(super) fn serve(world: &SimpleCommunicator, runnable: bool) {
         }
         let (payload, _) = root.receive_vec_with_tag::<u8>(RUN_PAYLOAD);
         let reply = match request_from_parts(&header, payload) {
-            Ok(request) if runnable => run(request),
+            Ok(request) if runnable => run(request, &root),
             Ok(_) => Reply::Failed {
                 error: Vec::new(),
                 offset: 0,
@@ -41,12 +41,43 @@ pub(super) fn serve(world: &SimpleCommunicator, runnable: bool) {
     }
 }
 
-fn run(request: Request) -> Reply {
-    let Request::Run { task, arguments } = request;
+fn run(request: Request, root: &mpi::topology::Process<'_>) -> Reply {
+    let Request::Run {
+        task,
+        arguments,
+        each,
+    } = request;
+    let mut too_large = None;
     // SAFETY: rank 0 computed the offsets with `RemoteFn::offsets`, and
     // `check_same_executable` found every rank running an executable with the same
     // contents, in which offsets name the same functions.
-    let reply = catch_unwind(AssertUnwindSafe(|| unsafe { call(task, &arguments) }));
+    let reply = catch_unwind(AssertUnwindSafe(|| unsafe {
+        if each {
+            // Each result at once: an MPI message costs little, and a second thread
+            // calling MPI would need MPI_THREAD_MULTIPLE.
+            call_each(
+                task,
+                &arguments,
+                &mut |result| match checked(Reply::Partial(framed(&[result]))) {
+                    partial @ Reply::Partial(_) => {
+                        send_reply(root, &partial);
+                        true
+                    }
+                    refused => {
+                        too_large = Some(refused);
+                        false
+                    }
+                },
+            )
+        } else {
+            call(task, &arguments)
+        }
+    }));
+    if let (Some(Reply::Failed { message, .. }), Ok(Reply::Failed { offset, .. })) =
+        (too_large, &reply)
+    {
+        return Reply::failed(*offset, message);
+    }
     let reply = reply.unwrap_or_else(|payload| {
         // Only dropping a task's value can panic past the trampoline: report it, keep serving.
         std::mem::forget(payload);
@@ -56,16 +87,23 @@ fn run(request: Request) -> Reply {
             message: "dropping a task's argument or result panicked".to_owned(),
         }
     });
+    checked(reply)
+}
+
+/// `reply`, or a failure when its results would not fit in one MPI message.
+fn checked(reply: Reply) -> Reply {
     match &reply {
-        Reply::Done(results) if results.len() > MAX_MESSAGE => Reply::Failed {
-            error: Vec::new(),
-            offset: 0,
-            message: format!(
-                "the batch's results take {} bytes, more than an MPI message holds (2 GiB): \
+        Reply::Done(results) | Reply::Partial(results) if results.len() > MAX_MESSAGE => {
+            Reply::Failed {
+                error: Vec::new(),
+                offset: 0,
+                message: format!(
+                    "the batch's results take {} bytes, more than an MPI message holds (2 GiB): \
                  lower batch_size",
-                results.len()
-            ),
-        },
+                    results.len()
+                ),
+            }
+        }
         _ => reply,
     }
 }

@@ -2,6 +2,7 @@
 //! executable, for crash isolation, hard timeouts and code that is not thread-safe. A
 //! leaf over the out-of-process core (`backend/remote`).
 
+mod answers;
 mod handshake;
 mod pool;
 mod spawn;

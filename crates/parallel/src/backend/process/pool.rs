@@ -209,7 +209,7 @@ fn serve_jobs(
         worker = Some(first);
     }
     let _ = started.send(());
-    while let Ok(job) = jobs.recv() {
+    while let Ok(mut job) = jobs.recv() {
         if job.state.is_cancelled() {
             (job.done)(JobOutcome::Cancelled, Duration::ZERO);
             continue;
@@ -228,7 +228,12 @@ fn serve_jobs(
         set_pid(Some(current.pid()));
         let began = Instant::now();
         let cancelled = || job.state.is_cancelled();
-        match current.run(&job.request, job.timeout, &cancelled) {
+        let mut partial = |result| {
+            if let Some(partial) = job.partial.as_mut() {
+                partial(result);
+            }
+        };
+        match current.run(&job.request, job.timeout, &cancelled, &mut partial) {
             Ok(reply) => {
                 worker = Some(current);
                 (job.done)(JobOutcome::Reply(reply), began.elapsed());
@@ -269,7 +274,9 @@ fn find_the_killer(
     worker: &mut Option<Worker>,
     set_pid: &dyn Fn(Option<u32>),
 ) -> Option<usize> {
-    let Request::Run { task, arguments } = &job.request;
+    let Request::Run {
+        task, arguments, ..
+    } = &job.request;
     let singles = (job.split)(arguments).ok()?;
     if singles.len() < 2 {
         return (singles.len() == 1).then_some(0);
@@ -283,9 +290,12 @@ fn find_the_killer(
         let request = Request::Run {
             task: *task,
             arguments: single,
+            each: false,
         };
         let cancelled = || job.state.is_cancelled();
-        match current.run(&request, job.timeout, &cancelled) {
+        // The tasks rerun only to find the culprit: their results were already reported
+        // or are not wanted.
+        match current.run(&request, job.timeout, &cancelled, &mut |_| {}) {
             Ok(_) => *worker = Some(current),
             Err(failure) => {
                 current.kill();

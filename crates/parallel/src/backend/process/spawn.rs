@@ -103,13 +103,19 @@ impl Worker {
         let mut worker = Worker { child, channel };
         if let Some(task) = initializer {
             let arguments = encode(&Vec::<()>::new()).map_err(StartError::Other)?;
-            let request = Request::Run { task, arguments };
-            let failure = match worker.run(&request, None, &|| false) {
+            let request = Request::Run {
+                task,
+                arguments,
+                each: false,
+            };
+            let failure = match worker.run(&request, None, &|| false, &mut |_| {}) {
                 Ok(Reply::Done(_)) => None,
                 Ok(Reply::Failed { message, .. }) => {
                     Some(format!("its initializer failed: {message}"))
                 }
-                Ok(Reply::Hello { .. }) => Some("it greeted twice".to_owned()),
+                Ok(Reply::Hello { .. } | Reply::Partial(_)) => {
+                    Some("it answered out of turn".to_owned())
+                }
                 Err(_) => Some("it died in its initializer".to_owned()),
             };
             if let Some(failure) = failure {
@@ -128,29 +134,40 @@ impl Worker {
 
     /// Sends `request` and waits for the reply, at most `timeout`, and only as long as
     /// `cancelled` says the run still wants it: a cancelled job's worker is killed rather
-    /// than left to finish work nobody waits for while later runs queue behind it.
+    /// than left to finish work nobody waits for while later runs queue behind it. The
+    /// results of a batch sent with `each` go to `partial` as they arrive, before the
+    /// reply that closes it.
     pub(crate) fn run(
         &mut self,
         request: &Request,
         timeout: Option<Duration>,
         cancelled: &dyn Fn() -> bool,
+        partial: &mut dyn FnMut(Vec<u8>),
     ) -> Result<Reply, Failure> {
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
         send_request(&mut self.channel, request).map_err(|_| Failure::Died)?;
-        self.wait_readable(deadline, cancelled)?;
-        // The reply has begun: read it whole, within what is left of the timeout.
-        let left = deadline.map(|deadline| {
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
-        });
-        self.channel
-            .set_read_timeout(left)
-            .map_err(|_| Failure::Died)?;
-        receive_reply(&mut self.channel).map_err(|err| match err.kind() {
-            ErrorKind::WouldBlock | ErrorKind::TimedOut => Failure::TimedOut,
-            _ => Failure::Died,
-        })
+        loop {
+            self.wait_readable(deadline, cancelled)?;
+            // A reply has begun: read it whole, within what is left of the timeout.
+            let left = deadline.map(|deadline| {
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1))
+            });
+            self.channel
+                .set_read_timeout(left)
+                .map_err(|_| Failure::Died)?;
+            match receive_reply(&mut self.channel) {
+                Ok(Reply::Partial(result)) => partial(result),
+                Ok(reply) => return Ok(reply),
+                Err(err) => {
+                    return Err(match err.kind() {
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut => Failure::TimedOut,
+                        _ => Failure::Died,
+                    })
+                }
+            }
+        }
     }
 
     /// Waits until the worker's reply starts (or its end of the channel closes).

@@ -6,9 +6,10 @@
 //! the variable that invited it is gone from its environment before any task runs, so
 //! neither its tasks nor the programs they start can be mistaken for workers.
 
+use super::answers::Answers;
 use super::handshake::{Invitation, INIT_MISSING_EXIT, WORKER_VARIABLE};
-use crate::backend::remote::call;
 use crate::backend::remote::wire::{receive_request, send_reply, Reply, Request};
+use crate::backend::remote::{call, call_each};
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -126,7 +127,12 @@ fn serve(mut channel: UnixStream, nonce: u128) -> i32 {
         return 2;
     }
     loop {
-        let Ok(Request::Run { task, arguments }) = receive_request(&mut channel) else {
+        let Ok(Request::Run {
+            task,
+            arguments,
+            each,
+        }) = receive_request(&mut channel)
+        else {
             // The parent closed the channel (it is done with us, or gone), or broke the
             // protocol: either way there is no one left to serve.
             return 0;
@@ -134,7 +140,13 @@ fn serve(mut channel: UnixStream, nonce: u128) -> i32 {
         // SAFETY: the offsets come from the only peer of this channel, the parent that
         // started this same executable image (`/proc/self/exe`) and computed them with
         // `RemoteFn::offsets`.
-        let reply = catch_unwind(AssertUnwindSafe(|| unsafe { call(task, &arguments) }));
+        let reply = catch_unwind(AssertUnwindSafe(|| unsafe {
+            if each {
+                Answers::gathered(&channel, |answer| call_each(task, &arguments, answer))
+            } else {
+                call(task, &arguments)
+            }
+        }));
         let reply = match reply {
             Ok(reply) => reply,
             Err(payload) => {

@@ -8,7 +8,7 @@
 //! safety argument, so it is made in one place: [`RemoteFn`], whose constructors take a
 //! typed `fn` and derive both halves from it. Nothing else turns a number into a function.
 
-use super::wire::{decode, encode, Reply};
+use super::wire::{decode, encode, unframed, Reply};
 use crate::backend::panic_message;
 use crate::error::TaskError;
 use serde::de::DeserializeOwned;
@@ -141,6 +141,45 @@ pub(crate) unsafe fn call(offsets: Offsets, arguments: &[u8]) -> Reply {
     // SAFETY: by the same contract, the function's offset names the `fn` type this
     // trampoline was monomorphized for.
     unsafe { trampoline(address_of(offsets.function), arguments) }
+}
+
+/// Calls, in a worker, the function that `offsets` names on each task of a batch sent
+/// with `each` (its one-task batches [`framed`](super::wire::framed)), handing `answer`
+/// each task's result (the bincode of a `Vec<R>` of one) as it ends; returns the reply
+/// that closes the batch. Stops at the first failure, or when `answer` says the parent
+/// can no longer be told.
+///
+/// # Safety
+/// As [`call`].
+pub(crate) unsafe fn call_each(
+    offsets: Offsets,
+    arguments: &[u8],
+    answer: &mut dyn FnMut(Vec<u8>) -> bool,
+) -> Reply {
+    let singles = match unframed(arguments) {
+        Ok(singles) => singles,
+        Err(err) => return Reply::failed(0, format!("the worker could not read the batch: {err}")),
+    };
+    for (offset, single) in singles.into_iter().enumerate() {
+        // SAFETY: the caller's contract, for each one-task batch of the same function.
+        match unsafe { call(offsets, single) } {
+            Reply::Done(result) => {
+                if !answer(result) {
+                    return Reply::failed(offset, "the parent stopped listening".to_owned());
+                }
+            }
+            Reply::Failed { message, error, .. } => {
+                return Reply::Failed {
+                    offset,
+                    message,
+                    error,
+                }
+            }
+            other => return other,
+        }
+    }
+    // Every result went ahead: an empty `Vec` closes the batch, whatever `R` is.
+    encode(&Vec::<()>::new()).map_or_else(|message| Reply::failed(0, message), Reply::Done)
 }
 
 /// The trampoline for `map(f: fn(A) -> R)`.

@@ -32,12 +32,18 @@ pub(crate) type Split = fn(&[u8]) -> Result<Vec<Vec<u8>>, String>;
 /// whatever ran it.
 pub(crate) type Done = Box<dyn FnOnce(JobOutcome, Duration) + Send>;
 
+/// What to do with each task's result of a batch sent with `each`, as it arrives: the
+/// bincode of its `Vec<R>` of one.
+pub(crate) type Partial = Box<dyn FnMut(Vec<u8>) + Send>;
+
 /// A batch for some worker, and what to do with its outcome.
 pub(crate) struct Job {
     pub(crate) request: Request,
     pub(crate) split: Split,
     pub(crate) timeout: Option<Duration>,
     pub(crate) state: Arc<RunState>,
+    /// For a batch sent with `each`: where its tasks' results go one by one.
+    pub(crate) partial: Option<Partial>,
     pub(crate) done: Done,
 }
 

@@ -7,10 +7,10 @@ mod function;
 mod job;
 pub(crate) mod wire;
 
-pub(crate) use function::{call, Offsets, RemoteFn};
+pub(crate) use function::{call, call_each, Offsets, RemoteFn};
 #[cfg(feature = "mpi")]
 pub(crate) use job::Done;
-pub(crate) use job::{Job, JobOutcome, Workers};
+pub(crate) use job::{Job, JobOutcome, Partial, Split, Workers};
 
 use super::batch::{Batch, Completion, Outcome, RunState};
 use super::{drive, execute_scoped, Dispatcher, EventSource, Failure, Plan, Stream, TaskResult};
@@ -53,7 +53,7 @@ where
         Remote::Workers(workers) => {
             let mut dispatcher = Dispatcher::new(items, &plan, false, false);
             let (sender, state) = dispatcher.reporting();
-            let mut spawn = spawner(workers, sender, state, task, plan.timeout);
+            let mut spawn = spawner(workers, sender, state, task, plan.timeout, false);
             drive(&mut dispatcher, &mut spawn, &mut { on_event });
         }
         Remote::Local => execute_scoped(
@@ -68,11 +68,13 @@ where
 }
 
 /// Starts a run of `items` through `task` where `placement` says, whose events a stream
-/// hands out on demand.
+/// hands out on demand; with `per_task`, each task's result as soon as it is ready
+/// (`run_unordered`), else each batch's.
 pub(crate) fn stream<A, R>(
     (plan, remote): Placement,
     items: Box<dyn Iterator<Item = A>>,
     task: RemoteFn,
+    per_task: bool,
 ) -> Result<Box<dyn EventSource<R>>, Error>
 where
     A: Serialize + DeserializeOwned + 'static,
@@ -82,12 +84,12 @@ where
         Remote::Workers(workers) => {
             let dispatcher = Dispatcher::new(items, &plan, false, true);
             let (sender, state) = dispatcher.reporting();
-            let spawn = spawner(workers, sender, state, task, plan.timeout);
+            let spawn = spawner(workers, sender, state, task, plan.timeout, per_task);
             Ok(Box::new(Stream::new(dispatcher, Box::new(spawn), true)))
         }
         Remote::Local => super::execute_streaming(
             true,
-            false,
+            per_task,
             &plan,
             Box::new(items.map(|item| encode_one(&item))),
             local_runner(task),
@@ -96,20 +98,22 @@ where
 }
 
 /// The `spawn` of a run out of process: encodes each batch's arguments and hands it to
-/// the workers, whose thread reports the outcome as a completion.
+/// the workers, whose thread reports the outcome as a completion. With `per_task`, a
+/// batch of several tasks goes as its tasks' one-task batches, which the worker answers
+/// one by one: each result is a completion of its own as soon as its task ends.
 fn spawner<A, R>(
     workers: Arc<dyn Workers>,
     sender: Sender<Completion<R>>,
     state: Arc<RunState>,
     task: RemoteFn,
     timeout: Option<Duration>,
+    per_task: bool,
 ) -> impl FnMut(Batch<A>) + 'static
 where
     A: Serialize + DeserializeOwned,
     R: DeserializeOwned + Send + 'static,
 {
-    let task_fn = task;
-    let task = task.offsets();
+    let offsets = task.offsets();
     move |batch: Batch<A>| {
         let Batch { start, jobs, .. } = batch;
         let len = jobs.len();
@@ -126,7 +130,14 @@ where
                 });
             }
         };
-        let arguments = match encode(&jobs) {
+        let each = per_task && len > 1;
+        let (arguments, split): (_, Split) = if each {
+            let singles: Result<Vec<Vec<u8>>, String> = jobs.iter().map(encode_one).collect();
+            (singles.map(|singles| wire::framed(&singles)), split_framed)
+        } else {
+            (encode(&jobs), split_batch::<A>)
+        };
+        let arguments = match arguments {
             Ok(arguments) => arguments,
             Err(err) => {
                 report(
@@ -140,16 +151,68 @@ where
                 return;
             }
         };
+        let partial = each.then(|| one_by_one::<R>(sender.clone(), start));
         workers.submit(Job {
-            request: Request::Run { task, arguments },
-            split: split_batch::<A>,
+            request: Request::Run {
+                task: offsets,
+                arguments,
+                each,
+            },
+            split,
             timeout,
             state: Arc::clone(&state),
+            partial,
             done: Box::new(move |outcome, elapsed| {
-                report(outcome_of::<R>(outcome, start, task_fn), elapsed);
+                report(outcome_of::<R>(outcome, start, task), elapsed);
             }),
         });
     }
+}
+
+/// Reports the results of a batch that starts at task `start` as they arrive, each
+/// reply's as one completion, in the order the worker sends them (its tasks' order).
+fn one_by_one<R: DeserializeOwned + Send + 'static>(
+    sender: Sender<Completion<R>>,
+    start: usize,
+) -> Partial {
+    let mut next = start;
+    Box::new(move |bytes: Vec<u8>| {
+        let began = std::time::Instant::now();
+        let results: Result<Vec<R>, String> = wire::unframed(&bytes).and_then(|parts| {
+            let mut results = Vec::with_capacity(parts.len());
+            for part in parts {
+                results.extend(decode::<Vec<R>>(part)?);
+            }
+            Ok(results)
+        });
+        let (len, outcome) = match results {
+            Ok(results) => (results.len(), Outcome::Done(results)),
+            Err(err) => (
+                1,
+                Outcome::Failed {
+                    index: next,
+                    message: format!("the results cannot be deserialized: {err}"),
+                    error: TaskError::default(),
+                },
+            ),
+        };
+        let _ = sender.send(Completion {
+            start: next,
+            len,
+            elapsed: began.elapsed(),
+            outcome,
+            last: false,
+        });
+        next += len;
+    })
+}
+
+/// The one-task batches of a batch sent with `each`.
+fn split_framed(arguments: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    Ok(wire::unframed(arguments)?
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect())
 }
 
 /// The one-task batches of a batch's encoded arguments.
@@ -212,7 +275,9 @@ fn results_of<R: DeserializeOwned>(reply: Reply) -> Result<Vec<R>, Failed> {
             message,
             error,
         } => Err((offset, message, error)),
-        Reply::Hello { .. } => Err((0, "the worker answered out of turn".to_owned(), Vec::new())),
+        Reply::Hello { .. } | Reply::Partial(_) => {
+            Err((0, "the worker answered out of turn".to_owned(), Vec::new()))
+        }
     }
 }
 

@@ -23,9 +23,14 @@ const RESERVE_AHEAD: usize = 1 << 28;
 /// Parent to child.
 #[derive(Debug)]
 pub(crate) enum Request {
-    /// Run a batch of the function that `task` names; `arguments` is the bincode of the
-    /// batch's `Vec<A>`.
-    Run { task: Offsets, arguments: Vec<u8> },
+    /// Run a batch of the function that `task` names. `arguments` is the bincode of the
+    /// batch's `Vec<A>`; with `each`, its tasks' one-task batches [`framed`] instead,
+    /// and the worker answers each task as it ends ([`Reply::Partial`]).
+    Run {
+        task: Offsets,
+        arguments: Vec<u8>,
+        each: bool,
+    },
 }
 
 /// The header of a request, without its payload.
@@ -33,6 +38,7 @@ pub(crate) enum Request {
 struct RunHeader {
     trampoline: usize,
     function: usize,
+    each: bool,
 }
 
 /// Child to parent.
@@ -40,8 +46,13 @@ struct RunHeader {
 pub(crate) enum Reply {
     /// The child is up (sent once, first): its process id and the nonce its parent gave it.
     Hello { pid: u32, nonce: u128 },
-    /// Every task of the batch ran: the bincode of its `Vec<R>`.
+    /// Every task of the batch ran: the bincode of its `Vec<R>` (empty when the tasks
+    /// were answered one by one).
     Done(Vec<u8>),
+    /// Tasks of a batch run with `each` ended, the next ones in order: each one's
+    /// bincode of a `Vec<R>` of one, [`framed`] together. More replies follow for the
+    /// same batch.
+    Partial(Vec<u8>),
     /// Task `offset` of the batch panicked or returned an error: its message, and the
     /// bincode of the error value it returned (empty after a panic, or for `map`).
     Failed {
@@ -81,6 +92,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 enum ReplyHeader {
     Hello { pid: u32, nonce: u128 },
     Done,
+    Partial,
     Failed { offset: usize, message: String },
 }
 
@@ -120,11 +132,41 @@ fn read_part(stream: &mut impl Read, limit: u64) -> io::Result<Vec<u8>> {
 
 /// The encoded header of a request to run a batch; the arguments travel beside it as
 /// the payload. Also the MPI backend's message format.
-pub(crate) fn request_header(task: Offsets) -> Result<Vec<u8>, String> {
+pub(crate) fn request_header(task: Offsets, each: bool) -> Result<Vec<u8>, String> {
     encode(&RunHeader {
         trampoline: task.trampoline,
         function: task.function,
+        each,
     })
+}
+
+/// One buffer holding `parts` each behind its length: a batch's one-task batches.
+pub(crate) fn framed(parts: &[Vec<u8>]) -> Vec<u8> {
+    let total = parts.iter().map(|part| part.len() + 8).sum();
+    let mut buffer = Vec::with_capacity(total);
+    for part in parts {
+        buffer.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        buffer.extend_from_slice(part);
+    }
+    buffer
+}
+
+/// The parts of a [`framed`] buffer, borrowed from it.
+pub(crate) fn unframed(mut buffer: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut parts = Vec::new();
+    while !buffer.is_empty() {
+        let (length, rest) = buffer
+            .split_first_chunk::<8>()
+            .ok_or("a framed batch ends inside a length")?;
+        let length = usize::try_from(u64::from_le_bytes(*length))
+            .ok()
+            .filter(|&length| length <= rest.len())
+            .ok_or("a framed batch announces more bytes than it holds")?;
+        let (part, rest) = rest.split_at(length);
+        parts.push(part);
+        buffer = rest;
+    }
+    Ok(parts)
 }
 
 /// The request made of a header and its payload.
@@ -132,8 +174,10 @@ pub(crate) fn request_from_parts(header: &[u8], arguments: Vec<u8>) -> io::Resul
     let RunHeader {
         trampoline,
         function,
+        each,
     } = decode(header).map_err(io::Error::other)?;
     Ok(Request::Run {
+        each,
         task: Offsets {
             trampoline,
             function,
@@ -154,6 +198,7 @@ pub(crate) fn reply_parts(reply: &Reply) -> io::Result<(Vec<u8>, &[u8])> {
             &[][..],
         ),
         Reply::Done(results) => (ReplyHeader::Done, &results[..]),
+        Reply::Partial(result) => (ReplyHeader::Partial, &result[..]),
         Reply::Failed {
             offset,
             message,
@@ -174,6 +219,7 @@ pub(crate) fn reply_from_parts(header: &[u8], payload: Vec<u8>) -> io::Result<Re
     Ok(match decode(header).map_err(io::Error::other)? {
         ReplyHeader::Hello { pid, nonce } => Reply::Hello { pid, nonce },
         ReplyHeader::Done => Reply::Done(payload),
+        ReplyHeader::Partial => Reply::Partial(payload),
         ReplyHeader::Failed { offset, message } => Reply::Failed {
             offset,
             message,
@@ -190,8 +236,12 @@ fn send_parts(stream: &mut impl Write, header: &[u8], payload: &[u8]) -> io::Res
 
 /// Sends a request; its arguments go as a raw payload.
 pub(crate) fn send_request(stream: &mut impl Write, request: &Request) -> io::Result<()> {
-    let Request::Run { task, arguments } = request;
-    let header = request_header(*task).map_err(io::Error::other)?;
+    let Request::Run {
+        task,
+        arguments,
+        each,
+    } = request;
+    let header = request_header(*task, *each).map_err(io::Error::other)?;
     send_parts(stream, &header, arguments)
 }
 
@@ -227,6 +277,7 @@ mod tests {
         let request = Request::Run {
             task,
             arguments: vec![1, 2, 3],
+            each: true,
         };
         send_request(&mut wire, &request).unwrap();
         send_reply(&mut wire, &Reply::Done(vec![9; 5])).unwrap();
@@ -235,14 +286,30 @@ mod tests {
         let Request::Run {
             task: received,
             arguments,
+            each,
         } = receive_request(&mut reader).unwrap();
-        assert_eq!((received, arguments), (task, vec![1, 2, 3]));
+        assert_eq!((received, arguments, each), (task, vec![1, 2, 3], true));
         assert!(matches!(receive_reply(&mut reader).unwrap(), Reply::Done(p) if p == vec![9; 5]));
         assert!(matches!(
             receive_reply(&mut reader).unwrap(),
             Reply::Failed { offset: 2, .. }
         ));
         assert!(receive_reply(&mut reader).is_err(), "end of stream");
+    }
+
+    #[test]
+    fn framed_parts_come_back_as_they_went_and_lies_are_errors() {
+        let parts = vec![vec![1, 2], vec![], vec![3; 300]];
+        let buffer = framed(&parts);
+        let back: Vec<Vec<u8>> = unframed(&buffer)
+            .unwrap()
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        assert_eq!(back, parts);
+        assert!(unframed(&buffer[..buffer.len() - 1]).is_err());
+        assert!(unframed(&buffer[..5]).is_err());
+        assert_eq!(unframed(&[]).map(|parts| parts.len()), Ok(0));
     }
 
     #[test]

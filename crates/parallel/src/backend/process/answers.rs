@@ -1,0 +1,161 @@
+//! A worker's answers to a batch sent with `each`: each task's result goes to the parent
+//! soon after its task ends, but not in a message of its own. A message costs a few
+//! microseconds on each side, far more than a tiny task, so the results that end within
+//! `GATHER` of the first one waiting travel together. A thread of the worker sends them,
+//! so that a long task never holds back the results that ended before it.
+
+use crate::backend::remote::wire::{framed, send_reply, Reply};
+use std::os::unix::net::UnixStream;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long a result may wait for others to travel with it.
+const GATHER: Duration = Duration::from_millis(1);
+
+#[derive(Default)]
+struct Waiting {
+    results: Vec<Vec<u8>>,
+    since: Option<Instant>,
+    finished: bool,
+    broken: bool,
+}
+
+/// The results waiting to be sent, shared by the task loop and the sending thread.
+#[derive(Default)]
+pub(super) struct Answers {
+    waiting: Mutex<Waiting>,
+    changed: Condvar,
+}
+
+impl Answers {
+    /// Runs `work` (the task loop, handed a way to answer each result), while a thread
+    /// sends the results on `channel`; returns once every result answered was sent (or
+    /// the channel broke), so that the reply closing the batch comes after them.
+    pub(super) fn gathered<T>(
+        channel: &UnixStream,
+        work: impl FnOnce(&mut dyn FnMut(Vec<u8>) -> bool) -> T,
+    ) -> T {
+        let answers = Answers::default();
+        std::thread::scope(|scope| {
+            let sender = scope.spawn(|| answers.send_all(channel));
+            // Ends the sending thread even if `work` unwinds: the scope joins it.
+            let finish = Finish(&answers);
+            let outcome = work(&mut |result| answers.answer(result));
+            drop(finish);
+            let _ = sender.join();
+            outcome
+        })
+    }
+
+    /// Queues one result; false once the parent can no longer be told.
+    fn answer(&self, result: Vec<u8>) -> bool {
+        let mut waiting = self.lock();
+        if waiting.broken {
+            return false;
+        }
+        if waiting.results.is_empty() {
+            waiting.since = Some(Instant::now());
+            self.changed.notify_one();
+        }
+        waiting.results.push(result);
+        true
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The sending thread: waits for a first result, gathers for up to `GATHER` more,
+    /// sends them as one reply; until the task loop is over and nothing waits.
+    fn send_all(&self, channel: &UnixStream) {
+        let mut channel = channel;
+        loop {
+            let mut waiting = self.lock();
+            while waiting.results.is_empty() && !waiting.finished {
+                waiting = self
+                    .changed
+                    .wait(waiting)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if waiting.results.is_empty() {
+                return;
+            }
+            let since = waiting.since.unwrap_or_else(Instant::now);
+            while !waiting.finished {
+                let left = GATHER.saturating_sub(since.elapsed());
+                if left.is_zero() {
+                    break;
+                }
+                waiting = self
+                    .changed
+                    .wait_timeout(waiting, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            let results = std::mem::take(&mut waiting.results);
+            drop(waiting);
+            if send_reply(&mut channel, &Reply::Partial(framed(&results))).is_err() {
+                self.lock().broken = true;
+                return;
+            }
+        }
+    }
+}
+
+/// Tells the sending thread that no more results come.
+struct Finish<'a>(&'a Answers);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        self.0.lock().finished = true;
+        self.0.changed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::remote::wire::{receive_reply, unframed};
+
+    #[test]
+    fn results_come_in_order_gathered_and_before_the_loop_returns() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let returned = Answers::gathered(&theirs, |answer| {
+            for i in 0..1000_u32 {
+                assert!(answer(i.to_le_bytes().to_vec()));
+            }
+            // A slow last task: the results before it go ahead of it.
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(answer(vec![9]));
+            "done"
+        });
+        assert_eq!(returned, "done");
+        drop(theirs);
+        let mut received = Vec::new();
+        let mut replies = 0;
+        while let Ok(Reply::Partial(bytes)) = receive_reply(&mut &ours) {
+            replies += 1;
+            received.extend(unframed(&bytes).unwrap().into_iter().map(<[u8]>::to_vec));
+        }
+        let mut expected: Vec<Vec<u8>> = (0..1000_u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        expected.push(vec![9]);
+        assert_eq!(received, expected);
+        assert!(replies >= 2, "the slow task's result went alone");
+        assert!(replies < 100, "{replies} replies for 1001 results");
+    }
+
+    #[test]
+    fn a_broken_channel_stops_the_answers() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        drop(ours);
+        let stopped = Answers::gathered(&theirs, |answer| {
+            (0..10_000)
+                .take_while(|_| {
+                    std::thread::sleep(Duration::from_micros(200));
+                    answer(vec![1])
+                })
+                .count()
+        });
+        assert!(stopped < 10_000, "the loop went on after the parent left");
+    }
+}
