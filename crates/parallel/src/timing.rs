@@ -25,12 +25,16 @@ pub struct Untimed;
 ///
 /// ```
 /// use parmemo_parallel::{Error, Parallel, Threads, Timed};
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 /// let p: Parallel<Threads, Timed> = Parallel::new().timeout(Duration::from_millis(50));
-/// let began = Instant::now();
-/// let stuck = |ms: u64| std::thread::sleep(Duration::from_millis(ms));
-/// assert_eq!(p.map(stuck, [0, 2_000]), Err(Error::Timeout { index: 1 }));
-/// assert!(began.elapsed() < Duration::from_millis(1_500)); // not after the task's 2 s
+/// let never_ends = |x: u64| loop {
+///     if x == 0 {
+///         break x;
+///     }
+///     std::thread::park();
+/// };
+/// // Returns at the deadline; task 1 is left parked, out of reach.
+/// assert_eq!(p.map(never_ends, [0, 1]), Err(Error::Timeout { index: 1 }));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timed;

@@ -249,9 +249,9 @@ where
     Ok(())
 }
 
-/// Runs `jobs` as [`execute_scoped`] does, for tasks that own their data, on a pool the
-/// calling thread is not part of: the call returns at a timeout (or a failure) without
-/// waiting for the tasks still running. Their pool is retired then, so that they delay no
+/// Runs `jobs` as [`execute_scoped`] does, for tasks that own their data, on a pool lent
+/// to this run alone: the call returns at a timeout (or a failure) without waiting for
+/// the tasks still running. Their pool is not given back then, so that they delay no
 /// later run; they end on their own, and what they return is dropped.
 pub(crate) fn execute_owned<I, R, Run>(
     plan: &Plan,
@@ -268,7 +268,7 @@ where
     // Never inline, even for one worker: the calling thread must stay free to notice
     // the deadline. One worker is a pool of one thread, so still one task at a time.
     let mut dispatcher = Dispatcher::new(jobs, plan, false, false).without_helping();
-    let target = pool::separate(plan.workers)?;
+    let target = pool::lend(plan.workers)?;
     let (sender, state) = dispatcher.reporting();
     let runner = Arc::new(runner);
     let config = plan.scope;
@@ -282,8 +282,8 @@ where
         });
     };
     drive(&mut dispatcher, &mut spawn, &mut on_event);
-    if dispatcher.in_flight() > 0 {
-        pool::retire(plan.workers, &target);
+    if dispatcher.in_flight() == 0 {
+        pool::give_back(plan.workers, target);
     }
     Ok(())
 }
@@ -350,9 +350,9 @@ pub(crate) struct Stream<J, R> {
     dispatcher: Dispatcher<Box<dyn Iterator<Item = J>>, R>,
     spawn: Spawner<J>,
     over: bool,
-    /// What to do when tasks are left running that nobody waits for (a timeout, or the
-    /// stream dropped early): keep them from delaying later runs.
-    abandon: Option<Box<dyn FnOnce()>>,
+    /// What to do once the stream is over or dropped, told whether it left tasks
+    /// running that nobody waits for (a timeout, or the stream dropped early).
+    on_end: Option<Box<dyn FnOnce(bool)>>,
 }
 
 impl<J, R> Stream<J, R> {
@@ -372,21 +372,20 @@ impl<J, R> Stream<J, R> {
             dispatcher,
             spawn,
             over: false,
-            abandon: None,
+            on_end: None,
         }
     }
 
-    /// Runs `abandon` if this stream ever leaves tasks running behind it.
-    pub(crate) fn on_abandon(mut self, abandon: impl FnOnce() + 'static) -> Self {
-        self.abandon = Some(Box::new(abandon));
+    /// Runs `on_end` once the stream is over or dropped, with whether it left tasks
+    /// running behind it.
+    pub(crate) fn on_end(mut self, on_end: impl FnOnce(bool) + 'static) -> Self {
+        self.on_end = Some(Box::new(on_end));
         self
     }
 
-    fn abandon_running(&mut self) {
-        if self.dispatcher.in_flight() > 0 {
-            if let Some(abandon) = self.abandon.take() {
-                abandon();
-            }
+    fn end(&mut self) {
+        if let Some(on_end) = self.on_end.take() {
+            on_end(self.dispatcher.in_flight() > 0);
         }
     }
 }
@@ -397,14 +396,10 @@ impl<J, R> EventSource<R> for Stream<J, R> {
             return None;
         }
         let event = self.dispatcher.next_event(&mut self.spawn);
-        match &event {
-            None => {
-                self.over = true;
-                self.dispatcher.finish();
-            }
-            // The task past its timeout runs on, out of reach.
-            Some(Event::Failed(Error::Timeout { .. })) => self.abandon_running(),
-            Some(_) => {}
+        if event.is_none() {
+            self.over = true;
+            self.dispatcher.finish();
+            self.end();
         }
         event
     }
@@ -420,7 +415,7 @@ impl<J, R> Drop for Stream<J, R> {
         // Dropping the iterator early cancels what has not started; what has started
         // runs to its end without delaying anyone.
         self.dispatcher.stop();
-        self.abandon_running();
+        self.end();
     }
 }
 
@@ -448,12 +443,10 @@ where
         });
         return Ok(Box::new(Stream::new(dispatcher, spawn, false)));
     }
-    let target = if inside_worker() {
-        None
-    } else {
-        Some(pool::pool(plan.workers)?)
-    };
-    let retired = target.clone();
+    // A pool of its own, nested or not: a stream may be dropped with tasks running, and
+    // no other run may queue behind them.
+    let target = pool::lend(plan.workers)?;
+    let given_back = Arc::clone(&target);
     let workers = plan.workers;
     let config = plan.scope;
     let spawn: Spawner<J> = {
@@ -462,7 +455,7 @@ where
             let sender = sender.clone();
             let state = Arc::clone(&state);
             let runner = Arc::clone(&runner);
-            let job = move || {
+            target.spawn(move || {
                 // The receiver may be gone (the iterator dropped): nothing to report to.
                 if per_task {
                     let run_one = |one| run_batch_in(config, one, &*runner, &state);
@@ -473,17 +466,14 @@ where
                 } else {
                     let _ = sender.send(run_batch_in(config, batch, &*runner, &state));
                 }
-            };
-            match &target {
-                Some(pool) => pool.spawn(job),
-                None => rayon::spawn(job),
-            }
+            });
         })
     };
-    let stream = Stream::new(dispatcher, spawn, true).on_abandon(move || {
-        if let Some(pool) = retired {
-            pool::retire(workers, &pool);
-        }
-    });
+    let stream =
+        Stream::new(dispatcher.without_helping(), spawn, true).on_end(move |left_running| {
+            if !left_running {
+                pool::give_back(workers, given_back);
+            }
+        });
     Ok(Box::new(stream))
 }

@@ -43,15 +43,37 @@ pub(crate) fn pool(threads: usize) -> Result<Arc<ThreadPool>, Error> {
     Ok(pool)
 }
 
-/// A pool of `threads` threads that the calling thread is not part of: the kept one,
-/// or, for a run started inside a task of that very pool, one built for the run (a
-/// thread that blocks on its own pool's work could starve it).
-pub(crate) fn separate(threads: usize) -> Result<Arc<ThreadPool>, Error> {
-    let kept = pool(threads)?;
-    if kept.current_thread_index().is_none() {
-        return Ok(kept);
+/// Pools lent to one run at a time: runs whose tasks own their data (streams, runs
+/// under a timeout) may leave a task running that nobody waits for, and no other run may
+/// queue behind it. Such a run borrows a pool of its own here and gives it back only if
+/// it ended with no task left running; otherwise the pool is dropped, and its threads end
+/// as their tasks do.
+static SPARE: LazyLock<Mutex<Vec<SizedPool>>> = LazyLock::new(Mutex::default);
+
+/// A pool and its number of threads.
+type SizedPool = (usize, Arc<ThreadPool>);
+
+/// A pool of `threads` threads for one run alone: a spare one, or a new one.
+pub(crate) fn lend(threads: usize) -> Result<Arc<ThreadPool>, Error> {
+    let mut spare = SPARE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(at) = spare.iter().rposition(|(size, _)| *size == threads) {
+        return Ok(spare.remove(at).1);
     }
+    drop(spare);
     build(threads).map(Arc::new)
+}
+
+/// Takes back a lent pool whose run ended with none of its tasks running, for the next
+/// run of its size (a few are kept, none far larger than the machine).
+pub(crate) fn give_back(threads: usize, pool: Arc<ThreadPool>) {
+    if threads > KEPT_OVERSUBSCRIPTION * crate::available_cores() {
+        return;
+    }
+    let mut spare = SPARE.lock().unwrap_or_else(PoisonError::into_inner);
+    if spare.len() == KEPT_SIZES {
+        spare.remove(0);
+    }
+    spare.push((threads, pool));
 }
 
 fn build(threads: usize) -> Result<ThreadPool, Error> {
@@ -65,13 +87,14 @@ fn build(threads: usize) -> Result<ThreadPool, Error> {
         })
 }
 
-/// Drops every kept pool: their threads end once the runs using them are done.
+/// Drops every kept and spare pool: their threads end once the runs using them are done.
 pub(crate) fn shutdown() {
     POOLS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .pools
         .clear();
+    SPARE.lock().unwrap_or_else(PoisonError::into_inner).clear();
 }
 
 /// How many pools are kept now, for tests.
@@ -84,18 +107,6 @@ fn kept_sizes() -> Vec<usize> {
         .iter()
         .map(|(size, _)| *size)
         .collect()
-}
-
-/// Takes `pool` out of the registry, if it is still the pool of `threads` threads: a task
-/// that cannot be stopped (past its timeout, or of a dropped stream) holds one of its
-/// threads, and later runs must not queue behind it. They get a new pool; the old one's
-/// threads end as their tasks do.
-pub(crate) fn retire(threads: usize, pool: &Arc<ThreadPool>) {
-    POOLS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .pools
-        .retain(|(size, kept)| *size != threads || !Arc::ptr_eq(kept, pool));
 }
 
 /// Whether the calling thread is a worker of some rayon pool: then a nested run must
@@ -135,5 +146,26 @@ mod tests {
             !kept_sizes().contains(&huge),
             "an oversized pool is not kept"
         );
+    }
+
+    #[test]
+    fn a_lent_pool_serves_one_run_and_comes_back_only_when_given() {
+        let lent = lend(5).unwrap();
+        let other = lend(5).unwrap();
+        assert!(
+            !Arc::ptr_eq(&lent, &other),
+            "two runs never share a lent pool"
+        );
+        let address = Arc::as_ptr(&lent);
+        give_back(5, lent);
+        assert_eq!(
+            Arc::as_ptr(&lend(5).unwrap()),
+            address,
+            "given back, lent again"
+        );
+        drop(other); // abandoned: not kept
+        let huge = KEPT_OVERSUBSCRIPTION * crate::available_cores() + 1;
+        give_back(huge, lend(huge).unwrap());
+        assert!(!SPARE.lock().unwrap().iter().any(|(size, _)| *size == huge));
     }
 }
