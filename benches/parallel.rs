@@ -28,6 +28,18 @@ fn tiny_tasks(c: &mut Criterion) {
     group.bench_function("parmemo_run_delayed", |b| {
         b.iter(|| parallel.run((0..N).map(|x| delayed(move || x * x))));
     });
+    // Under a timeout the tasks own their data and run on a pool lent to the run.
+    let timed = Parallel::new().timeout(std::time::Duration::from_secs(60));
+    group.bench_function("parmemo_map_under_timeout", |b| {
+        b.iter(|| timed.map(|x: u64| x * x, black_box(0..N)));
+    });
+    group.bench_function("parmemo_run_iter", |b| {
+        b.iter(|| {
+            parallel
+                .run_iter((0..N).map(|x| delayed(move || x * x)))
+                .map(Iterator::count)
+        });
+    });
     group.bench_function("rayon_par_iter", |b| {
         b.iter(|| (0..N).into_par_iter().map(|x| x * x).collect::<Vec<u64>>());
     });
