@@ -1,0 +1,167 @@
+//! Arrays that travel beside a serialized value instead of inside it: how parmemo's
+//! worker processes receive a [`Shared`](crate::Shared) array as a mapping of the same
+//! memory, and how its cache stores one as raw, page-aligned bytes and maps it back.
+//!
+//! While [`collect`] runs, every `Shared` that serializes becomes a small reference
+//! (an index) and its memory an [`Attachment`] of the call. While [`provide`] runs, a
+//! `Shared` that deserializes from such a reference takes the attachment of that index.
+//! Outside both, a `Shared` serializes its bytes inline, as any format expects.
+
+use crate::region::Region;
+use memmap2::Mmap;
+use std::cell::RefCell;
+use std::fs::File;
+use std::io;
+use std::sync::Arc;
+use std::thread::LocalKey;
+
+/// The memory of one array serialized under [`collect`]: to send (its file, or its
+/// bytes) or to store (its bytes).
+#[derive(Clone)]
+pub struct Attachment(pub(crate) Arc<Region>);
+
+impl Attachment {
+    /// The array's bytes.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        self.0.bytes()
+    }
+
+    /// The file that holds the bytes and their offset in it, when they are in one (a
+    /// sealed memfd, or a mapped cache entry): another process can map it instead of
+    /// receiving a copy.
+    #[must_use]
+    pub fn file(&self) -> Option<(&File, u64)> {
+        self.0.file()
+    }
+
+    /// `len` bytes at `offset` of `file`, mapped read-only (what another process sent).
+    ///
+    /// # Errors
+    /// When the file is shorter than `offset + len`, or cannot be mapped.
+    pub fn map(file: File, offset: u64, len: usize) -> io::Result<Attachment> {
+        Region::mapped(file, offset, len).map(|region| Attachment(Arc::new(region)))
+    }
+
+    /// `len` bytes at `offset` of a mapping that several attachments share (the arrays
+    /// of one cache entry), with the file it maps, if any.
+    ///
+    /// # Errors
+    /// When `offset + len` lies outside the mapping.
+    pub fn within(
+        map: Arc<Mmap>,
+        file: Option<Arc<File>>,
+        offset: usize,
+        len: usize,
+    ) -> io::Result<Attachment> {
+        Region::within(map, file, offset, len).map(|region| Attachment(Arc::new(region)))
+    }
+
+    /// A copy of `bytes` (a small array that travelled inline).
+    #[must_use]
+    pub fn copied(bytes: &[u8]) -> Attachment {
+        Attachment(Arc::new(Region::filled(bytes.len(), |into| {
+            into.copy_from_slice(bytes);
+        })))
+    }
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("len", &self.bytes().len())
+            .field("in_a_file", &self.file().is_some())
+            .finish()
+    }
+}
+
+thread_local! {
+    static SINK: RefCell<Option<Vec<Attachment>>> = const { RefCell::new(None) };
+    static SOURCE: RefCell<Option<Vec<Option<Attachment>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `serialize` with the arrays it serializes set aside: returns its result and
+/// their memory, in the order of the indices written in their place.
+///
+/// ```
+/// use parmemo_shared::{attach, Shared};
+/// let array: Shared<[f64]> = Shared::from(vec![1.0; 1000]);
+/// let (json, attached) = attach::collect(|| serde_json::to_string(&array).unwrap());
+/// assert!(json.len() < 100, "a reference, not the array");
+/// assert_eq!(attached.len(), 1);
+/// assert_eq!(attached[0].bytes().len(), 8000);
+/// ```
+pub fn collect<R>(serialize: impl FnOnce() -> R) -> (R, Vec<Attachment>) {
+    let (result, attached) = installed(&SINK, Vec::new(), serialize);
+    (result, attached.unwrap_or_default())
+}
+
+/// Runs `deserialize` with `attachments` available to the arrays it deserializes from
+/// references (each taken once).
+///
+/// ```
+/// use parmemo_shared::{attach, Shared};
+/// let array: Shared<[u32]> = Shared::from(vec![7; 10]);
+/// let (json, attached) = attach::collect(|| serde_json::to_string(&array).unwrap());
+/// let back: Shared<[u32]> = attach::provide(attached, || serde_json::from_str(&json)).unwrap();
+/// assert_eq!(back, array);
+/// ```
+pub fn provide<R>(attachments: Vec<Attachment>, deserialize: impl FnOnce() -> R) -> R {
+    let offered = attachments.into_iter().map(Some).collect();
+    installed(&SOURCE, offered, deserialize).0
+}
+
+type Cell<T> = LocalKey<RefCell<Option<T>>>;
+
+/// Puts back what a thread-local cell held before a call, even if the call unwinds.
+struct Restore<T: 'static> {
+    cell: &'static Cell<T>,
+    outer: Option<T>,
+}
+
+impl<T: 'static> Drop for Restore<T> {
+    fn drop(&mut self) {
+        let outer = self.outer.take();
+        self.cell.with(|cell| *cell.borrow_mut() = outer);
+    }
+}
+
+/// Runs `f` with `cell` holding `value` (calls nest: the outer value comes back after);
+/// returns `f`'s result and what the cell held when `f` returned.
+fn installed<T: 'static, R>(
+    cell: &'static Cell<T>,
+    value: T,
+    f: impl FnOnce() -> R,
+) -> (R, Option<T>) {
+    let outer = cell.with(|current| current.borrow_mut().replace(value));
+    let restore = Restore { cell, outer };
+    let result = f();
+    let inner = cell.with(|current| current.borrow_mut().take());
+    drop(restore);
+    (result, inner)
+}
+
+/// Sets `region` aside if a collection is running: its index.
+pub(crate) fn set_aside(region: &Arc<Region>) -> Option<usize> {
+    SINK.with(|sink| {
+        let mut sink = sink.borrow_mut();
+        let sink = sink.as_mut()?;
+        sink.push(Attachment(Arc::clone(region)));
+        Some(sink.len() - 1)
+    })
+}
+
+/// Takes the attachment of `index` offered by [`provide`].
+pub(crate) fn take(index: usize) -> Result<Arc<Region>, String> {
+    SOURCE.with(|source| {
+        let mut source = source.borrow_mut();
+        let offered = source
+            .as_mut()
+            .ok_or("an array sent beside its value arrived without it (no attachments offered)")?;
+        offered
+            .get_mut(index)
+            .and_then(Option::take)
+            .map(|attachment| attachment.0)
+            .ok_or_else(|| format!("array {index} is missing or was read twice"))
+    })
+}
