@@ -8,7 +8,7 @@
 use super::join::take;
 use super::{Backoff, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_HEADER, RUN_PAYLOAD, STOP};
 use crate::backend::remote::wire::{reply_from_parts, request_header, Reply, Request};
-use crate::backend::remote::{Done, Job, JobOutcome, Partial, Workers};
+use crate::backend::remote::{Arrays, Done, Job, JobOutcome, Partial, Workers};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use mpi::point_to_point::Status;
 use mpi::topology::{Rank, SimpleCommunicator};
@@ -77,6 +77,11 @@ pub(super) fn stop_servers(world: &SimpleCommunicator) {
 }
 
 impl Workers for Cluster {
+    /// Ranks may run on other machines: arrays travel inside the payload.
+    fn arrays(&self) -> Arrays {
+        Arrays::Inline
+    }
+
     fn submit(&self, job: Job) {
         let commands = self
             .commands
@@ -270,18 +275,18 @@ fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job) -> Option<Busy> {
         ..
     } = job;
     let failure = |message: String| Some(JobOutcome::Reply(Reply::failed(0, message)));
-    let refusal = if arguments.len() > MAX_MESSAGE {
+    let refusal = if arguments.bytes.len() > MAX_MESSAGE {
         failure(format!(
             "the batch's arguments take {} bytes, more than an MPI message holds (2 GiB): \
              lower batch_size",
-            arguments.len()
+            arguments.bytes.len()
         ))
     } else {
         match request_header(task, each) {
             Ok(header) => {
                 let destination = world.process_at_rank(rank);
                 destination.send_with_tag(&header[..], RUN_HEADER);
-                destination.send_with_tag(&arguments[..], RUN_PAYLOAD);
+                destination.send_with_tag(&arguments.bytes[..], RUN_PAYLOAD);
                 None
             }
             Err(err) => failure(format!("the request could not be encoded: {err}")),

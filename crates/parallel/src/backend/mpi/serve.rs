@@ -2,7 +2,7 @@
 
 use super::{Backoff, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_PAYLOAD, STOP};
 use crate::backend::remote::wire::{framed, reply_parts, request_from_parts, Reply, Request};
-use crate::backend::remote::{call, call_each};
+use crate::backend::remote::{call, call_each, Arrays};
 use mpi::point_to_point::Status;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, Destination, MatchedReceiveVec, Source};
@@ -58,7 +58,8 @@ fn run(request: Request, root: &mpi::topology::Process<'_>) -> Reply {
             call_each(
                 task,
                 &arguments,
-                &mut |result| match checked(Reply::Partial(framed(&[result]))) {
+                Arrays::Inline,
+                &mut |result| match checked(Reply::Partial(framed(vec![result]))) {
                     partial @ Reply::Partial(_) => {
                         send_reply(root, &partial);
                         true
@@ -70,7 +71,7 @@ fn run(request: Request, root: &mpi::topology::Process<'_>) -> Reply {
                 },
             )
         } else {
-            call(task, &arguments)
+            call(task, &arguments, Arrays::Inline)
         }
     }));
     if let (Some(Reply::Failed { message, .. }), Ok(Reply::Failed { offset, .. })) =
@@ -93,14 +94,14 @@ fn run(request: Request, root: &mpi::topology::Process<'_>) -> Reply {
 /// `reply`, or a failure when its results would not fit in one MPI message.
 fn checked(reply: Reply) -> Reply {
     match &reply {
-        Reply::Done(results) | Reply::Partial(results) if results.len() > MAX_MESSAGE => {
+        Reply::Done(results) | Reply::Partial(results) if results.bytes.len() > MAX_MESSAGE => {
             Reply::Failed {
                 error: Vec::new(),
                 offset: 0,
                 message: format!(
                     "the batch's results take {} bytes, more than an MPI message holds (2 GiB): \
                  lower batch_size",
-                    results.len()
+                    results.bytes.len()
                 ),
             }
         }

@@ -4,7 +4,7 @@
 //! `GATHER` of the first one waiting travel together. A thread of the worker sends them,
 //! so that a long task never holds back the results that ended before it.
 
-use crate::backend::remote::wire::{framed, send_reply, Reply};
+use crate::backend::remote::wire::{framed, send_reply, Payload, Reply};
 use std::os::unix::net::UnixStream;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ const GATHER: Duration = Duration::from_millis(1);
 
 #[derive(Default)]
 struct Waiting {
-    results: Vec<Vec<u8>>,
+    results: Vec<Payload>,
     since: Option<Instant>,
     finished: bool,
     broken: bool,
@@ -33,7 +33,7 @@ impl Answers {
     /// the channel broke), so that the reply closing the batch comes after them.
     pub(super) fn gathered<T>(
         channel: &UnixStream,
-        work: impl FnOnce(&mut dyn FnMut(Vec<u8>) -> bool) -> T,
+        work: impl FnOnce(&mut dyn FnMut(Payload) -> bool) -> T,
     ) -> T {
         let answers = Answers::default();
         std::thread::scope(|scope| {
@@ -48,7 +48,7 @@ impl Answers {
     }
 
     /// Queues one result; false once the parent can no longer be told.
-    fn answer(&self, result: Vec<u8>) -> bool {
+    fn answer(&self, result: Payload) -> bool {
         let mut waiting = self.lock();
         if waiting.broken {
             return false;
@@ -94,7 +94,7 @@ impl Answers {
             }
             let results = std::mem::take(&mut waiting.results);
             drop(waiting);
-            if send_reply(&mut channel, &Reply::Partial(framed(&results))).is_err() {
+            if send_reply(&mut channel, &Reply::Partial(framed(results))).is_err() {
                 self.lock().broken = true;
                 return;
             }
@@ -122,20 +122,25 @@ mod tests {
         let (ours, theirs) = UnixStream::pair().unwrap();
         let returned = Answers::gathered(&theirs, |answer| {
             for i in 0..1000_u32 {
-                assert!(answer(i.to_le_bytes().to_vec()));
+                assert!(answer(Payload::plain(i.to_le_bytes().to_vec())));
             }
             // A slow last task: the results before it go ahead of it.
             std::thread::sleep(Duration::from_millis(50));
-            assert!(answer(vec![9]));
+            assert!(answer(Payload::plain(vec![9])));
             "done"
         });
         assert_eq!(returned, "done");
         drop(theirs);
         let mut received = Vec::new();
         let mut replies = 0;
-        while let Ok(Reply::Partial(bytes)) = receive_reply(&mut &ours) {
+        while let Ok(Reply::Partial(results)) = receive_reply(&mut &ours) {
             replies += 1;
-            received.extend(unframed(&bytes).unwrap().into_iter().map(<[u8]>::to_vec));
+            received.extend(
+                unframed(&results)
+                    .unwrap()
+                    .into_iter()
+                    .map(|part| part.bytes),
+            );
         }
         let mut expected: Vec<Vec<u8>> = (0..1000_u32).map(|i| i.to_le_bytes().to_vec()).collect();
         expected.push(vec![9]);
@@ -152,7 +157,7 @@ mod tests {
             (0..10_000)
                 .take_while(|_| {
                     std::thread::sleep(Duration::from_micros(200));
-                    answer(vec![1])
+                    answer(Payload::plain(vec![1]))
                 })
                 .count()
         });

@@ -6,7 +6,7 @@
 //! must greet with its own pid and that nonce within [`START_TIMEOUT`].
 
 use super::handshake::{fresh_nonce, Invitation, INIT_MISSING_EXIT, WORKER_VARIABLE};
-use crate::backend::remote::wire::{encode, receive_reply, send_request, Reply, Request};
+use crate::backend::remote::wire::{encode, receive_reply, send_request, Payload, Reply, Request};
 use crate::backend::remote::Offsets;
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsRawFd, RawFd};
@@ -102,7 +102,7 @@ impl Worker {
         }
         let mut worker = Worker { child, channel };
         if let Some(task) = initializer {
-            let arguments = encode(&Vec::<()>::new()).map_err(StartError::Other)?;
+            let arguments = Payload::plain(encode(&Vec::<()>::new()).map_err(StartError::Other)?);
             let request = Request::Run {
                 task,
                 arguments,
@@ -142,10 +142,10 @@ impl Worker {
         request: &Request,
         timeout: Option<Duration>,
         cancelled: &dyn Fn() -> bool,
-        partial: &mut dyn FnMut(Vec<u8>),
+        partial: &mut dyn FnMut(Payload),
     ) -> Result<Reply, Failure> {
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
-        send_request(&mut self.channel, request).map_err(|_| Failure::Died)?;
+        send_request(&mut &self.channel, request).map_err(|_| Failure::Died)?;
         loop {
             self.wait_readable(deadline, cancelled)?;
             // A reply has begun: read it whole, within what is left of the timeout.
@@ -157,7 +157,7 @@ impl Worker {
             self.channel
                 .set_read_timeout(left)
                 .map_err(|_| Failure::Died)?;
-            match receive_reply(&mut self.channel) {
+            match receive_reply(&mut &self.channel) {
                 Ok(Reply::Partial(result)) => partial(result),
                 Ok(reply) => return Ok(reply),
                 Err(err) => {
@@ -365,13 +365,13 @@ mod tests {
 
     #[test]
     fn a_greeting_with_the_wrong_nonce_or_pid_is_refused() {
-        let (mut child, ours, mut theirs) = peer();
+        let (mut child, ours, theirs) = peer();
         let pid = child.id();
-        send_reply(&mut theirs, &Reply::Hello { pid, nonce: 8 }).unwrap();
+        send_reply(&mut &theirs, &Reply::Hello { pid, nonce: 8 }).unwrap();
         let message = refused(greeting(&ours, &mut child, 7, Duration::from_secs(5)));
         assert!(message.contains("other than its greeting"), "{message}");
         send_reply(
-            &mut theirs,
+            &mut &theirs,
             &Reply::Hello {
                 pid: pid + 1,
                 nonce: 7,
@@ -379,7 +379,7 @@ mod tests {
         )
         .unwrap();
         refused(greeting(&ours, &mut child, 7, Duration::from_secs(5)));
-        send_reply(&mut theirs, &Reply::Hello { pid, nonce: 7 }).unwrap();
+        send_reply(&mut &theirs, &Reply::Hello { pid, nonce: 7 }).unwrap();
         assert!(greeting(&ours, &mut child, 7, Duration::from_secs(5)).is_ok());
         let _ = child.kill();
         let _ = child.wait();

@@ -9,7 +9,7 @@
 use super::answers::Answers;
 use super::handshake::{Invitation, INIT_MISSING_EXIT, WORKER_VARIABLE};
 use crate::backend::remote::wire::{receive_request, send_reply, Reply, Request};
-use crate::backend::remote::{call, call_each};
+use crate::backend::remote::{call, call_each, Arrays};
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -53,7 +53,7 @@ pub(crate) fn serve_if_invited() {
         ));
         return;
     };
-    std::process::exit(serve(channel, invitation.nonce));
+    std::process::exit(serve(&channel, invitation.nonce));
 }
 
 fn refuse_invitation(why: &str) {
@@ -113,7 +113,7 @@ fn adopt_channel(fd: RawFd) -> Option<UnixStream> {
 }
 
 /// Serves batches until the parent closes the channel; returns the exit status.
-fn serve(mut channel: UnixStream, nonce: u128) -> i32 {
+fn serve(channel: &UnixStream, nonce: u128) -> i32 {
     // What Rust's runtime does before `main`, which has not run here: a write to a
     // closed pipe is an error for the task to handle, not the end of the worker.
     // SAFETY: setting a signal's disposition to "ignore" has no preconditions.
@@ -123,7 +123,7 @@ fn serve(mut channel: UnixStream, nonce: u128) -> i32 {
         pid: std::process::id(),
         nonce,
     };
-    if send_reply(&mut channel, &hello).is_err() {
+    if send_reply(&mut { channel }, &hello).is_err() {
         return 2;
     }
     loop {
@@ -131,7 +131,7 @@ fn serve(mut channel: UnixStream, nonce: u128) -> i32 {
             task,
             arguments,
             each,
-        }) = receive_request(&mut channel)
+        }) = receive_request(&mut { channel })
         else {
             // The parent closed the channel (it is done with us, or gone), or broke the
             // protocol: either way there is no one left to serve.
@@ -142,9 +142,11 @@ fn serve(mut channel: UnixStream, nonce: u128) -> i32 {
         // `RemoteFn::offsets`.
         let reply = catch_unwind(AssertUnwindSafe(|| unsafe {
             if each {
-                Answers::gathered(&channel, |answer| call_each(task, &arguments, answer))
+                Answers::gathered(channel, |answer| {
+                    call_each(task, &arguments, Arrays::Attached, answer)
+                })
             } else {
-                call(task, &arguments)
+                call(task, &arguments, Arrays::Attached)
             }
         }));
         let reply = match reply {
@@ -158,7 +160,7 @@ fn serve(mut channel: UnixStream, nonce: u128) -> i32 {
             }
         };
         drop(arguments);
-        if send_reply(&mut channel, &reply).is_err() {
+        if send_reply(&mut { channel }, &reply).is_err() {
             return 0;
         }
     }

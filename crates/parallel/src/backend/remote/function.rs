@@ -8,9 +8,10 @@
 //! safety argument, so it is made in one place: [`RemoteFn`], whose constructors take a
 //! typed `fn` and derive both halves from it. Nothing else turns a number into a function.
 
-use super::wire::{decode, encode, unframed, Reply};
+use super::wire::{decode, encode, unframed, Payload, Reply};
 use crate::backend::panic_message;
 use crate::error::TaskError;
+use parmemo_shared::attach;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Display;
@@ -88,11 +89,14 @@ impl RemoteFn {
         }
     }
 
-    /// Runs the function on a batch's encoded arguments, in this process.
-    pub(crate) fn call(self, arguments: &[u8]) -> Reply {
-        // SAFETY: both halves come from one constructor, which monomorphized the
-        // trampoline for the very `fn` type whose address it stored.
-        unsafe { (self.trampoline)(self.function, arguments) }
+    /// Runs the function on a batch's encoded arguments, in this process; the arrays of
+    /// the results stay attached (no copy).
+    pub(crate) fn call(self, arguments: &Payload) -> Reply {
+        with_arrays(arguments, Arrays::Attached, |bytes| {
+            // SAFETY: both halves come from one constructor, which monomorphized the
+            // trampoline for the very `fn` type whose address it stored.
+            unsafe { (self.trampoline)(self.function, bytes) }
+        })
     }
 
     /// A failing task's error value, from the bytes its reply carried.
@@ -126,6 +130,32 @@ fn address_of(offset: usize) -> usize {
     anchor_address().wrapping_add(offset)
 }
 
+/// Whether the `Shared` arrays of a task's results travel beside them (to a parent that
+/// can map their memory) or inside them, as bytes (to an MPI rank 0, which may be on
+/// another machine).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrays {
+    Attached,
+    Inline,
+}
+
+/// Runs `call` on the bytes of `arguments` with their arrays offered to its decoding and,
+/// unless `arrays` says inline, the arrays of its results set aside as their attachments.
+fn with_arrays(arguments: &Payload, arrays: Arrays, call: impl FnOnce(&[u8]) -> Reply) -> Reply {
+    let offered = arguments.attached.clone();
+    let run = || attach::provide(offered, || call(&arguments.bytes));
+    if arrays == Arrays::Inline {
+        return run();
+    }
+    match attach::collect(run) {
+        (Reply::Done(mut results), attached) => {
+            results.attached = attached;
+            Reply::Done(results)
+        }
+        (other, _) => other,
+    }
+}
+
 /// Calls, in a worker, the function that `offsets` names.
 ///
 /// # Safety
@@ -133,36 +163,39 @@ fn address_of(offset: usize) -> usize {
 /// executable image: then each offset lands on the function it named there. The process
 /// backend receives them only over a channel that only its own parent holds; an MPI rank
 /// only after every rank proved it runs the same executable (a hash of its contents).
-pub(crate) unsafe fn call(offsets: Offsets, arguments: &[u8]) -> Reply {
+pub(crate) unsafe fn call(offsets: Offsets, arguments: &Payload, arrays: Arrays) -> Reply {
     let address = address_of(offsets.trampoline);
     // SAFETY: by this function's contract the address is that of a `Trampoline` of this
     // executable; fn pointers and usize have the same size on every platform Rust supports.
     let trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(address) };
-    // SAFETY: by the same contract, the function's offset names the `fn` type this
-    // trampoline was monomorphized for.
-    unsafe { trampoline(address_of(offsets.function), arguments) }
+    with_arrays(arguments, arrays, |bytes| {
+        // SAFETY: by the same contract, the function's offset names the `fn` type this
+        // trampoline was monomorphized for.
+        unsafe { trampoline(address_of(offsets.function), bytes) }
+    })
 }
 
 /// Calls, in a worker, the function that `offsets` names on each task of a batch sent
 /// with `each` (its one-task batches [`framed`](super::wire::framed)), handing `answer`
-/// each task's result (the bincode of a `Vec<R>` of one) as it ends; returns the reply
-/// that closes the batch. Stops at the first failure, or when `answer` says the parent
-/// can no longer be told.
+/// each task's result (a `Vec<R>` of one) as it ends; returns the reply that closes the
+/// batch. Stops at the first failure, or when `answer` says the parent can no longer be
+/// told.
 ///
 /// # Safety
 /// As [`call`].
 pub(crate) unsafe fn call_each(
     offsets: Offsets,
-    arguments: &[u8],
-    answer: &mut dyn FnMut(Vec<u8>) -> bool,
+    arguments: &Payload,
+    arrays: Arrays,
+    answer: &mut dyn FnMut(Payload) -> bool,
 ) -> Reply {
     let singles = match unframed(arguments) {
         Ok(singles) => singles,
         Err(err) => return Reply::failed(0, format!("the worker could not read the batch: {err}")),
     };
-    for (offset, single) in singles.into_iter().enumerate() {
+    for (offset, single) in singles.iter().enumerate() {
         // SAFETY: the caller's contract, for each one-task batch of the same function.
-        match unsafe { call(offsets, single) } {
+        match unsafe { call(offsets, single, arrays) } {
             Reply::Done(result) => {
                 if !answer(result) {
                     return Reply::failed(offset, "the parent stopped listening".to_owned());
@@ -179,7 +212,15 @@ pub(crate) unsafe fn call_each(
         }
     }
     // Every result went ahead: an empty `Vec` closes the batch, whatever `R` is.
-    encode(&Vec::<()>::new()).map_or_else(|message| Reply::failed(0, message), Reply::Done)
+    closing()
+}
+
+/// The reply of a batch with no results to carry: an empty `Vec`, whatever `R` is.
+fn closing() -> Reply {
+    encode(&Vec::<()>::new()).map_or_else(
+        |message| Reply::failed(0, message),
+        |bytes| Reply::Done(Payload::plain(bytes)),
+    )
 }
 
 /// The trampoline for `map(f: fn(A) -> R)`.
@@ -222,9 +263,7 @@ unsafe fn init_trampoline(function: usize, _arguments: &[u8]) -> Reply {
     // SAFETY: the caller's contract; fn pointers and usize have the same size.
     let setup = unsafe { std::mem::transmute::<usize, fn()>(function) };
     match catch_unwind(setup) {
-        Ok(()) => {
-            encode(&Vec::<()>::new()).map_or_else(|message| Reply::failed(0, message), Reply::Done)
-        }
+        Ok(()) => closing(),
         Err(payload) => {
             let message = panic_message(payload.as_ref());
             std::mem::forget(payload);
@@ -274,7 +313,7 @@ fn run_each<A: DeserializeOwned, R: Serialize>(
         }
     }
     match encode(&results) {
-        Ok(bytes) => Reply::Done(bytes),
+        Ok(bytes) => Reply::Done(Payload::plain(bytes)),
         Err(err) => Reply::Failed {
             error: Vec::new(),
             offset: 0,
@@ -294,16 +333,16 @@ mod tests {
     #[test]
     fn offsets_name_the_same_function_again() {
         let task = RemoteFn::map(double);
-        let arguments = encode(&vec![1_u32, 20]).unwrap();
+        let arguments = Payload::plain(encode(&vec![1_u32, 20]).unwrap());
         // SAFETY: the offsets were made in this very process.
-        let reply = unsafe { call(task.offsets(), &arguments) };
-        let Reply::Done(bytes) = reply else {
+        let reply = unsafe { call(task.offsets(), &arguments, Arrays::Attached) };
+        let Reply::Done(results) = reply else {
             panic!("expected results")
         };
-        assert_eq!(decode::<Vec<u32>>(&bytes).unwrap(), [2, 40]);
+        assert_eq!(decode::<Vec<u32>>(&results.bytes).unwrap(), [2, 40]);
         let Reply::Done(local) = task.call(&arguments) else {
             panic!("expected results")
         };
-        assert_eq!(local, bytes);
+        assert_eq!(local.bytes, results.bytes);
     }
 }

@@ -1,6 +1,7 @@
 //! A batch on its way to a worker process or an MPI rank, and how it can end.
 
-use super::wire::{Reply, Request};
+use super::function::Arrays;
+use super::wire::{Payload, Reply, Request};
 use crate::backend::batch::RunState;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,15 +27,15 @@ pub(crate) enum JobOutcome {
 
 /// Splits a batch's encoded arguments into one-task batches (monomorphized for the
 /// argument type), to find which task kills a worker.
-pub(crate) type Split = fn(&[u8]) -> Result<Vec<Vec<u8>>, String>;
+pub(crate) type Split = fn(&Payload) -> Result<Vec<Payload>, String>;
 
 /// What to do with a job's outcome and how long it ran, called once from the thread of
 /// whatever ran it.
 pub(crate) type Done = Box<dyn FnOnce(JobOutcome, Duration) + Send>;
 
-/// What to do with each task's result of a batch sent with `each`, as it arrives: the
-/// bincode of its `Vec<R>` of one.
-pub(crate) type Partial = Box<dyn FnMut(Vec<u8>) + Send>;
+/// What to do with the results of a batch sent with `each`, as they arrive: tasks'
+/// `Vec<R>` of one, [`framed`](super::wire::framed) together.
+pub(crate) type Partial = Box<dyn FnMut(Payload) + Send>;
 
 /// A batch for some worker, and what to do with its outcome.
 pub(crate) struct Job {
@@ -51,4 +52,10 @@ pub(crate) struct Job {
 /// an MPI job. Both take a job and call its `done` when it ends, from their own thread.
 pub(crate) trait Workers: Send + Sync {
     fn submit(&self, job: Job);
+
+    /// Whether `Shared` arrays reach these workers as memory they map (processes of this
+    /// machine) or inside the payload (MPI ranks, which may be on other machines).
+    fn arrays(&self) -> Arrays {
+        Arrays::Attached
+    }
 }

@@ -3,11 +3,12 @@
 //! process, and how a run's batches become jobs and their replies become events. For an
 //! MPI program started without a launcher, the same run goes to local threads.
 
+mod descriptors;
 mod function;
 mod job;
 pub(crate) mod wire;
 
-pub(crate) use function::{call, call_each, Offsets, RemoteFn};
+pub(crate) use function::{call, call_each, Arrays, Offsets, RemoteFn};
 #[cfg(feature = "mpi")]
 pub(crate) use job::Done;
 pub(crate) use job::{Job, JobOutcome, Partial, Split, Workers};
@@ -18,11 +19,12 @@ use crate::error::TaskError;
 use crate::results::OrderedResults;
 use crate::Error;
 use crossbeam_channel::Sender;
+use parmemo_shared::attach;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-use wire::{decode, encode, Reply, Request};
+use wire::{decode, encode, Payload, Reply, Request};
 
 /// Where an out-of-process run goes.
 pub(crate) enum Remote {
@@ -114,6 +116,7 @@ where
     R: DeserializeOwned + Send + 'static,
 {
     let offsets = task.offsets();
+    let arrays = workers.arrays();
     move |batch: Batch<A>| {
         let Batch { start, jobs, .. } = batch;
         let len = jobs.len();
@@ -132,10 +135,13 @@ where
         };
         let each = per_task && len > 1;
         let (arguments, split): (_, Split) = if each {
-            let singles: Result<Vec<Vec<u8>>, String> = jobs.iter().map(encode_one).collect();
-            (singles.map(|singles| wire::framed(&singles)), split_framed)
+            let singles: Result<Vec<Payload>, String> = jobs
+                .iter()
+                .map(|job| encode_with(arrays, std::slice::from_ref(job)))
+                .collect();
+            (singles.map(wire::framed), split_framed)
         } else {
-            (encode(&jobs), split_batch::<A>)
+            (encode_with(arrays, &jobs), split_batch::<A>)
         };
         let arguments = match arguments {
             Ok(arguments) => arguments,
@@ -169,6 +175,26 @@ where
     }
 }
 
+/// `value` encoded, its `Shared` arrays attached (where the workers can map memory) or
+/// inline.
+fn encode_with<T: Serialize + ?Sized>(arrays: Arrays, value: &T) -> Result<Payload, String> {
+    match arrays {
+        Arrays::Inline => encode(value).map(Payload::plain),
+        Arrays::Attached => {
+            let (bytes, attached) = attach::collect(|| encode(value));
+            Ok(Payload {
+                bytes: bytes?,
+                attached,
+            })
+        }
+    }
+}
+
+/// A value decoded from `payload`, its `Shared` arrays taken from the attachments.
+fn decode_from<T: DeserializeOwned>(payload: &Payload) -> Result<T, String> {
+    attach::provide(payload.attached.clone(), || decode(&payload.bytes))
+}
+
 /// Reports the results of a batch that starts at task `start` as they arrive, each
 /// reply's as one completion, in the order the worker sends them (its tasks' order).
 fn one_by_one<R: DeserializeOwned + Send + 'static>(
@@ -176,12 +202,12 @@ fn one_by_one<R: DeserializeOwned + Send + 'static>(
     start: usize,
 ) -> Partial {
     let mut next = start;
-    Box::new(move |bytes: Vec<u8>| {
+    Box::new(move |payload: Payload| {
         let began = std::time::Instant::now();
-        let results: Result<Vec<R>, String> = wire::unframed(&bytes).and_then(|parts| {
+        let results: Result<Vec<R>, String> = wire::unframed(&payload).and_then(|parts| {
             let mut results = Vec::with_capacity(parts.len());
-            for part in parts {
-                results.extend(decode::<Vec<R>>(part)?);
+            for part in &parts {
+                results.extend(decode_from::<Vec<R>>(part)?);
             }
             Ok(results)
         });
@@ -208,19 +234,23 @@ fn one_by_one<R: DeserializeOwned + Send + 'static>(
 }
 
 /// The one-task batches of a batch sent with `each`.
-fn split_framed(arguments: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    Ok(wire::unframed(arguments)?
-        .into_iter()
-        .map(<[u8]>::to_vec)
-        .collect())
+fn split_framed(arguments: &Payload) -> Result<Vec<Payload>, String> {
+    wire::unframed(arguments)
 }
 
 /// The one-task batches of a batch's encoded arguments.
-fn split_batch<A: Serialize + DeserializeOwned>(arguments: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let batch: Vec<A> = decode(arguments)?;
+fn split_batch<A: Serialize + DeserializeOwned>(
+    arguments: &Payload,
+) -> Result<Vec<Payload>, String> {
+    let batch: Vec<A> = decode_from(arguments)?;
+    let arrays = if arguments.attached.is_empty() {
+        Arrays::Inline
+    } else {
+        Arrays::Attached
+    };
     batch
         .iter()
-        .map(|argument| encode(std::slice::from_ref(argument)))
+        .map(|argument| encode_with(arrays, std::slice::from_ref(argument)))
         .collect()
 }
 
@@ -266,7 +296,7 @@ type Failed = (usize, String, Vec<u8>);
 /// The one reply decoder: a batch's results, or which task failed and why.
 fn results_of<R: DeserializeOwned>(reply: Reply) -> Result<Vec<R>, Failed> {
     match reply {
-        Reply::Done(bytes) => decode::<Vec<R>>(&bytes).map_err(|err| {
+        Reply::Done(results) => decode_from::<Vec<R>>(&results).map_err(|err| {
             let message = format!("the results cannot be deserialized: {err}");
             (0, message, Vec::new())
         }),
@@ -281,16 +311,17 @@ fn results_of<R: DeserializeOwned>(reply: Reply) -> Result<Vec<R>, Failed> {
     }
 }
 
-/// A task's argument encoded as a batch of one, as a worker would receive it. Encoding
-/// happens on the dispatching thread, so the arguments need not be `Send`.
-fn encode_one<A: Serialize>(argument: &A) -> Result<Vec<u8>, String> {
-    encode(std::slice::from_ref(argument))
+/// A task's argument encoded as a batch of one, as a worker would receive it, its arrays
+/// attached (this process reads them in place). Encoding happens on the dispatching
+/// thread, so the arguments need not be `Send`.
+fn encode_one<A: Serialize>(argument: &A) -> Result<Payload, String> {
+    encode_with(Arrays::Attached, std::slice::from_ref(argument))
         .map_err(|err| format!("the arguments cannot be serialized: {err}"))
 }
 
 fn local_runner<R: DeserializeOwned>(
     task: RemoteFn,
-) -> impl Fn(Result<Vec<u8>, String>) -> TaskResult<R> + Send + Sync + 'static {
+) -> impl Fn(Result<Payload, String>) -> TaskResult<R> + Send + Sync + 'static {
     move |argument| {
         // The trampoline catches the task's panic and reports it as a failure.
         results_of::<R>(task.call(&argument?))

@@ -5,11 +5,20 @@
 //!
 //! Lengths are bounded and never trusted for an allocation: a peer that claims 2^50
 //! bytes gets an error, and memory grows only with the bytes that really arrive.
+//!
+//! Large `Shared` arrays do not travel in the payload: they are its attachments (see
+//! `parmemo_shared::attach`). One held in a file (a sealed memfd, a mapped cache entry)
+//! goes as its file descriptor, passed with the frame's first bytes (`SCM_RIGHTS`), and
+//! the other side maps the same memory; a small one, or one on the heap, follows the
+//! payload as raw bytes. The header lists how each one came.
 
 use super::function::Offsets;
+use parmemo_shared::attach::Attachment;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// The longest header: offsets, or a task's error message.
 pub(crate) const MAX_HEADER: u64 = 1 << 20;
@@ -28,10 +37,43 @@ pub(crate) enum Request {
     /// and the worker answers each task as it ends ([`Reply::Partial`]).
     Run {
         task: Offsets,
-        arguments: Vec<u8>,
+        arguments: Payload,
         each: bool,
     },
 }
+
+/// Encoded values and the arrays that travel beside them.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Payload {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) attached: Vec<Attachment>,
+}
+
+impl Payload {
+    /// Bytes with nothing attached.
+    pub(crate) fn plain(bytes: Vec<u8>) -> Payload {
+        Payload {
+            bytes,
+            attached: Vec::new(),
+        }
+    }
+}
+
+/// How one attachment travels.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+enum Carried {
+    /// As a file descriptor passed with the frame: `len` bytes at `offset` of its file.
+    Descriptor { offset: u64, len: u64 },
+    /// As raw bytes after the payload.
+    Inline,
+}
+
+/// Attachments smaller than this travel as bytes: a descriptor and a mapping cost more
+/// than copying them.
+const INLINE_BELOW: usize = 64 << 10;
+
+/// At most this many descriptors go with one frame (the kernel's limit is 253).
+const MAX_DESCRIPTORS: usize = 250;
 
 /// The header of a request, without its payload.
 #[derive(Serialize, Deserialize)]
@@ -39,6 +81,7 @@ struct RunHeader {
     trampoline: usize,
     function: usize,
     each: bool,
+    carried: Vec<Carried>,
 }
 
 /// Child to parent.
@@ -48,11 +91,11 @@ pub(crate) enum Reply {
     Hello { pid: u32, nonce: u128 },
     /// Every task of the batch ran: the bincode of its `Vec<R>` (empty when the tasks
     /// were answered one by one).
-    Done(Vec<u8>),
+    Done(Payload),
     /// Tasks of a batch run with `each` ended, the next ones in order: each one's
     /// bincode of a `Vec<R>` of one, [`framed`] together. More replies follow for the
     /// same batch.
-    Partial(Vec<u8>),
+    Partial(Payload),
     /// Task `offset` of the batch panicked or returned an error: its message, and the
     /// bincode of the error value it returned (empty after a panic, or for `map`).
     Failed {
@@ -91,8 +134,8 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 #[derive(Serialize, Deserialize)]
 enum ReplyHeader {
     Hello { pid: u32, nonce: u128 },
-    Done,
-    Partial,
+    Done { carried: Vec<Carried> },
+    Partial { carried: Vec<Carried> },
     Failed { offset: usize, message: String },
 }
 
@@ -105,7 +148,11 @@ fn write_part(stream: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
 fn read_part(stream: &mut impl Read, limit: u64) -> io::Result<Vec<u8>> {
     let mut length = [0; 8];
     stream.read_exact(&mut length)?;
-    let length = u64::from_le_bytes(length);
+    read_bytes(stream, u64::from_le_bytes(length), limit)
+}
+
+/// Reads `length` bytes, refused beyond `limit`.
+fn read_bytes(stream: &mut impl Read, length: u64, limit: u64) -> io::Result<Vec<u8>> {
     let length = usize::try_from(length)
         .ok()
         .filter(|_| length <= limit)
@@ -130,66 +177,104 @@ fn read_part(stream: &mut impl Read, limit: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The encoded header of a request to run a batch; the arguments travel beside it as
-/// the payload. Also the MPI backend's message format.
+/// The encoded header of a request to run a batch whose arguments carry no attachment
+/// (the MPI backend's message format: ranks on other machines cannot map memory).
 pub(crate) fn request_header(task: Offsets, each: bool) -> Result<Vec<u8>, String> {
     encode(&RunHeader {
         trampoline: task.trampoline,
         function: task.function,
         each,
+        carried: Vec::new(),
     })
 }
 
-/// One buffer holding `parts` each behind its length: a batch's one-task batches.
-pub(crate) fn framed(parts: &[Vec<u8>]) -> Vec<u8> {
-    let total = parts.iter().map(|part| part.len() + 8).sum();
-    let mut buffer = Vec::with_capacity(total);
+/// One payload holding `parts` each behind its length and its number of attachments,
+/// the attachments one after the other: a batch's one-task batches, or the results of
+/// several tasks.
+pub(crate) fn framed(parts: Vec<Payload>) -> Payload {
+    let total = parts.iter().map(|part| part.bytes.len() + 16).sum();
+    let mut framed = Payload {
+        bytes: Vec::with_capacity(total),
+        attached: Vec::new(),
+    };
     for part in parts {
-        buffer.extend_from_slice(&(part.len() as u64).to_le_bytes());
-        buffer.extend_from_slice(part);
+        framed
+            .bytes
+            .extend_from_slice(&(part.bytes.len() as u64).to_le_bytes());
+        framed
+            .bytes
+            .extend_from_slice(&(part.attached.len() as u64).to_le_bytes());
+        framed.bytes.extend_from_slice(&part.bytes);
+        framed.attached.extend(part.attached);
     }
-    buffer
+    framed
 }
 
-/// The parts of a [`framed`] buffer, borrowed from it.
-pub(crate) fn unframed(mut buffer: &[u8]) -> Result<Vec<&[u8]>, String> {
+/// The parts of a [`framed`] payload.
+pub(crate) fn unframed(framed: &Payload) -> Result<Vec<Payload>, String> {
     let mut parts = Vec::new();
+    let mut buffer = &framed.bytes[..];
+    let mut attached = framed.attached.iter();
     while !buffer.is_empty() {
-        let (length, rest) = buffer
-            .split_first_chunk::<8>()
-            .ok_or("a framed batch ends inside a length")?;
-        let length = usize::try_from(u64::from_le_bytes(*length))
-            .ok()
-            .filter(|&length| length <= rest.len())
-            .ok_or("a framed batch announces more bytes than it holds")?;
-        let (part, rest) = rest.split_at(length);
-        parts.push(part);
+        let mut number = || -> Result<usize, String> {
+            let (value, rest) = buffer
+                .split_first_chunk::<8>()
+                .ok_or("a framed batch ends inside a length")?;
+            buffer = rest;
+            usize::try_from(u64::from_le_bytes(*value)).map_err(|err| err.to_string())
+        };
+        let length = number()?;
+        let count = number()?;
+        if length > buffer.len() {
+            return Err("a framed batch announces more bytes than it holds".to_owned());
+        }
+        let (bytes, rest) = buffer.split_at(length);
         buffer = rest;
+        let mine: Vec<Attachment> = attached.by_ref().take(count).cloned().collect();
+        if mine.len() != count {
+            return Err("a framed batch announces more arrays than it holds".to_owned());
+        }
+        parts.push(Payload {
+            bytes: bytes.to_vec(),
+            attached: mine,
+        });
     }
     Ok(parts)
 }
 
-/// The request made of a header and its payload.
+/// The request made of a header and its payload, for a peer that sends no attachment.
 pub(crate) fn request_from_parts(header: &[u8], arguments: Vec<u8>) -> io::Result<Request> {
-    let RunHeader {
-        trampoline,
-        function,
-        each,
-    } = decode(header).map_err(io::Error::other)?;
-    Ok(Request::Run {
-        each,
-        task: Offsets {
-            trampoline,
-            function,
-        },
-        arguments,
-    })
+    let header: RunHeader = decode(header).map_err(io::Error::other)?;
+    if !header.carried.is_empty() {
+        return Err(io::Error::other(
+            "arrays were attached where none can travel",
+        ));
+    }
+    Ok(request_of(&header, Payload::plain(arguments)))
 }
 
-/// A reply as its encoded header and its payload (a `Done`'s results, a `Failed`'s
-/// error value).
+fn request_of(header: &RunHeader, arguments: Payload) -> Request {
+    Request::Run {
+        each: header.each,
+        task: Offsets {
+            trampoline: header.trampoline,
+            function: header.function,
+        },
+        arguments,
+    }
+}
+
+/// A reply as its encoded header and its payload, for a peer that takes no attachment
+/// (an MPI rank's reply, whose arrays were serialized inline).
 pub(crate) fn reply_parts(reply: &Reply) -> io::Result<(Vec<u8>, &[u8])> {
-    let (header, payload) = match reply {
+    let (header, payload) = reply_header(reply, Vec::new());
+    Ok((encode(&header).map_err(io::Error::other)?, payload))
+}
+
+/// The header of `reply`, with `carried` saying how its attachments travel, and the
+/// bytes of its payload.
+fn reply_header(reply: &Reply, carried: Vec<Carried>) -> (ReplyHeader, &[u8]) {
+    match reply {
         Reply::Hello { pid, nonce } => (
             ReplyHeader::Hello {
                 pid: *pid,
@@ -197,8 +282,8 @@ pub(crate) fn reply_parts(reply: &Reply) -> io::Result<(Vec<u8>, &[u8])> {
             },
             &[][..],
         ),
-        Reply::Done(results) => (ReplyHeader::Done, &results[..]),
-        Reply::Partial(result) => (ReplyHeader::Partial, &result[..]),
+        Reply::Done(results) => (ReplyHeader::Done { carried }, &results.bytes[..]),
+        Reply::Partial(results) => (ReplyHeader::Partial { carried }, &results.bytes[..]),
         Reply::Failed {
             offset,
             message,
@@ -210,86 +295,236 @@ pub(crate) fn reply_parts(reply: &Reply) -> io::Result<(Vec<u8>, &[u8])> {
             },
             &error[..],
         ),
-    };
-    Ok((encode(&header).map_err(io::Error::other)?, payload))
+    }
 }
 
-/// The reply made of a header and its payload.
+/// The reply made of a header and its payload, for a peer that sends no attachment.
 pub(crate) fn reply_from_parts(header: &[u8], payload: Vec<u8>) -> io::Result<Reply> {
-    Ok(match decode(header).map_err(io::Error::other)? {
+    let header: ReplyHeader = decode(header).map_err(io::Error::other)?;
+    reply_of(header, payload, Vec::new())
+}
+
+fn reply_of(header: ReplyHeader, payload: Vec<u8>, attached: Vec<Attachment>) -> io::Result<Reply> {
+    let expected = match &header {
+        ReplyHeader::Done { carried } | ReplyHeader::Partial { carried } => carried.len(),
+        _ => 0,
+    };
+    if attached.len() != expected {
+        return Err(io::Error::other(
+            "arrays were attached where none can travel",
+        ));
+    }
+    let results = Payload {
+        bytes: payload,
+        attached,
+    };
+    Ok(match header {
         ReplyHeader::Hello { pid, nonce } => Reply::Hello { pid, nonce },
-        ReplyHeader::Done => Reply::Done(payload),
-        ReplyHeader::Partial => Reply::Partial(payload),
+        ReplyHeader::Done { .. } => Reply::Done(results),
+        ReplyHeader::Partial { .. } => Reply::Partial(results),
         ReplyHeader::Failed { offset, message } => Reply::Failed {
             offset,
             message,
-            error: payload,
+            error: results.bytes,
         },
     })
 }
 
-fn send_parts(stream: &mut impl Write, header: &[u8], payload: &[u8]) -> io::Result<()> {
-    write_part(stream, header)?;
+/// A channel that can pass file descriptors with its bytes: a Unix socket.
+pub(crate) trait Channel: Read + Write {
+    /// Writes `bytes` with `descriptors` attached to them.
+    fn write_with(&mut self, bytes: &[u8], descriptors: &[BorrowedFd<'_>]) -> io::Result<()>;
+    /// Reads exactly `into.len()` bytes and the descriptors that came with them.
+    fn read_with(&mut self, into: &mut [u8]) -> io::Result<Vec<OwnedFd>>;
+}
+
+impl Channel for &std::os::unix::net::UnixStream {
+    fn write_with(&mut self, bytes: &[u8], descriptors: &[BorrowedFd<'_>]) -> io::Result<()> {
+        super::descriptors::send(self, bytes, descriptors)
+    }
+
+    fn read_with(&mut self, into: &mut [u8]) -> io::Result<Vec<OwnedFd>> {
+        super::descriptors::receive(self, into, MAX_DESCRIPTORS)
+    }
+}
+
+/// How `attached` travels: each one's carriage, and the descriptors to pass.
+fn carriage(attached: &[Attachment]) -> (Vec<Carried>, Vec<BorrowedFd<'_>>) {
+    let mut descriptors = Vec::new();
+    let carried = attached
+        .iter()
+        .map(|attachment| match attachment.file() {
+            Some((file, offset))
+                if attachment.bytes().len() >= INLINE_BELOW
+                    && descriptors.len() < MAX_DESCRIPTORS =>
+            {
+                descriptors.push(file.as_fd());
+                Carried::Descriptor {
+                    offset,
+                    len: attachment.bytes().len() as u64,
+                }
+            }
+            _ => Carried::Inline,
+        })
+        .collect();
+    (carried, descriptors)
+}
+
+/// Writes a frame: its header (the descriptors ride on its length), its payload, then
+/// the attachments that travel as bytes.
+fn send_frame(
+    stream: &mut impl Channel,
+    header: &[u8],
+    payload: &[u8],
+    attached: &[Attachment],
+    carried: &[Carried],
+    descriptors: &[BorrowedFd<'_>],
+) -> io::Result<()> {
+    stream.write_with(&(header.len() as u64).to_le_bytes(), descriptors)?;
+    stream.write_all(header)?;
     write_part(stream, payload)?;
+    for (attachment, how) in attached.iter().zip(carried) {
+        if matches!(how, Carried::Inline) {
+            write_part(stream, attachment.bytes())?;
+        }
+    }
     stream.flush()
 }
 
-/// Sends a request; its arguments go as a raw payload.
-pub(crate) fn send_request(stream: &mut impl Write, request: &Request) -> io::Result<()> {
+/// Reads a frame's header and the descriptors that came with it.
+fn receive_header(stream: &mut impl Channel) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let mut length = [0; 8];
+    let descriptors = stream.read_with(&mut length)?;
+    let header = read_bytes(stream, u64::from_le_bytes(length), MAX_HEADER)?;
+    Ok((header, descriptors))
+}
+
+/// Reads the attachments `carried` announces: mapped from `descriptors`, or as bytes.
+fn receive_attached(
+    stream: &mut impl Channel,
+    carried: &[Carried],
+    descriptors: Vec<OwnedFd>,
+) -> io::Result<Vec<Attachment>> {
+    let mut descriptors = descriptors.into_iter();
+    carried
+        .iter()
+        .map(|how| match how {
+            Carried::Descriptor { offset, len } => {
+                let descriptor = descriptors
+                    .next()
+                    .ok_or_else(|| io::Error::other("an array's descriptor did not arrive"))?;
+                let len = usize::try_from(*len).map_err(io::Error::other)?;
+                Attachment::map(File::from(descriptor), *offset, len)
+            }
+            Carried::Inline => Ok(Attachment::copied(&read_part(stream, MAX_PAYLOAD)?)),
+        })
+        .collect()
+}
+
+/// Sends a request; its arguments go as a raw payload, their arrays beside it.
+pub(crate) fn send_request(stream: &mut impl Channel, request: &Request) -> io::Result<()> {
     let Request::Run {
         task,
         arguments,
         each,
     } = request;
-    let header = request_header(*task, *each).map_err(io::Error::other)?;
-    send_parts(stream, &header, arguments)
+    let (carried, descriptors) = carriage(&arguments.attached);
+    let header = encode(&RunHeader {
+        trampoline: task.trampoline,
+        function: task.function,
+        each: *each,
+        carried: carried.clone(),
+    })
+    .map_err(io::Error::other)?;
+    send_frame(
+        stream,
+        &header,
+        &arguments.bytes,
+        &arguments.attached,
+        &carried,
+        &descriptors,
+    )
 }
 
 /// Reads a request; `UnexpectedEof` when the parent is gone.
-pub(crate) fn receive_request(stream: &mut impl Read) -> io::Result<Request> {
-    let header = read_part(stream, MAX_HEADER)?;
-    request_from_parts(&header, read_part(stream, MAX_PAYLOAD)?)
+pub(crate) fn receive_request(stream: &mut impl Channel) -> io::Result<Request> {
+    let (header, descriptors) = receive_header(stream)?;
+    let header: RunHeader = decode(&header).map_err(io::Error::other)?;
+    let bytes = read_part(stream, MAX_PAYLOAD)?;
+    let attached = receive_attached(stream, &header.carried, descriptors)?;
+    Ok(request_of(&header, Payload { bytes, attached }))
 }
 
-/// Sends a reply; the results of a finished batch go as a raw payload.
-pub(crate) fn send_reply(stream: &mut impl Write, reply: &Reply) -> io::Result<()> {
-    let (header, payload) = reply_parts(reply)?;
-    send_parts(stream, &header, payload)
+/// Sends a reply; the results of a finished batch go as a raw payload, their arrays
+/// beside it.
+pub(crate) fn send_reply(stream: &mut impl Channel, reply: &Reply) -> io::Result<()> {
+    let attached = match reply {
+        Reply::Done(results) | Reply::Partial(results) => &results.attached[..],
+        _ => &[],
+    };
+    let (carried, descriptors) = carriage(attached);
+    let (header, payload) = reply_header(reply, carried.clone());
+    let header_bytes = encode(&header).map_err(io::Error::other)?;
+    send_frame(
+        stream,
+        &header_bytes,
+        payload,
+        attached,
+        &carried,
+        &descriptors,
+    )
 }
 
 /// Reads a reply; `UnexpectedEof` when the worker is gone.
-pub(crate) fn receive_reply(stream: &mut impl Read) -> io::Result<Reply> {
-    let header = read_part(stream, MAX_HEADER)?;
-    reply_from_parts(&header, read_part(stream, MAX_PAYLOAD)?)
+pub(crate) fn receive_reply(stream: &mut impl Channel) -> io::Result<Reply> {
+    let (header, descriptors) = receive_header(stream)?;
+    let header: ReplyHeader = decode(&header).map_err(io::Error::other)?;
+    let payload = read_part(stream, MAX_PAYLOAD)?;
+    let attached = match &header {
+        ReplyHeader::Done { carried } | ReplyHeader::Partial { carried } => {
+            receive_attached(stream, carried, descriptors)?
+        }
+        _ => Vec::new(),
+    };
+    reply_of(header, payload, attached)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use std::os::unix::net::UnixStream;
+
     #[test]
     fn requests_and_replies_round_trip() {
-        let mut wire = Vec::new();
+        let (writer, reader) = UnixStream::pair().unwrap();
+        let mut wire = &writer;
         let task = Offsets {
             trampoline: 7,
             function: usize::MAX - 3,
         };
         let request = Request::Run {
             task,
-            arguments: vec![1, 2, 3],
+            arguments: Payload::plain(vec![1, 2, 3]),
             each: true,
         };
         send_request(&mut wire, &request).unwrap();
-        send_reply(&mut wire, &Reply::Done(vec![9; 5])).unwrap();
+        send_reply(&mut wire, &Reply::Done(Payload::plain(vec![9; 5]))).unwrap();
         send_reply(&mut wire, &Reply::failed(2, "no".into())).unwrap();
-        let mut reader = wire.as_slice();
+        drop(writer);
+        let mut reader = &reader;
         let Request::Run {
             task: received,
             arguments,
             each,
         } = receive_request(&mut reader).unwrap();
-        assert_eq!((received, arguments, each), (task, vec![1, 2, 3], true));
-        assert!(matches!(receive_reply(&mut reader).unwrap(), Reply::Done(p) if p == vec![9; 5]));
+        assert_eq!(
+            (received, arguments.bytes, each),
+            (task, vec![1, 2, 3], true)
+        );
+        assert!(
+            matches!(receive_reply(&mut reader).unwrap(), Reply::Done(p) if p.bytes == vec![9; 5])
+        );
         assert!(matches!(
             receive_reply(&mut reader).unwrap(),
             Reply::Failed { offset: 2, .. }
@@ -299,33 +534,91 @@ mod tests {
 
     #[test]
     fn framed_parts_come_back_as_they_went_and_lies_are_errors() {
-        let parts = vec![vec![1, 2], vec![], vec![3; 300]];
-        let buffer = framed(&parts);
-        let back: Vec<Vec<u8>> = unframed(&buffer)
-            .unwrap()
-            .into_iter()
-            .map(<[u8]>::to_vec)
-            .collect();
-        assert_eq!(back, parts);
-        assert!(unframed(&buffer[..buffer.len() - 1]).is_err());
-        assert!(unframed(&buffer[..5]).is_err());
-        assert_eq!(unframed(&[]).map(|parts| parts.len()), Ok(0));
+        let array = Attachment::copied(&[5; 100]);
+        let parts = vec![
+            Payload::plain(vec![1, 2]),
+            Payload {
+                bytes: vec![],
+                attached: vec![array.clone(), array],
+            },
+            Payload::plain(vec![3; 300]),
+        ];
+        let framed = framed(parts.clone());
+        let back = unframed(&framed).unwrap();
+        let shape = |parts: &[Payload]| -> Vec<(Vec<u8>, usize)> {
+            parts
+                .iter()
+                .map(|part| (part.bytes.clone(), part.attached.len()))
+                .collect()
+        };
+        assert_eq!(shape(&back), shape(&parts));
+        let mut cut = framed.clone();
+        cut.bytes.pop();
+        assert!(unframed(&cut).is_err());
+        cut.bytes.truncate(5);
+        assert!(unframed(&cut).is_err());
+        let mut short = framed;
+        short.attached.pop();
+        assert!(unframed(&short).is_err(), "an array missing");
+        assert_eq!(
+            unframed(&Payload::default()).map(|parts| parts.len()),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn large_arrays_cross_as_descriptors_and_small_ones_as_bytes() {
+        use parmemo_shared::Shared;
+        let large: Shared<[f64]> = Shared::from_fn(1 << 16, |i| i as f64);
+        let small: Shared<[u8]> = Shared::from(vec![1, 2, 3]);
+        let (bytes, attached) =
+            parmemo_shared::attach::collect(|| encode(&(&large, &small)).unwrap());
+        let (writer, reader) = UnixStream::pair().unwrap();
+        let reply = Reply::Done(Payload { bytes, attached });
+        let sending = std::thread::spawn(move || send_reply(&mut &writer, &reply).map(|()| writer));
+        let received = receive_reply(&mut &reader).unwrap();
+        let _writer = sending.join().unwrap().unwrap();
+        let Reply::Done(results) = received else {
+            panic!("expected results")
+        };
+        assert!(
+            results.attached[0].file().is_some(),
+            "mapped from its descriptor"
+        );
+        assert!(
+            results.attached[1].file().is_some(),
+            "copied into memory of its own"
+        );
+        let (large_back, small_back): (Shared<[f64]>, Shared<[u8]>) =
+            parmemo_shared::attach::provide(results.attached.clone(), || decode(&results.bytes))
+                .unwrap();
+        assert_eq!(large_back, large);
+        assert_eq!(small_back, small);
+        assert_ne!(
+            large_back.as_ptr(),
+            large.as_ptr(),
+            "a second mapping of the same memory"
+        );
     }
 
     #[test]
     fn an_oversized_length_is_an_error_not_an_allocation() {
-        let mut wire = Vec::new();
-        wire.extend_from_slice(&(1_u64 << 50).to_le_bytes());
-        let err = receive_reply(&mut wire.as_slice()).unwrap_err();
+        let (writer, reader) = UnixStream::pair().unwrap();
+        (&writer).write_all(&(1_u64 << 50).to_le_bytes()).unwrap();
+        let err = receive_reply(&mut &reader).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("more than"), "{err}");
         // A payload as long as allowed, claimed but never sent: an end of stream, after
         // reserving only what arrives.
-        let mut wire = Vec::new();
-        write_part(&mut wire, &encode(&ReplyHeader::Done).unwrap()).unwrap();
-        wire.extend_from_slice(&MAX_PAYLOAD.to_le_bytes());
-        wire.extend_from_slice(&[7; 100]);
-        let err = receive_reply(&mut wire.as_slice()).unwrap_err();
+        let (writer, reader) = UnixStream::pair().unwrap();
+        let done = ReplyHeader::Done {
+            carried: Vec::new(),
+        };
+        write_part(&mut &writer, &encode(&done).unwrap()).unwrap();
+        (&writer).write_all(&MAX_PAYLOAD.to_le_bytes()).unwrap();
+        (&writer).write_all(&[7; 100]).unwrap();
+        drop(writer);
+        let err = receive_reply(&mut &reader).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 }
