@@ -13,6 +13,9 @@
 //!   function results, one file per entry that many processes share (`Memory::new`) or
 //!   an embedded sled database for one process (`Memory::sled`), applied with
 //!   `#[parmemo::cache(MEMORY)]`.
+//! * [`Shared`]: an immutable array (`Shared<[f64]>` and friends) that threads, worker
+//!   processes and the cache share without copies: a worker maps the same memory, a
+//!   cache hit maps the stored file.
 //! * [`stats`]: the tutorial's showcase kernels, exact and fast (Walsh median /
 //!   Hodges-Lehmann, many Wald tests with multiple-testing corrections, the normal
 //!   distribution), parallel over rows where it pays.
@@ -36,6 +39,7 @@
 pub use parmemo_macros::cache;
 pub use parmemo_memory as memory;
 pub use parmemo_parallel as parallel;
+pub use parmemo_shared::Shared;
 pub use parmemo_stats as stats;
 
 /// The names most programs need, in one `use parmemo::prelude::*`.
@@ -44,6 +48,7 @@ pub mod prelude {
     pub use parmemo_memory::Memory;
     pub use parmemo_parallel::vectorize::{guvectorize, vectorize, Target};
     pub use parmemo_parallel::{delayed, Backend, BatchSize, Parallel};
+    pub use parmemo_shared::Shared;
     pub use parmemo_stats::{hodges_lehmann, walsh_median, Normal, StatsError};
 }
 
