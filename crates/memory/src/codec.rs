@@ -10,16 +10,26 @@
 //! was stored and how long it took to compute (u64 nanoseconds each), all little-endian,
 //! then the payload. The header alone says whether an entry is there, whole, of the right
 //! type and still valid, without reading the payload.
+//!
+//! A result holding `Shared` arrays (flag bit 1) stores them raw after the payload, each
+//! at a page-aligned offset, behind a table of their offsets, lengths and XXH3-64
+//! checksums (itself checksummed). A mapped hit hands them out as slices of the mapped
+//! file, without a copy: what is verified then is the header, the payload and the table
+//! (at once) and that every array lies inside the file (so none can fault); an array's
+//! own checksum is verified when the entry is read rather than mapped, or on a mapped hit
+//! when `Memory::verify_mapped_arrays(true)` asks for it.
 
+use crate::store::Entry;
 use crate::MemoryError;
+use parmemo_shared::attach::{self, Attachment};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use twox_hash::XxHash3_64;
 
 /// The version of the entry format, payload encoding and key scheme; bump it when any
 /// changes. Version 2: the header carries the result type's fingerprint, and maps and
-/// unordered sets hash by content.
-pub const CODEC_VERSION: u16 = 2;
+/// unordered sets hash by content. Version 3: `Shared` arrays stored raw after the payload.
+pub const CODEC_VERSION: u16 = 3;
 
 const MAGIC: &[u8; 4] = b"PMC\x01";
 
@@ -27,6 +37,13 @@ const MAGIC: &[u8; 4] = b"PMC\x01";
 pub(crate) const HEADER: usize = 48;
 
 const COMPRESSED: u8 = 1;
+
+/// The entry holds raw arrays after its payload.
+const ARRAYS: u8 = 2;
+
+/// The alignment of a stored array: a page, so that a mapped entry hands out arrays
+/// aligned for any element and a worker process can map them from the file.
+const ARRAY_ALIGN: usize = 4096;
 
 /// Payloads smaller than this are never compressed: too little to gain.
 const COMPRESS_ABOVE: usize = 4096;
@@ -131,8 +148,13 @@ impl Header {
     /// Whether an entry of `total` bytes with this header would answer a call expecting
     /// `result_type`: the header's own claims, without reading the payload.
     pub(crate) fn answers(&self, total: u64, result_type: Option<u64>) -> bool {
-        total == HEADER as u64 + self.length
-            && result_type.is_none_or(|expected| expected == self.result_type)
+        let framed = HEADER as u64 + self.length;
+        let whole = if self.flags & ARRAYS == 0 {
+            total == framed
+        } else {
+            total > framed
+        };
+        whole && result_type.is_none_or(|expected| expected == self.result_type)
     }
 }
 
@@ -164,17 +186,47 @@ impl Framing {
     }
 }
 
+/// A result encoded and framed as a stored entry: its leading bytes (header, payload,
+/// array table) and the arrays that follow them, each to be written at the next
+/// multiple of [`ARRAY_ALIGN`].
+pub(crate) struct Framed {
+    pub(crate) head: Vec<u8>,
+    pub(crate) arrays: Vec<Attachment>,
+}
+
+impl Framed {
+    /// The entry's parts in order, padding included: what a store writes one after the
+    /// other.
+    pub(crate) fn parts(&self) -> Vec<&[u8]> {
+        const ZEROS: [u8; ARRAY_ALIGN] = [0; ARRAY_ALIGN];
+        let mut parts = vec![&self.head[..]];
+        let mut at = self.head.len();
+        for array in &self.arrays {
+            let pad = at.next_multiple_of(ARRAY_ALIGN) - at;
+            parts.push(&ZEROS[..pad]);
+            parts.push(array.bytes());
+            at += pad + array.bytes().len();
+        }
+        parts
+    }
+
+    /// The whole entry in one buffer (for entries kept in memory, and tests).
+    pub(crate) fn concatenated(&self) -> Vec<u8> {
+        self.parts().concat()
+    }
+}
+
 /// A result encoded and framed as a stored entry.
 pub(crate) fn encode_entry<R: Serialize + ?Sized>(
     result: &R,
     framing: Framing,
-) -> Result<Vec<u8>, MemoryError> {
-    let encoded =
-        bincode::serde::encode_to_vec(result, config()).map_err(|err| MemoryError::Encode {
-            what: "result",
-            message: err.to_string(),
-        })?;
-    let (flags, payload) = match framing.compress {
+) -> Result<Framed, MemoryError> {
+    let (encoded, arrays) = attach::collect(|| bincode::serde::encode_to_vec(result, config()));
+    let encoded = encoded.map_err(|err| MemoryError::Encode {
+        what: "result",
+        message: err.to_string(),
+    })?;
+    let (mut flags, payload) = match framing.compress {
         Some(level) if encoded.len() > COMPRESS_ABOVE => {
             let compressed =
                 zstd::bulk::compress(&encoded, level).map_err(|err| MemoryError::Encode {
@@ -190,27 +242,101 @@ pub(crate) fn encode_entry<R: Serialize + ?Sized>(
         }
         _ => (0, encoded),
     };
+    if !arrays.is_empty() {
+        flags |= ARRAYS;
+    }
     let compute_time = u64::try_from(framing.meta.compute_time.as_nanos()).unwrap_or(u64::MAX);
-    let mut entry = Vec::with_capacity(HEADER + payload.len());
-    entry.extend_from_slice(MAGIC);
-    entry.extend_from_slice(&CODEC_VERSION.to_le_bytes());
-    entry.extend_from_slice(&[flags, 0]);
-    entry.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    entry.extend_from_slice(&XxHash3_64::oneshot(&payload).to_le_bytes());
-    entry.extend_from_slice(&framing.result_type.to_le_bytes());
-    entry.extend_from_slice(&framing.meta.nanos_since_epoch().to_le_bytes());
-    entry.extend_from_slice(&compute_time.to_le_bytes());
-    entry.extend_from_slice(&payload);
-    Ok(entry)
+    let table_len = if arrays.is_empty() {
+        0
+    } else {
+        16 + 24 * arrays.len()
+    };
+    let mut head = Vec::with_capacity(HEADER + payload.len() + table_len);
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&CODEC_VERSION.to_le_bytes());
+    head.extend_from_slice(&[flags, 0]);
+    head.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    head.extend_from_slice(&XxHash3_64::oneshot(&payload).to_le_bytes());
+    head.extend_from_slice(&framing.result_type.to_le_bytes());
+    head.extend_from_slice(&framing.meta.nanos_since_epoch().to_le_bytes());
+    head.extend_from_slice(&compute_time.to_le_bytes());
+    head.extend_from_slice(&payload);
+    if !arrays.is_empty() {
+        let mut table = Vec::with_capacity(table_len);
+        table.extend_from_slice(&(arrays.len() as u64).to_le_bytes());
+        let mut at = head.len() + table_len;
+        for array in &arrays {
+            at = at.next_multiple_of(ARRAY_ALIGN);
+            let bytes = array.bytes();
+            table.extend_from_slice(&(at as u64).to_le_bytes());
+            table.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            table.extend_from_slice(&XxHash3_64::oneshot(bytes).to_le_bytes());
+            at += bytes.len();
+        }
+        let checksum = XxHash3_64::oneshot(&table);
+        head.extend_from_slice(&table);
+        head.extend_from_slice(&checksum.to_le_bytes());
+    }
+    Ok(Framed { head, arrays })
+}
+
+/// Where a stored array lies in its entry, and its checksum.
+struct StoredArray {
+    offset: usize,
+    len: usize,
+    checksum: u64,
+}
+
+/// The array table after the payload of `entry`, checked against its checksum and
+/// against the entry's size.
+fn array_table(entry: &[u8], header: &Header) -> Result<Vec<StoredArray>, String> {
+    let start = HEADER + usize::try_from(header.length).map_err(|err| err.to_string())?;
+    let word = |at: usize| -> Result<u64, String> {
+        entry
+            .get(at..at + 8)
+            .and_then(|bytes| bytes.try_into().ok())
+            .map(u64::from_le_bytes)
+            .ok_or_else(|| "the array table is cut short (truncated?)".to_owned())
+    };
+    let count = usize::try_from(word(start)?).map_err(|err| err.to_string())?;
+    let table_len = count
+        .checked_mul(24)
+        .and_then(|len| len.checked_add(8))
+        .filter(|&len| start + len + 8 <= entry.len())
+        .ok_or("the array table is cut short (truncated?)")?;
+    let table = &entry[start..start + table_len];
+    if XxHash3_64::oneshot(table) != word(start + table_len)? {
+        return Err("array table checksum mismatch".to_owned());
+    }
+    (0..count)
+        .map(|i| {
+            let at = start + 8 + 24 * i;
+            let offset = usize::try_from(word(at)?).map_err(|err| err.to_string())?;
+            let len = usize::try_from(word(at + 8)?).map_err(|err| err.to_string())?;
+            if offset.checked_add(len).is_none_or(|end| end > entry.len()) {
+                return Err(format!(
+                    "array {i} lies past the end of the entry (truncated?)"
+                ));
+            }
+            Ok(StoredArray {
+                offset,
+                len,
+                checksum: word(at + 16)?,
+            })
+        })
+        .collect()
 }
 
 /// The result in `entry`, if it is whole and of the type whose fingerprint is
-/// `result_type`; else why not, for the warning that names it.
+/// `result_type`; else why not, for the warning that names it. The arrays of a mapped
+/// entry are slices of its mapping, their checksums verified only with `verify_mapped`.
 pub(crate) fn decode_entry<R: DeserializeOwned>(
-    entry: &[u8],
+    entry: &Entry,
     result_type: u64,
+    verify_mapped: bool,
 ) -> Result<R, Unusable> {
-    let (header, payload) = checked_payload(entry).map_err(Unusable::Damaged)?;
+    let bytes = entry.bytes();
+    let (header, payload) = checked_payload(bytes).map_err(Unusable::Damaged)?;
     if header.result_type != result_type {
         return Err(Unusable::OtherType);
     }
@@ -222,8 +348,30 @@ pub(crate) fn decode_entry<R: DeserializeOwned>(
             .map_err(|err| Unusable::Damaged(format!("undecompressable payload: {err}")))?;
         &decompressed[..]
     };
-    let (result, used) = bincode::serde::decode_from_slice(payload, config())
-        .map_err(|err| Unusable::Damaged(format!("undecodable payload: {err}")))?;
+    let arrays = if header.flags & ARRAYS == 0 {
+        Vec::new()
+    } else {
+        let verify = verify_mapped || !entry.is_mapped();
+        array_table(bytes, &header)
+            .map_err(Unusable::Damaged)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, stored)| {
+                let range = stored.offset..stored.offset + stored.len;
+                if verify && XxHash3_64::oneshot(&bytes[range]) != stored.checksum {
+                    return Err(Unusable::Damaged(format!("array {i} checksum mismatch")));
+                }
+                entry
+                    .array(stored.offset, stored.len)
+                    .map_err(|err| Unusable::Damaged(format!("array {i}: {err}")))
+            })
+            .collect::<Result<Vec<Attachment>, Unusable>>()?
+    };
+    let decoded = attach::provide(arrays, || {
+        bincode::serde::decode_from_slice(payload, config())
+    });
+    let (result, used) =
+        decoded.map_err(|err| Unusable::Damaged(format!("undecodable payload: {err}")))?;
     if used == payload.len() {
         Ok(result)
     } else {
@@ -237,14 +385,20 @@ pub(crate) fn decode_entry<R: DeserializeOwned>(
 /// The header and payload of a well-formed entry whose checksum matches.
 pub(crate) fn checked_payload(entry: &[u8]) -> Result<(Header, &[u8]), String> {
     let header = Header::read(entry)?;
-    let payload = &entry[HEADER..];
-    if header.length != payload.len() as u64 {
+    let after = (entry.len() - HEADER) as u64;
+    let fits = if header.flags & ARRAYS == 0 {
+        header.length == after
+    } else {
+        header.length < after
+    };
+    if !fits {
         return Err(format!(
-            "payload of {} bytes, header says {} (truncated?)",
-            payload.len(),
+            "payload of {after} bytes, header says {} (truncated?)",
             header.length
         ));
     }
+    let payload =
+        &entry[HEADER..HEADER + usize::try_from(header.length).map_err(|err| err.to_string())?];
     if XxHash3_64::oneshot(payload) != header.checksum {
         return Err("checksum mismatch".to_owned());
     }
@@ -262,16 +416,25 @@ mod tests {
             "text".to_owned(),
             Some(7_u8),
         );
-        let entry = encode_entry(&value, Framing::now(7)).unwrap();
-        let back: (Vec<f64>, String, Option<u8>) = decode_entry(&entry, 7).unwrap();
+        let entry = encode_entry(&value, Framing::now(7))
+            .unwrap()
+            .concatenated();
+        let back: (Vec<f64>, String, Option<u8>) =
+            decode_entry(&Entry::Owned(entry), 7, false).unwrap();
         assert_eq!(back.0[1].to_bits(), (-0.0_f64).to_bits());
         assert_eq!((back.1, back.2), (value.1, value.2));
     }
 
     #[test]
     fn every_kind_of_damage_is_detected() {
-        let entry = encode_entry(&vec![42_u64; 100], Framing::now(7)).unwrap();
-        let reason = |bytes: &[u8]| match decode_entry::<Vec<u64>>(bytes, 7) {
+        let entry = encode_entry(&vec![42_u64; 100], Framing::now(7))
+            .unwrap()
+            .concatenated();
+        let reason = |bytes: &[u8]| match decode_entry::<Vec<u64>>(
+            &Entry::Owned(bytes.to_vec()),
+            7,
+            false,
+        ) {
             Err(Unusable::Damaged(reason)) => reason,
             other => panic!("expected damage, got {other:?}"),
         };
@@ -287,11 +450,11 @@ mod tests {
         other_version[4] = 99;
         assert!(reason(&other_version).contains("codec version 99"));
         assert!(
-            decode_entry::<(Vec<u64>, String)>(&entry, 7).is_err(),
+            decode_entry::<(Vec<u64>, String)>(&Entry::Owned(entry.clone()), 7, false).is_err(),
             "a payload of another shape"
         );
         assert_eq!(
-            decode_entry::<Vec<u64>>(&entry, 8),
+            decode_entry::<Vec<u64>>(&Entry::Owned(entry.clone()), 8, false),
             Err(Unusable::OtherType),
             "a result of another type is never decoded"
         );
@@ -313,7 +476,7 @@ mod tests {
             meta,
             compress: Some(3),
         };
-        let compressed = encode_entry(&value, framing).unwrap();
+        let compressed = encode_entry(&value, framing).unwrap().concatenated();
         let plain = encode_entry(
             &value,
             Framing {
@@ -321,7 +484,8 @@ mod tests {
                 ..framing
             },
         )
-        .unwrap();
+        .unwrap()
+        .concatenated();
         assert!(
             compressed.len() * 10 < plain.len(),
             "{} vs {}",
@@ -329,11 +493,14 @@ mod tests {
             plain.len()
         );
         for entry in [&compressed, &plain] {
-            assert_eq!(decode_entry::<Vec<u32>>(entry, 3).unwrap(), value);
+            assert_eq!(
+                decode_entry::<Vec<u32>>(&Entry::Owned(entry.clone()), 3, false).unwrap(),
+                value
+            );
             assert_eq!(Header::read(entry).unwrap().meta(), meta);
         }
         // Small payloads are left alone.
-        let small = encode_entry(&7_u8, framing).unwrap();
+        let small = encode_entry(&7_u8, framing).unwrap().concatenated();
         assert_eq!(Header::read(&small).unwrap().flags, 0);
     }
 }

@@ -44,7 +44,8 @@
 //! # Ok::<(), parmemo_memory::MemoryError>(())
 //! ```
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+// One `unsafe` block, mapping a stored entry (store/dir.rs), is allowed where it is.
+#![deny(unsafe_code)]
 
 pub use codec::{EntryMeta, CODEC_VERSION};
 pub use error::MemoryError;
@@ -52,7 +53,7 @@ pub use function::CachedFunction;
 pub use identity::FunctionId;
 pub use memory::{Memory, MemoryStats, PreparedCall};
 pub use shelved::Shelved;
-pub use store::{DirStore, EntryInfo, Key, SledStore, Store};
+pub use store::{DirStore, Entry, EntryInfo, Key, SledStore, Store};
 
 #[doc(hidden)]
 #[path = "macro_support.rs"]

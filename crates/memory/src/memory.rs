@@ -74,6 +74,7 @@ pub struct Memory {
     store: OnceLock<Option<Arc<dyn Store>>>,
     verbose: u8,
     compress: Option<i32>,
+    verify_mapped: bool,
     hits: AtomicU64,
     misses: AtomicU64,
     warned: Mutex<HashSet<String>>,
@@ -98,6 +99,7 @@ impl Memory {
             store: OnceLock::new(),
             verbose: 0,
             compress: None,
+            verify_mapped: false,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             warned: Mutex::default(),
@@ -234,6 +236,28 @@ impl Memory {
     #[must_use]
     pub fn compress(mut self, level: i32) -> Self {
         self.compress = Some(level);
+        self
+    }
+
+    /// Whether a hit on a large entry checks the checksum of every `Shared` array in the
+    /// result before returning it. A large entry is mapped, not read, and its arrays are
+    /// handed out as slices of the mapping (joblib's `mmap_mode='r'`): a 200 MB array
+    /// comes back in microseconds. What is checked at once is the header, the payload
+    /// with the array table (their checksums), and that every array lies inside the file;
+    /// the arrays' own checksums, which would read every byte, only with this set. Entries
+    /// are written once and renamed into place, so a mapped entry is never a torn or
+    /// half-written one; what this adds is detecting damage on the disk itself. Entries
+    /// read rather than mapped (small ones, or from a sled store) are always checked
+    /// whole.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::new(dir.path()).verify_mapped_arrays(true);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn verify_mapped_arrays(mut self, verify: bool) -> Self {
+        self.verify_mapped = verify;
         self
     }
 
@@ -485,9 +509,9 @@ impl Memory {
         function: &FunctionId,
         key: &Key,
     ) -> Option<R> {
-        match store.get(key) {
-            Ok(Some(entry)) if !still_valid(&entry, function) => None,
-            Ok(Some(entry)) => match decode_entry(&entry, fingerprint::<R>()) {
+        match store.fetch(key) {
+            Ok(Some(entry)) if !still_valid(entry.bytes(), function) => None,
+            Ok(Some(entry)) => match decode_entry(&entry, fingerprint::<R>(), self.verify_mapped) {
                 Ok(result) => Some(result),
                 Err(Unusable::OtherType) => {
                     let name = function.qualified_name();
@@ -538,7 +562,8 @@ impl Memory {
             },
             compress: self.compress,
         };
-        let stored = encode_entry(result, framing).and_then(|entry| store.put(key, &entry));
+        let stored =
+            encode_entry(result, framing).and_then(|entry| store.put_parts(key, &entry.parts()));
         if let Err(err) = &stored {
             let name = function.qualified_name();
             let cause = match err {
@@ -616,11 +641,13 @@ impl Memory {
     pub(crate) fn load_key<R: DeserializeOwned>(&self, key: &Key) -> Result<R, MemoryError> {
         let store = self.require_store()?;
         let entry = store
-            .get(key)?
+            .fetch(key)?
             .ok_or_else(|| MemoryError::Missing { key: key.to_hex() })?;
-        decode_entry(&entry, fingerprint::<R>()).map_err(|reason| MemoryError::Corrupt {
-            key: key.to_hex(),
-            reason: reason.to_string(),
+        decode_entry(&entry, fingerprint::<R>(), self.verify_mapped).map_err(|reason| {
+            MemoryError::Corrupt {
+                key: key.to_hex(),
+                reason: reason.to_string(),
+            }
         })
     }
 
@@ -928,7 +955,7 @@ impl<'m> PreparedCall<'m> {
                 Ok(result) => Ok(Ok(Shelved::kept(
                     memory,
                     None,
-                    encode_entry(&result, Framing::now(result_type))?,
+                    encode_entry(&result, Framing::now(result_type))?.concatenated(),
                 ))),
                 Err(err) => Ok(Err(err)),
             };
@@ -949,7 +976,7 @@ impl<'m> PreparedCall<'m> {
             Ok(Ok(Shelved::kept(
                 memory,
                 Some(key),
-                encode_entry(&result, Framing::now(result_type))?,
+                encode_entry(&result, Framing::now(result_type))?.concatenated(),
             )))
         }
     }
@@ -979,7 +1006,7 @@ impl<'m> PreparedCall<'m> {
             return Ok(Shelved::kept(
                 memory,
                 None,
-                encode_entry(&result, Framing::now(fingerprint::<R>()))?,
+                encode_entry(&result, Framing::now(fingerprint::<R>()))?.concatenated(),
             ));
         };
         if holds_entry(store, &key, &self.function, Some(fingerprint::<R>())) {
@@ -994,7 +1021,7 @@ impl<'m> PreparedCall<'m> {
             Ok(Shelved::kept(
                 memory,
                 Some(key),
-                encode_entry(&result, Framing::now(fingerprint::<R>()))?,
+                encode_entry(&result, Framing::now(fingerprint::<R>()))?.concatenated(),
             ))
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::codec::decode_entry;
 use crate::shape::fingerprint;
+use crate::store::Entry;
 use crate::store::Key;
 use crate::{Memory, MemoryError};
 use serde::de::DeserializeOwned;
@@ -27,7 +28,7 @@ pub struct Shelved<'m, R> {
     memory: &'m Memory,
     key: Option<Key>,
     /// The encoded result, when it could not be stored (joblib's `NotMemorizedResult`).
-    kept: Option<Vec<u8>>,
+    kept: Option<Entry>,
     result: PhantomData<fn() -> R>,
 }
 
@@ -54,7 +55,7 @@ impl<'m, R: DeserializeOwned> Shelved<'m, R> {
         Shelved {
             memory,
             key,
-            kept: Some(entry),
+            kept: Some(Entry::Owned(entry)),
             result: PhantomData,
         }
     }
@@ -76,12 +77,12 @@ impl<'m, R: DeserializeOwned> Shelved<'m, R> {
     /// ```
     pub fn get(&self) -> Result<R, MemoryError> {
         match (&self.kept, &self.key) {
-            (Some(entry), key) => {
-                decode_entry(entry, fingerprint::<R>()).map_err(|reason| MemoryError::Corrupt {
+            (Some(entry), key) => decode_entry(entry, fingerprint::<R>(), true).map_err(|reason| {
+                MemoryError::Corrupt {
                     key: key.map_or_else(|| "(not stored)".to_owned(), |k| k.to_hex()),
                     reason: reason.to_string(),
-                })
-            }
+                }
+            }),
             (None, Some(key)) => self.memory.load_key(key),
             (None, None) => Err(MemoryError::Missing {
                 key: "(not stored)".to_owned(),

@@ -1,12 +1,13 @@
 //! One file per entry: the default store ([`Memory::new`](crate::Memory::new)), safe for
 //! many processes at once and for network file systems.
 
-use super::{hex, EntryInfo, Key, Store};
+use super::{hex, Entry, EntryInfo, Key, Store};
 use crate::MemoryError;
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Entries as files: `root/<function>/<shard>/<version and arguments>.pmc`.
@@ -159,15 +160,13 @@ fn read_dir_or_empty(dir: &Path) -> Result<Vec<PathBuf>, MemoryError> {
     }
 }
 
-fn ignore_missing(result: std::io::Result<()>) -> std::io::Result<()> {
-    match result {
-        Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
+/// Entries at least this large are mapped rather than read: mapping costs a few system
+/// calls, reading costs a copy of every byte.
+const MAP_ABOVE: u64 = 1 << 20;
 
-impl Store for DirStore {
-    fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, MemoryError> {
+impl DirStore {
+    /// The entry under `key`, mapped when it has at least `map_above` bytes.
+    fn fetch_as(&self, key: &Key, map_above: u64) -> Result<Option<Entry>, MemoryError> {
         let path = self.path_of(key);
         let file = match File::open(&path) {
             Ok(file) => file,
@@ -175,13 +174,6 @@ impl Store for DirStore {
             Err(source) => return Err(Self::io(&path, source)),
         };
         let metadata = file.metadata().map_err(|source| Self::io(&path, source))?;
-        let mut entry = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-        // Entries are replaced by rename, never written in place: the length read is the
-        // file's, and reading exactly that spares the read that would find its end.
-        (&file)
-            .take(metadata.len())
-            .read_to_end(&mut entry)
-            .map_err(|source| Self::io(&path, source))?;
         // The last use, for eviction; best effort (a read-only cache still serves hits).
         // Writing a file's times costs as much as reading a small entry, so a use within
         // `USE_RESOLUTION` of the last recorded one is not written again.
@@ -193,7 +185,46 @@ impl Store for DirStore {
         if !recent {
             let _ = file.set_modified(now);
         }
-        Ok(Some(entry))
+        if metadata.len() >= map_above {
+            // SAFETY: entries are written to a temporary file and renamed into place,
+            // never written or truncated in place, so the mapped bytes do not change
+            // (a replaced or removed entry keeps its old inode alive under the map).
+            #[allow(unsafe_code)]
+            let map = unsafe { memmap2::Mmap::map(&file) };
+            let map = map.map_err(|source| Self::io(&path, source))?;
+            return Ok(Some(Entry::Mapped {
+                map: Arc::new(map),
+                file: Arc::new(file),
+            }));
+        }
+        let mut entry = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+        // Reading exactly the file's length spares the read that would find its end.
+        (&file)
+            .take(metadata.len())
+            .read_to_end(&mut entry)
+            .map_err(|source| Self::io(&path, source))?;
+        Ok(Some(Entry::Owned(entry)))
+    }
+}
+
+fn ignore_missing(result: std::io::Result<()>) -> std::io::Result<()> {
+    match result {
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+impl Store for DirStore {
+    fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, MemoryError> {
+        match self.fetch_as(key, u64::MAX)? {
+            Some(Entry::Owned(bytes)) => Ok(Some(bytes)),
+            Some(mapped) => Ok(Some(mapped.bytes().to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    fn fetch(&self, key: &Key) -> Result<Option<Entry>, MemoryError> {
+        self.fetch_as(key, MAP_ABOVE)
     }
 
     fn head(&self, key: &Key, bytes: usize) -> Result<Option<(Vec<u8>, u64)>, MemoryError> {
@@ -215,6 +246,10 @@ impl Store for DirStore {
     }
 
     fn put(&self, key: &Key, entry: &[u8]) -> Result<(), MemoryError> {
+        self.put_parts(key, &[entry])
+    }
+
+    fn put_parts(&self, key: &Key, parts: &[&[u8]]) -> Result<(), MemoryError> {
         let path = self.path_of(key);
         let shard = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(shard).map_err(|source| Self::io(shard, source))?;
@@ -225,7 +260,12 @@ impl Store for DirStore {
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let written = File::create(&temp).and_then(|mut file| {
-            file.write_all(entry)?;
+            for part in parts {
+                file.write_all(part)?;
+            }
+            // The kernel stamps writes with a coarse clock (one tick, milliseconds), so
+            // entries written in a burst would tie for eviction; the precise time orders them.
+            file.set_modified(SystemTime::now())?;
             file.sync_data()
         });
         if let Err(source) = written.and_then(|()| fs::rename(&temp, &path)) {

@@ -8,6 +8,7 @@ pub use self::sled::SledStore;
 
 use crate::MemoryError;
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// The key of one cached call: the function's name digest (8 bytes), its code and codec
@@ -57,6 +58,62 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// A stored entry as a store hands it out: its bytes, read into memory or mapped from
+/// the file that holds them (then the arrays of a result come back as slices of the
+/// mapping, without a copy).
+#[derive(Debug)]
+pub enum Entry {
+    /// The entry's bytes, read.
+    Owned(Vec<u8>),
+    /// The entry's file, mapped read-only; the store never writes an entry in place.
+    Mapped {
+        /// The mapping of the whole entry.
+        map: Arc<memmap2::Mmap>,
+        /// The file it maps, so that another process can map it too.
+        file: Arc<std::fs::File>,
+    },
+}
+
+impl Entry {
+    /// The entry's bytes.
+    ///
+    /// ```
+    /// let entry = parmemo_memory::Entry::Owned(vec![1, 2]);
+    /// assert_eq!(entry.bytes(), &[1, 2]);
+    /// ```
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Entry::Owned(bytes) => bytes,
+            Entry::Mapped { map, .. } => map,
+        }
+    }
+
+    /// Whether the bytes are a mapping of the entry's file.
+    #[must_use]
+    pub fn is_mapped(&self) -> bool {
+        matches!(self, Entry::Mapped { .. })
+    }
+
+    /// The `len` bytes at `offset` as an array's memory: a slice of the mapping, or a copy.
+    pub(crate) fn array(
+        &self,
+        offset: usize,
+        len: usize,
+    ) -> std::io::Result<parmemo_shared::attach::Attachment> {
+        use parmemo_shared::attach::Attachment;
+        match self {
+            Entry::Owned(bytes) => bytes
+                .get(offset..offset + len)
+                .map(Attachment::copied)
+                .ok_or_else(|| std::io::Error::other("outside the entry")),
+            Entry::Mapped { map, file } => {
+                Attachment::within(Arc::clone(map), Some(Arc::clone(file)), offset, len)
+            }
+        }
+    }
+}
+
 /// What [`Store::entries`] reports of each entry, for eviction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryInfo {
@@ -91,11 +148,29 @@ pub trait Store: Send + Sync + fmt::Debug {
             (entry, total)
         }))
     }
+    /// The entry stored under `key`, mapped from its file when the store can and the
+    /// entry is large (a result's arrays then come back without a copy); records the use.
+    /// The default reads it with [`get`](Self::get).
+    ///
+    /// # Errors
+    /// When the underlying storage fails (not when the key is absent).
+    fn fetch(&self, key: &Key) -> Result<Option<Entry>, MemoryError> {
+        Ok(self.get(key)?.map(Entry::Owned))
+    }
     /// Stores `entry` under `key`, replacing any previous one, durably.
     ///
     /// # Errors
     /// When the underlying storage fails.
     fn put(&self, key: &Key, entry: &[u8]) -> Result<(), MemoryError>;
+    /// Stores the entry made of `parts` one after the other (a result's header and
+    /// payload, then its arrays), as [`put`](Self::put) would store their concatenation.
+    /// The default concatenates them; stores that can write them in turn override it.
+    ///
+    /// # Errors
+    /// When the underlying storage fails.
+    fn put_parts(&self, key: &Key, parts: &[&[u8]]) -> Result<(), MemoryError> {
+        self.put(key, &parts.concat())
+    }
     /// Stores many entries at once, durably when it returns: a bulk import or a warm-up.
     /// The default stores them one by one; stores with a cheaper batch override it.
     ///

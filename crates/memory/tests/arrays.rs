@@ -1,0 +1,151 @@
+//! Cached results holding `Shared` arrays: stored raw and page-aligned, a hit on a large
+//! entry maps the file (no copy), and damage is found where the docs say it is.
+
+use parmemo_memory::{FunctionId, Memory};
+use parmemo_shared::Shared;
+use std::path::{Path, PathBuf};
+
+static ARRAYS: FunctionId = FunctionId::new("tests::arrays", "arrays", 1);
+
+type Result2 = (String, Shared<[f64]>, Vec<Shared<[u32]>>);
+
+fn compute(n: usize) -> Result2 {
+    (
+        format!("{n} values"),
+        Shared::from_fn(n, |i| i as f64 * 0.5),
+        vec![Shared::from_fn(3, |i| u32::try_from(i).unwrap_or(0)); 2],
+    )
+}
+
+/// The one entry file under `dir`.
+fn entry_file(dir: &Path) -> PathBuf {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(next) = stack.pop() {
+        for entry in std::fs::read_dir(next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !path.file_name().unwrap().to_string_lossy().starts_with('.') {
+                found.push(path);
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+/// Whether `address` lies in a mapping of `file` in this process.
+fn maps_file(address: usize, file: &Path) -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let name = file.display().to_string();
+    maps.lines().any(|line| {
+        let Some((range, _)) = line.split_once(' ') else {
+            return false;
+        };
+        let Some((start, end)) = range.split_once('-') else {
+            return false;
+        };
+        let start = usize::from_str_radix(start, 16).unwrap_or(0);
+        let end = usize::from_str_radix(end, 16).unwrap_or(0);
+        start <= address && address < end && line.ends_with(&name)
+    })
+}
+
+#[test]
+fn a_large_hit_maps_its_arrays_from_the_entry_file() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    let n = 1 << 20; // 8 MiB: mapped, not read
+    let first = Memory::new(&dir).call(&ARRAYS, &n, || compute(n));
+    let calls = std::cell::Cell::new(0);
+    let again = Memory::new(&dir).call(&ARRAYS, &n, || {
+        calls.set(calls.get() + 1);
+        compute(n)
+    });
+    assert_eq!(calls.get(), 0, "a hit");
+    assert_eq!(again, first);
+    let file = entry_file(&dir);
+    assert!(
+        maps_file(again.1.as_ptr() as usize, &file),
+        "the array is the file, mapped"
+    );
+    assert_eq!(again.1.as_ptr() as usize % 4096, 0, "page-aligned");
+    assert!(
+        again.1.is_mappable(),
+        "and can go on to a worker process as the same file"
+    );
+}
+
+#[test]
+fn damage_to_a_mapped_array_is_found_when_asked_and_truncation_always() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    let n = 1 << 20;
+    let memory = Memory::new(&dir);
+    let stored = memory.call(&ARRAYS, &n, || compute(n));
+    let file = entry_file(&dir);
+    let mut bytes = std::fs::read(&file).unwrap();
+    // Inside the large array: the two small ones after it take a page each.
+    let inside = bytes.len() - 2 * 4096 - 100;
+    bytes[inside] ^= 0x20;
+    std::fs::write(&file, &bytes).unwrap();
+    let recomputed = std::cell::Cell::new(false);
+    let checked = Memory::new(&dir)
+        .verify_mapped_arrays(true)
+        .call(&ARRAYS, &n, || {
+            recomputed.set(true);
+            compute(n)
+        });
+    assert!(
+        recomputed.get(),
+        "the damaged array was found and recomputed"
+    );
+    assert_eq!(checked, stored);
+    // Cut short: the table says the arrays lie past the end; never mapped, recomputed.
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 5000]).unwrap();
+    let recomputed = std::cell::Cell::new(false);
+    let again = Memory::new(&dir).call(&ARRAYS, &n, || {
+        recomputed.set(true);
+        compute(n)
+    });
+    assert!(recomputed.get(), "a truncated entry is recomputed");
+    assert_eq!(again, stored);
+}
+
+#[test]
+fn small_entries_with_arrays_are_read_and_checked_whole() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    let n = 1000; // far below the size that is mapped
+    let stored = Memory::new(&dir).call(&ARRAYS, &n, || compute(n));
+    let file = entry_file(&dir);
+    let mut bytes = std::fs::read(&file).unwrap();
+    // Inside the first small array (the last two arrays start a page apart).
+    let inside = bytes.len() - 4100;
+    bytes[inside] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    let recomputed = std::cell::Cell::new(false);
+    let again = Memory::new(&dir).call(&ARRAYS, &n, || {
+        recomputed.set(true);
+        compute(n)
+    });
+    assert!(recomputed.get(), "checked on every read hit");
+    assert_eq!(again, stored);
+}
+
+#[test]
+fn arrays_round_trip_through_the_sled_store() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    let n = 1 << 16;
+    let stored = Memory::sled(&dir).call(&ARRAYS, &n, || compute(n));
+    let memory = Memory::sled(&dir);
+    let calls = std::cell::Cell::new(0);
+    let again = memory.call(&ARRAYS, &n, || {
+        calls.set(1);
+        compute(n)
+    });
+    assert_eq!((calls.get(), again), (0, stored));
+}
