@@ -6,6 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use parmemo::memory::{FunctionId, Memory, Store};
+use parmemo::Shared;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::LazyLock;
@@ -34,6 +35,42 @@ fn stores() -> Vec<(&'static str, Memory, tempfile::TempDir)> {
 
 fn floats(n: usize) -> Vec<f32> {
     (0..n).map(|i| (i as f32 * 0.618).fract()).collect()
+}
+
+static BIG_ARRAY: FunctionId = FunctionId::new("benches::memory", "big_array", 1);
+static BIG_VEC: FunctionId = FunctionId::new("benches::memory", "big_vec", 1);
+
+/// A cached 200 MB array hit by a new `Memory` each time (as a new process would open
+/// it): as a `Shared` array (the file mapped) and as a plain `Vec<f64>` (read, decoded).
+fn big_hits(c: &mut Criterion) {
+    const N: usize = 25 << 20; // 200 MiB of f64
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let make = || (0..N).map(|i| i as f64).collect::<Vec<f64>>();
+    Memory::new(dir.path()).call(&BIG_ARRAY, &N, || Shared::<[f64]>::from(make()));
+    Memory::new(dir.path()).call(&BIG_VEC, &N, make);
+    let mut group = c.benchmark_group("memory_hit_200MB");
+    group.sample_size(10);
+    group.bench_function("shared_array_mapped", |b| {
+        b.iter(|| {
+            let hit: Shared<[f64]> =
+                Memory::new(dir.path()).call(&BIG_ARRAY, &N, || unreachable!());
+            black_box(hit[N - 1])
+        });
+    });
+    group.bench_function("shared_array_mapped_and_verified", |b| {
+        b.iter(|| {
+            let memory = Memory::new(dir.path()).verify_mapped_arrays(true);
+            let hit: Shared<[f64]> = memory.call(&BIG_ARRAY, &N, || unreachable!());
+            black_box(hit[N - 1])
+        });
+    });
+    group.bench_function("plain_vec_read", |b| {
+        b.iter(|| {
+            let hit: Vec<f64> = Memory::new(dir.path()).call(&BIG_VEC, &N, || unreachable!());
+            black_box(hit[N - 1])
+        });
+    });
+    group.finish();
 }
 
 fn hits(c: &mut Criterion) {
@@ -228,5 +265,5 @@ fn scale(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hits, macro_hits, misses, fresh_open, scale);
+criterion_group!(benches, hits, macro_hits, misses, fresh_open, scale, big_hits);
 criterion_main!(benches);

@@ -9,6 +9,7 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use parmemo::parallel::vectorize::{vectorize, Target};
 use parmemo::parallel::{delayed, Backend, Parallel};
 use parmemo::stats::{correction, wald, walsh_median, walsh_median_rows, Normal};
+use parmemo::Shared;
 use rayon::prelude::*;
 use std::hint::black_box;
 
@@ -179,6 +180,17 @@ fn vectorize_threshold(c: &mut Criterion) {
     group.finish();
 }
 
+#[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
+fn shared_len(array: Shared<[f32]>) -> usize {
+    array.len()
+}
+
+/// Reads every element, so that the mapping is paid for in full.
+#[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
+fn shared_sum(array: Shared<[f32]>) -> f64 {
+    array.iter().map(|&x| f64::from(x)).sum()
+}
+
 /// The process backend: per-task overhead with auto batching, and the joblib job on
 /// processes beside threads.
 fn processes(c: &mut Criterion) {
@@ -210,6 +222,26 @@ fn processes(c: &mut Criterion) {
             |one| on_processes.map(length_of, one),
             criterion::BatchSize::LargeInput,
         );
+    });
+    group.finish();
+
+    // The same 64 MB as a `Shared` array: made anew each call (its copy into shared memory
+    // included), and one made beforehand for eight tasks.
+    let mut group = c.benchmark_group("processes_64mb_shared");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(64 * 1024 * 1024));
+    group.bench_function("new_array_to_one_task", |b| {
+        b.iter(|| {
+            let array: Shared<[f32]> = Shared::from_slice(&big);
+            on_processes.map(shared_len, [array])
+        });
+    });
+    let shared: Shared<[f32]> = Shared::from_slice(&big);
+    group.bench_function("one_array_to_8_tasks", |b| {
+        b.iter(|| on_processes.map(shared_len, vec![shared.clone(); 8]));
+    });
+    group.bench_function("one_array_to_8_tasks_summed", |b| {
+        b.iter(|| on_processes.map(shared_sum, vec![shared.clone(); 8]));
     });
     group.finish();
 

@@ -60,9 +60,7 @@ impl Attachment {
     /// A copy of `bytes` (a small array that travelled inline).
     #[must_use]
     pub fn copied(bytes: &[u8]) -> Attachment {
-        Attachment(Arc::new(Region::filled(bytes.len(), |into| {
-            into.copy_from_slice(bytes);
-        })))
+        Attachment(Arc::new(Region::copied(bytes)))
     }
 }
 

@@ -87,7 +87,16 @@ impl<E: Element> Shared<[E]> {
     /// assert_eq!(copy.len(), 3);
     /// ```
     pub fn from_slice(values: &[E]) -> Self {
-        Shared::write_with(values.len(), |out| out.copy_from_slice(values))
+        // SAFETY: the elements are plain numbers: their memory is `size_of_val` bytes,
+        // every one initialized.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values))
+        };
+        Shared {
+            region: Arc::new(Region::copied(bytes)),
+            len: values.len(),
+            _elements: PhantomData,
+        }
     }
 
     /// Whether the array lives in memory another process can map (a memfd or a mapped

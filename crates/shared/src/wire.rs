@@ -53,9 +53,7 @@ impl<'de> Deserialize<'de> for InlineBytes {
                 f.write_str("an array's bytes")
             }
             fn visit_bytes<Er: de::Error>(self, bytes: &[u8]) -> Result<InlineBytes, Er> {
-                Ok(InlineBytes(Region::filled(bytes.len(), |into| {
-                    into.copy_from_slice(bytes);
-                })))
+                Ok(InlineBytes(Region::copied(bytes)))
             }
             // Self-describing formats without a bytes type (JSON) give a sequence.
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<InlineBytes, A::Error> {

@@ -179,6 +179,7 @@ fn read_bytes(stream: &mut impl Read, length: u64, limit: u64) -> io::Result<Vec
 
 /// The encoded header of a request to run a batch whose arguments carry no attachment
 /// (the MPI backend's message format: ranks on other machines cannot map memory).
+#[cfg(feature = "mpi")]
 pub(crate) fn request_header(task: Offsets, each: bool) -> Result<Vec<u8>, String> {
     encode(&RunHeader {
         trampoline: task.trampoline,
@@ -243,6 +244,7 @@ pub(crate) fn unframed(framed: &Payload) -> Result<Vec<Payload>, String> {
 }
 
 /// The request made of a header and its payload, for a peer that sends no attachment.
+#[cfg(feature = "mpi")]
 pub(crate) fn request_from_parts(header: &[u8], arguments: Vec<u8>) -> io::Result<Request> {
     let header: RunHeader = decode(header).map_err(io::Error::other)?;
     if !header.carried.is_empty() {
@@ -266,6 +268,7 @@ fn request_of(header: &RunHeader, arguments: Payload) -> Request {
 
 /// A reply as its encoded header and its payload, for a peer that takes no attachment
 /// (an MPI rank's reply, whose arrays were serialized inline).
+#[cfg(feature = "mpi")]
 pub(crate) fn reply_parts(reply: &Reply) -> io::Result<(Vec<u8>, &[u8])> {
     let (header, payload) = reply_header(reply, Vec::new());
     Ok((encode(&header).map_err(io::Error::other)?, payload))
@@ -299,6 +302,7 @@ fn reply_header(reply: &Reply, carried: Vec<Carried>) -> (ReplyHeader, &[u8]) {
 }
 
 /// The reply made of a header and its payload, for a peer that sends no attachment.
+#[cfg(feature = "mpi")]
 pub(crate) fn reply_from_parts(header: &[u8], payload: Vec<u8>) -> io::Result<Reply> {
     let header: ReplyHeader = decode(header).map_err(io::Error::other)?;
     reply_of(header, payload, Vec::new())
