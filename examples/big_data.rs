@@ -54,7 +54,7 @@ fn main() -> Result<(), Error> {
     let matrix: Shared<[f64]> = Shared::from_fn(ROWS * COLUMNS, |i| (i % 977) as f64);
     println!(
         "one {} MB matrix ({ROWS} x {COLUMNS} f64), in shared memory: {}",
-        ROWS * COLUMNS * 8 >> 20,
+        (ROWS * COLUMNS * 8) >> 20,
         matrix.is_mappable()
     );
     let p = Parallel::new()
