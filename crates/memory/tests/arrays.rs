@@ -17,6 +17,24 @@ fn compute(n: usize) -> Result2 {
     )
 }
 
+/// The call on `n` through `memory`, and whether it computed (a miss) or not (a hit).
+fn called(memory: &Memory, n: usize) -> (Result2, bool) {
+    let computed = std::cell::Cell::new(false);
+    let result = memory.call(&ARRAYS, &n, || {
+        computed.set(true);
+        compute(n)
+    });
+    (result, computed.get())
+}
+
+/// Flips one bit of the byte `from_end` bytes before the end of `file`.
+fn flip_near_the_end(file: &Path, from_end: usize) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let at = bytes.len() - from_end;
+    bytes[at] ^= 0x20;
+    std::fs::write(file, &bytes).unwrap();
+}
+
 /// The one entry file under `dir`.
 fn entry_file(dir: &Path) -> PathBuf {
     let mut found = Vec::new();
@@ -82,36 +100,24 @@ fn damage_to_a_mapped_array_is_found_when_asked_and_truncation_always() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().to_path_buf();
     let n = 1 << 20;
-    let memory = Memory::new(&dir);
-    let stored = memory.call(&ARRAYS, &n, || compute(n));
+    let (stored, _) = called(&Memory::new(&dir), n);
     let file = entry_file(&dir);
-    let mut bytes = std::fs::read(&file).unwrap();
     // Inside the large array: the two small ones after it take a page each.
-    let inside = bytes.len() - 2 * 4096 - 100;
-    bytes[inside] ^= 0x20;
-    std::fs::write(&file, &bytes).unwrap();
-    let recomputed = std::cell::Cell::new(false);
-    let checked = Memory::new(&dir)
-        .verify_mapped_arrays(true)
-        .call(&ARRAYS, &n, || {
-            recomputed.set(true);
-            compute(n)
-        });
-    assert!(
-        recomputed.get(),
-        "the damaged array was found and recomputed"
+    flip_near_the_end(&file, 2 * 4096 + 100);
+    let checked = called(&Memory::new(&dir).verify_mapped_arrays(true), n);
+    assert_eq!(
+        checked,
+        (stored.clone(), true),
+        "the damage found, recomputed"
     );
-    assert_eq!(checked, stored);
     // Cut short: the table says the arrays lie past the end; never mapped, recomputed.
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() - 5000]).unwrap();
-    let recomputed = std::cell::Cell::new(false);
-    let again = Memory::new(&dir).call(&ARRAYS, &n, || {
-        recomputed.set(true);
-        compute(n)
-    });
-    assert!(recomputed.get(), "a truncated entry is recomputed");
-    assert_eq!(again, stored);
+    assert_eq!(
+        called(&Memory::new(&dir), n),
+        (stored, true),
+        "truncation found"
+    );
 }
 
 #[test]
@@ -119,20 +125,14 @@ fn small_entries_with_arrays_are_read_and_checked_whole() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().to_path_buf();
     let n = 1000; // far below the size that is mapped
-    let stored = Memory::new(&dir).call(&ARRAYS, &n, || compute(n));
-    let file = entry_file(&dir);
-    let mut bytes = std::fs::read(&file).unwrap();
+    let (stored, _) = called(&Memory::new(&dir), n);
     // Inside the first small array (the last two arrays start a page apart).
-    let inside = bytes.len() - 4100;
-    bytes[inside] ^= 1;
-    std::fs::write(&file, &bytes).unwrap();
-    let recomputed = std::cell::Cell::new(false);
-    let again = Memory::new(&dir).call(&ARRAYS, &n, || {
-        recomputed.set(true);
-        compute(n)
-    });
-    assert!(recomputed.get(), "checked on every read hit");
-    assert_eq!(again, stored);
+    flip_near_the_end(&entry_file(&dir), 4100);
+    assert_eq!(
+        called(&Memory::new(&dir), n),
+        (stored, true),
+        "checked on every read hit"
+    );
 }
 
 #[test]
@@ -140,12 +140,6 @@ fn arrays_round_trip_through_the_sled_store() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().to_path_buf();
     let n = 1 << 16;
-    let stored = Memory::sled(&dir).call(&ARRAYS, &n, || compute(n));
-    let memory = Memory::sled(&dir);
-    let calls = std::cell::Cell::new(0);
-    let again = memory.call(&ARRAYS, &n, || {
-        calls.set(1);
-        compute(n)
-    });
-    assert_eq!((calls.get(), again), (0, stored));
+    let (stored, _) = called(&Memory::sled(&dir), n);
+    assert_eq!(called(&Memory::sled(&dir), n), (stored, false), "a hit");
 }

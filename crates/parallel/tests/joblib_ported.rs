@@ -3,8 +3,11 @@
 //! Where parmemo differs on purpose (the default `n_jobs`, a timeout on one job), the
 //! test says so.
 
+mod common;
+
+use common::within_a_minute;
 use parmemo_parallel::{delayed, Backend, BatchSize, Config, Error, Parallel};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn square(x: u64) -> u64 {
@@ -18,17 +21,6 @@ fn squares(n: u64) -> Vec<u64> {
 fn sleep_ms(ms: u64) -> u64 {
     std::thread::sleep(Duration::from_millis(ms));
     ms
-}
-
-/// Fails the test, rather than hangs, if `body` never returns; a safety net for CI.
-fn returns<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    result
-        .recv_timeout(Duration::from_secs(120))
-        .expect("the run returned instead of hanging")
 }
 
 /// `test_simple_parallel`: every backend, every kind of `n_jobs`, every verbosity.
@@ -112,7 +104,7 @@ fn parallel_timeout_success() {
 /// timeout; here it returns too.)
 #[test]
 fn parallel_timeout_fail() {
-    let outcomes = returns(|| {
+    let outcomes = within_a_minute(|| {
         let timeout = Duration::from_millis(10);
         let long = || std::iter::repeat_n(600_000, 10);
         [
@@ -343,7 +335,7 @@ fn abort_backend() {
         let workers = p.effective_n_jobs().unwrap();
         let started = STARTED.load(std::sync::atomic::Ordering::SeqCst);
         assert!(started <= 2 * workers + 1, "{started} of 101 tasks started");
-        let outcomes = returns(move || {
+        let outcomes = within_a_minute(move || {
             let timed = p.clone().timeout(Duration::from_secs(600));
             let processes = timed.clone().backend(Backend::Processes);
             [
@@ -370,7 +362,7 @@ fn dropped_generator_with_large_results() {
         result[0] = i % 2 == 0;
         result
     }
-    returns(|| {
+    within_a_minute(|| {
         for n_jobs in [1, 2, -1] {
             let p = Parallel::new().n_jobs(n_jobs);
             let mut stream = p

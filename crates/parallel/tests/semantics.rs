@@ -2,25 +2,16 @@
 //! a zero timeout or batch size refused before any task runs, `n_jobs(1)` one task at a
 //! time even inside another run, a panic whose payload panics again when dropped.
 
+mod common;
+
+use common::within_a_minute;
 use parmemo_parallel::{delayed, Backend, BatchSize, Error, Parallel};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn square(x: u64) -> u64 {
     x * x
-}
-
-/// Runs `body` on a thread of its own and fails, rather than hangs, if it never ends: a
-/// regression here used to be a hang. The bound is a safety net for CI, not a timing.
-fn within_a_minute<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    result
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the run returned instead of hanging")
 }
 
 #[test]

@@ -24,12 +24,7 @@ pub(crate) fn send(
         iov_base: bytes.as_ptr().cast_mut().cast(),
         iov_len: bytes.len(),
     };
-    // SAFETY: an all-zero msghdr is a valid empty one.
-    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-    message.msg_iov = &raw mut part;
-    message.msg_iovlen = 1;
-    message.msg_control = control.as_mut_ptr().cast();
-    message.msg_controllen = space as _;
+    let message = message(&mut part, &mut control);
     // SAFETY: `message` points at a control buffer of `CMSG_SPACE(payload)` bytes, which
     // holds one header and `payload` bytes of data: the first header is inside it.
     unsafe {
@@ -75,12 +70,7 @@ pub(crate) fn receive(
         iov_base: into.as_mut_ptr().cast(),
         iov_len: into.len(),
     };
-    // SAFETY: an all-zero msghdr is a valid empty one.
-    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-    message.msg_iov = &raw mut part;
-    message.msg_iovlen = 1;
-    message.msg_control = control.as_mut_ptr().cast();
-    message.msg_controllen = space as _;
+    let mut message = message(&mut part, &mut control);
     let received = loop {
         // SAFETY: a valid socket and a message whose buffers outlive the call.
         let received =
@@ -104,6 +94,17 @@ pub(crate) fn receive(
     }
     (&mut &*stream).read_exact(&mut into[received..])?;
     Ok(descriptors)
+}
+
+/// A message of one part and a control buffer; both must outlive its use.
+fn message(part: &mut libc::iovec, control: &mut [u8]) -> libc::msghdr {
+    // SAFETY: an all-zero msghdr is a valid empty one.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = part;
+    message.msg_iovlen = 1;
+    message.msg_control = control.as_mut_ptr().cast();
+    message.msg_controllen = control.len() as _;
+    message
 }
 
 /// The descriptors in a received message's control data, owned from here on.
