@@ -55,8 +55,9 @@ pub enum StatsError {
         /// The value given.
         value: f64,
     },
-    /// A standard deviation was zero, negative, NaN or infinite.
-    #[error("sigma is {sigma}: a standard deviation must be finite and > 0")]
+    /// A standard deviation was zero, negative, NaN or infinite (or, for [`Normal`](crate::Normal),
+    /// below about 2.2e-309, where the peak density exceeds the range of `f64`).
+    #[error("sigma is {sigma}: a standard deviation must be finite and > 0 (and for a normal distribution at least 2.2e-309, or its peak density overflows f64: rescale the data)")]
     InvalidSigma {
         /// The value given.
         sigma: f64,

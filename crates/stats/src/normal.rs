@@ -24,6 +24,10 @@ use parmemo_parallel::vectorize::{try_map_blocks, Target};
 pub struct Normal {
     mu: f64,
     sigma: f64,
+    /// What `x - mu` is multiplied by before `inv_sigma`: 1, or for a subnormal `sigma`
+    /// (whose reciprocal overflows) 2^64, with `inv_sigma` the reciprocal of
+    /// `sigma * 2^64`. Powers of two scale exactly, so `z` is right either way.
+    pre_scale: f64,
     inv_sigma: f64,
     density_scale: f64,
     log_density_offset: f64,
@@ -34,7 +38,9 @@ impl Normal {
     ///
     /// # Errors
     /// [`StatsError::NonFiniteParameter`] for a non-finite `mu`,
-    /// [`StatsError::InvalidSigma`] unless `sigma` is finite and > 0.
+    /// [`StatsError::InvalidSigma`] unless `sigma` is finite and > 0, and at least about
+    /// 2.2e-309 (below, the peak density exceeds `f64`). A subnormal `sigma` above that
+    /// is computed exactly as a normal one (with sigma scaled by 2^64), never NaN.
     ///
     /// ```
     /// use parmemo_stats::{Normal, StatsError};
@@ -45,11 +51,26 @@ impl Normal {
         validate::finite_parameter("mu", mu)?;
         validate::sigma(sigma)?;
         let log_sigma_sqrt_2pi = sigma.ln() + 0.5 * (2.0 * PI).ln();
+        // A subnormal sigma has a reciprocal that overflows and loses precision in any
+        // product: work with sigma * 2^64 instead, and scale back exactly.
+        let pre_scale = if sigma < f64::MIN_POSITIVE {
+            SUBNORMAL_SCALE
+        } else {
+            1.0
+        };
+        let scaled = sigma * pre_scale;
+        let density_scale = (1.0 / (scaled * (2.0 * PI).sqrt())) * pre_scale;
+        if density_scale.is_infinite() {
+            // The peak density is beyond f64: every density near the mean would be
+            // infinite and those far from it NaN (infinity times zero).
+            return Err(StatsError::InvalidSigma { sigma });
+        }
         Ok(Normal {
             mu,
             sigma,
-            inv_sigma: 1.0 / sigma,
-            density_scale: 1.0 / (sigma * (2.0 * PI).sqrt()),
+            pre_scale,
+            inv_sigma: 1.0 / scaled,
+            density_scale,
             log_density_offset: -log_sigma_sqrt_2pi,
         })
     }
@@ -65,6 +86,7 @@ impl Normal {
         Normal {
             mu: 0.0,
             sigma: 1.0,
+            pre_scale: 1.0,
             inv_sigma: 1.0,
             density_scale: 1.0 / (2.0 * PI).sqrt(),
             log_density_offset: -0.5 * (2.0 * PI).ln(),
@@ -110,7 +132,13 @@ impl Normal {
     #[inline]
     #[must_use]
     pub fn pdf(&self, x: f64) -> f64 {
-        density(x, self.mu, self.inv_sigma, self.density_scale)
+        density(x, self.mu, self.pre_scale, self.inv_sigma, self.density_scale)
+    }
+
+    /// `(x - mu) / sigma`.
+    #[inline]
+    fn standardized(&self, x: f64) -> f64 {
+        ((x - self.mu) * self.pre_scale) * self.inv_sigma
     }
 
     /// The natural logarithm of the density at `x`; finite far into the tails where
@@ -125,7 +153,7 @@ impl Normal {
     #[inline]
     #[must_use]
     pub fn logpdf(&self, x: f64) -> f64 {
-        let z = (x - self.mu) * self.inv_sigma;
+        let z = self.standardized(x);
         self.log_density_offset - 0.5 * z * z
     }
 
@@ -141,7 +169,7 @@ impl Normal {
     #[inline]
     #[must_use]
     pub fn cdf(&self, x: f64) -> f64 {
-        0.5 * libm::erfc(-(x - self.mu) * self.inv_sigma / SQRT_2)
+        0.5 * libm::erfc(-self.standardized(x) / SQRT_2)
     }
 
     /// The density at every point of `points`, in a new vector, computed on all cores
@@ -186,9 +214,9 @@ impl Normal {
                 got: out.len(),
             });
         }
-        let (mu, inv_sigma, scale) = (self.mu, self.inv_sigma, self.density_scale);
+        let parameters = [self.mu, self.pre_scale, self.inv_sigma, self.density_scale];
         let kernel = |block: &[f64], out: &mut [f64]| {
-            if densities(block, out, mu, inv_sigma, scale) {
+            if densities(block, out, parameters) {
                 Ok(())
             } else {
                 // Rare: find the first bad point, for the error.
@@ -218,11 +246,12 @@ impl Normal {
     "x86_64+avx",
     "aarch64+neon"
 ))]
-fn densities(points: &[f64], out: &mut [f64], mu: f64, inv_sigma: f64, scale: f64) -> bool {
+fn densities(points: &[f64], out: &mut [f64], parameters: [f64; 4]) -> bool {
+    let [mu, pre_scale, inv_sigma, scale] = parameters;
     let mut finite = true;
     for (value, &x) in out.iter_mut().zip(points) {
         finite &= x.is_finite();
-        *value = density(x, mu, inv_sigma, scale);
+        *value = density(x, mu, pre_scale, inv_sigma, scale);
     }
     finite
 }
@@ -230,10 +259,13 @@ fn densities(points: &[f64], out: &mut [f64], mu: f64, inv_sigma: f64, scale: f6
 /// The one formula of the density, for [`Normal::pdf`] and the SIMD blocks alike.
 #[inline(always)]
 #[allow(clippy::inline_always)] // it must inline into the SIMD loop of `densities`
-fn density(x: f64, mu: f64, inv_sigma: f64, scale: f64) -> f64 {
-    let z = (x - mu) * inv_sigma;
+fn density(x: f64, mu: f64, pre_scale: f64, inv_sigma: f64, scale: f64) -> f64 {
+    let z = ((x - mu) * pre_scale) * inv_sigma;
     scale * exp_nonpositive(-0.5 * z * z)
 }
+
+/// 2^64: brings any subnormal sigma into the normal range, exactly.
+const SUBNORMAL_SCALE: f64 = 18_446_744_073_709_551_616.0;
 
 impl Default for Normal {
     fn default() -> Self {
@@ -244,6 +276,36 @@ impl Default for Normal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subnormal_sigma_gives_right_values_never_nan() {
+        for sigma in [5e-309, 3e-309, f64::MIN_POSITIVE / 2.0] {
+            let n = Normal::new(1.0, sigma).unwrap();
+            let peak = n.pdf(1.0);
+            assert!(!peak.is_nan(), "sigma {sigma}");
+            // The peak, 1 / (sigma sqrt(2 pi)), computed with sigma scaled up.
+            let expected = (1.0 / (sigma * SUBNORMAL_SCALE * (2.0 * PI).sqrt())) * SUBNORMAL_SCALE;
+            assert_eq!(peak, expected, "sigma {sigma}");
+            assert_eq!(n.cdf(1.0), 0.5);
+            assert!(n.logpdf(1.0).is_finite());
+            assert_eq!(n.pdf(2.0), 0.0, "far in the tail");
+            assert_eq!(n.cdf(2.0), 1.0);
+            let slice = n.pdf_slice(&[1.0, 2.0, 0.0]).unwrap();
+            assert_eq!(slice, [peak, 0.0, 0.0]);
+        }
+        let n = Normal::new(0.0, 5e-309).unwrap();
+        assert!((n.pdf(0.0) / 7.978_845_608_028_654e307 - 1.0).abs() < 1e-15);
+        // One sigma out, a subnormal distance: exp(-1/2) of the peak.
+        let one_sigma = n.pdf(5e-309) / n.pdf(0.0);
+        assert!((one_sigma - (-0.5_f64).exp()).abs() < 1e-12, "{one_sigma}");
+        for beyond in [2e-309, 1e-310, 5e-324] {
+            assert_eq!(
+                Normal::new(0.0, beyond),
+                Err(StatsError::InvalidSigma { sigma: beyond }),
+                "the peak density overflows"
+            );
+        }
+    }
 
     #[test]
     fn logpdf_is_the_log_of_pdf() {
