@@ -89,6 +89,15 @@ pub enum Error {
         /// The length it had.
         got: usize,
     },
+    /// The output of `guvectorize` (`rows * out_len` values) is larger than memory can
+    /// hold, or than `usize` counts.
+    #[error("{rows} rows of {out_len} outputs each are more values than memory can hold: check out_len, or split the data")]
+    OutputTooLarge {
+        /// The number of rows.
+        rows: usize,
+        /// The outputs per row asked for.
+        out_len: usize,
+    },
     /// `guvectorize` was given a row length of 0.
     #[error("row_len is 0: give the number of values in one row (> 0)")]
     ZeroRowLen,

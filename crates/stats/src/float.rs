@@ -39,6 +39,19 @@ pub trait Float:
     /// The largest magnitude for which [`plain_midpoint`](Self::plain_midpoint) cannot
     /// overflow.
     const PLAIN_MIDPOINT_LIMIT: Self;
+    /// Positive zero.
+    const ZERO: Self;
+    /// The value, with a negative zero made positive: a median whose middle values are
+    /// zeros of either sign is `+0.0` whatever the order of the input.
+    #[must_use]
+    #[inline]
+    fn positive_zero(self) -> Self {
+        if self == Self::ZERO {
+            Self::ZERO
+        } else {
+            self
+        }
+    }
     /// The absolute value.
     #[must_use]
     fn abs(self) -> Self;
@@ -60,6 +73,7 @@ pub trait Float:
 
 impl Float for f64 {
     const PLAIN_MIDPOINT_LIMIT: f64 = f64::MAX / 2.0;
+    const ZERO: f64 = 0.0;
 
     #[inline]
     fn midpoint(a: f64, b: f64) -> f64 {
@@ -100,6 +114,7 @@ impl Float for f64 {
 impl Float for f32 {
     /// Two `f32` never overflow in `f64`.
     const PLAIN_MIDPOINT_LIMIT: f32 = f32::MAX;
+    const ZERO: f32 = 0.0;
 
     #[inline]
     fn midpoint(a: f32, b: f32) -> f32 {

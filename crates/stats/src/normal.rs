@@ -132,7 +132,13 @@ impl Normal {
     #[inline]
     #[must_use]
     pub fn pdf(&self, x: f64) -> f64 {
-        density(x, self.mu, self.pre_scale, self.inv_sigma, self.density_scale)
+        density(
+            x,
+            self.mu,
+            self.pre_scale,
+            self.inv_sigma,
+            self.density_scale,
+        )
     }
 
     /// `(x - mu) / sigma`.

@@ -1,4 +1,5 @@
-//! The fast estimators must equal the naive sort of all pair averages, to the bit.
+//! The fast estimators must equal the naive sort of all pair averages, to the bit (the
+//! sign of a zero included: comparisons go through `to_bits`).
 
 use parmemo_stats::reference::{hodges_lehmann_naive, walsh_median_naive};
 use parmemo_stats::{hodges_lehmann, walsh_median};
@@ -29,6 +30,19 @@ fn sample_f64() -> impl Strategy<Value = Vec<f64>> {
     prop_oneof![tied, plain, magnitudes, extremes]
 }
 
+/// A result as its bits, so that `-0.0` and `+0.0` differ.
+fn bits64(
+    result: Result<f64, parmemo_stats::StatsError>,
+) -> Result<u64, parmemo_stats::StatsError> {
+    result.map(f64::to_bits)
+}
+
+fn bits32(
+    result: Result<f32, parmemo_stats::StatsError>,
+) -> Result<u32, parmemo_stats::StatsError> {
+    result.map(f32::to_bits)
+}
+
 fn sample_f32() -> impl Strategy<Value = Vec<f32>> {
     let tied = prop::collection::vec((-2_i16..=2).prop_map(f32::from), 1..300);
     let plain = prop::collection::vec(-1.0e3_f32..1.0e3, 1..300);
@@ -44,6 +58,7 @@ fn sample_f32() -> impl Strategy<Value = Vec<f32>> {
             f32::MIN_POSITIVE,
             1e-45,
             0.0,
+            -0.0,
             1.0,
         ]),
         1..100,
@@ -56,29 +71,30 @@ proptest! {
 
     #[test]
     fn walsh_median_f64_equals_naive(sample in sample_f64()) {
-        prop_assert_eq!(walsh_median(&sample), walsh_median_naive(&sample));
+        prop_assert_eq!(bits64(walsh_median(&sample)), bits64(walsh_median_naive(&sample)));
     }
 
     #[test]
     fn hodges_lehmann_f64_equals_naive(sample in sample_f64()) {
-        prop_assert_eq!(hodges_lehmann(&sample), hodges_lehmann_naive(&sample));
+        prop_assert_eq!(bits64(hodges_lehmann(&sample)), bits64(hodges_lehmann_naive(&sample)));
     }
 
     #[test]
     fn walsh_median_f32_equals_naive(sample in sample_f32()) {
-        prop_assert_eq!(walsh_median(&sample), walsh_median_naive(&sample));
+        prop_assert_eq!(bits32(walsh_median(&sample)), bits32(walsh_median_naive(&sample)));
     }
 
     #[test]
     fn hodges_lehmann_f32_equals_naive(sample in sample_f32()) {
-        prop_assert_eq!(hodges_lehmann(&sample), hodges_lehmann_naive(&sample));
+        prop_assert_eq!(bits32(hodges_lehmann(&sample)), bits32(hodges_lehmann_naive(&sample)));
     }
 
     #[test]
     fn order_of_the_sample_does_not_matter(
         (sample, shuffled) in sample_f64().prop_flat_map(|s| (Just(s.clone()), Just(s).prop_shuffle()))
     ) {
-        prop_assert_eq!(walsh_median(&sample), walsh_median(&shuffled));
+        prop_assert_eq!(bits64(walsh_median(&sample)), bits64(walsh_median(&shuffled)));
+        prop_assert_eq!(bits64(walsh_median_naive(&sample)), bits64(walsh_median_naive(&shuffled)));
     }
 
     #[test]
@@ -87,6 +103,27 @@ proptest! {
         let base: Vec<f64> = sample.iter().map(|&v| f64::from(v)).collect();
         let moved: Vec<f64> = sample.iter().map(|&v| f64::from(v + shift)).collect();
         prop_assert_eq!(walsh_median(&moved)?, walsh_median(&base)? + f64::from(shift));
+    }
+}
+
+#[test]
+fn a_zero_median_is_positive_zero_whatever_the_order() {
+    for sample in [
+        vec![-0.0_f64, 0.0, -0.0, 0.0],
+        vec![0.0, -0.0, 0.0, -0.0],
+        vec![-1.0, -0.0, 0.0, 1.0],
+        vec![1.0, 0.0, -0.0, -1.0],
+    ] {
+        assert_eq!(
+            walsh_median(&sample).map(f64::to_bits),
+            Ok(0.0_f64.to_bits()),
+            "{sample:?}"
+        );
+        assert_eq!(
+            hodges_lehmann(&sample).map(f64::to_bits),
+            Ok(0.0_f64.to_bits()),
+            "{sample:?}"
+        );
     }
 }
 

@@ -81,7 +81,7 @@ impl<F> GuVectorize<F> {
         R: Default + Clone + Send,
     {
         let rows = rows_of(data.len(), row_len)?;
-        let mut out = vec![R::default(); rows * out_len];
+        let mut out = output(rows, out_len)?;
         self.apply_into(data, row_len, &mut out, out_len)?;
         Ok(out)
     }
@@ -114,7 +114,9 @@ impl<F> GuVectorize<F> {
         R: Send,
     {
         let rows = rows_of(data.len(), row_len)?;
-        let expected = rows * out_len;
+        let expected = rows
+            .checked_mul(out_len)
+            .ok_or(Error::OutputTooLarge { rows, out_len })?;
         if out.len() != expected {
             return Err(Error::OutputLength {
                 expected,
@@ -189,16 +191,52 @@ impl<F> GuVectorize<F> {
         } else {
             self.apply(flat, row_len, out_len)?
         };
-        ndarray::Array2::from_shape_vec((rows, out_len), out).map_err(|_| Error::OutputLength {
-            expected: rows * out_len,
-            got: rows * out_len,
-        })
+        ndarray::Array2::from_shape_vec((rows, out_len), out)
+            .map_err(|_| Error::OutputTooLarge { rows, out_len })
     }
+}
+
+/// A zeroed output of `rows * out_len` values, or an error if that many cannot be
+/// counted or allocated (never a panic, never a silently empty result).
+fn output<R: Default + Clone>(rows: usize, out_len: usize) -> Result<Vec<R>, Error> {
+    let too_large = Error::OutputTooLarge { rows, out_len };
+    let len = rows.checked_mul(out_len).ok_or_else(|| too_large.clone())?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(len).map_err(|_| too_large)?;
+    out.resize(len, R::default());
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_too_large_to_count_or_hold_are_errors() {
+        let first = guvectorize(|r: &[u8], o: &mut [u8]| o[0] = r[0]);
+        assert_eq!(
+            first.apply(&[1, 2, 3, 4], 2, usize::MAX),
+            Err(Error::OutputTooLarge {
+                rows: 2,
+                out_len: usize::MAX
+            })
+        );
+        assert_eq!(
+            first.apply(&[1, 2], 1, usize::MAX / 4),
+            Err(Error::OutputTooLarge {
+                rows: 2,
+                out_len: usize::MAX / 4
+            })
+        );
+        let mut out = [0_u8; 2];
+        assert_eq!(
+            first.apply_into(&[1, 2, 3, 4], 2, &mut out, usize::MAX),
+            Err(Error::OutputTooLarge {
+                rows: 2,
+                out_len: usize::MAX
+            })
+        );
+    }
 
     #[test]
     fn shapes_are_checked() {

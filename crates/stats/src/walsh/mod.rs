@@ -15,7 +15,8 @@ use select::{median_of_pairs, Pairs};
 /// With an even number of averages it is the mean of the two middle ones, as
 /// `numpy.median`. Each average is the correctly rounded midpoint of the two values
 /// (no overflow for huge values), and the answer is exactly the value a naive sort of
-/// all `n (n - 1) / 2` averages would give, not an approximation of it.
+/// all `n (n - 1) / 2` averages would give, not an approximation of it. A zero median is
+/// `+0.0`, whatever the order of the input (zeros of both signs tie in any sort).
 ///
 /// Time is O(n log n) expected and memory O(n): the averages of the sorted sample form
 /// a matrix sorted along its rows and columns, and a rank is selected in it without

@@ -36,11 +36,12 @@ fn checked<T: Float>(sample: &[T], pairs: Pairs, what: &'static str) -> Result<V
 
 fn median_of_sorted<T: Float>(sorted: &[T]) -> T {
     let count = sorted.len();
-    if count % 2 == 1 {
+    let median = if count % 2 == 1 {
         sorted[count / 2]
     } else {
         T::midpoint(sorted[count / 2 - 1], sorted[count / 2])
-    }
+    };
+    median.positive_zero()
 }
 
 /// [`walsh_median`](crate::walsh_median), computed by sorting all `n (n - 1) / 2`

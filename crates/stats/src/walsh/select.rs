@@ -425,11 +425,14 @@ pub(crate) fn median_of_pairs<T: Float>(sorted: &[T], pairs: Pairs) -> T {
     let within_limit =
         |value: Option<&T>| value.is_some_and(|v| v.abs() <= T::PLAIN_MIDPOINT_LIMIT);
     let plain = within_limit(sorted.first()) && within_limit(sorted.last());
-    if plain {
+    let median = if plain {
         median_with::<T, true>(sorted, pairs)
     } else {
         median_with::<T, false>(sorted, pairs)
-    }
+    };
+    // Zeros of both signs tie in the sort, so which one lands in the middle depends on
+    // the input's order: a zero median is always `+0.0`.
+    median.positive_zero()
 }
 
 fn median_with<T: Float, const PLAIN: bool>(sorted: &[T], pairs: Pairs) -> T {
