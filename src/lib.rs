@@ -34,6 +34,7 @@
 //! # Ok::<(), parmemo::parallel::Error>(())
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 pub use parmemo_macros::cache;

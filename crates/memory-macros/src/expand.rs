@@ -263,7 +263,10 @@ pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenSt
                 .returning::<#stored>()
                 #validity;
 
+        // Hidden from the user's rustdoc, where it would read as a type of theirs; the
+        // function is what they document, `name::cache()` what they call.
         #[doc = #namespace_doc]
+        #[doc(hidden)]
         #[allow(non_camel_case_types, dead_code)]
         #vis struct #name {}
 
@@ -370,6 +373,7 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
     };
     quote::quote_spanned! {name.span()=>
         #[doc = #handle_doc]
+        #[doc(hidden)]
         #[allow(non_camel_case_types, dead_code)]
         #[derive(Debug, Clone, Copy)]
         #vis struct #handle;

@@ -42,8 +42,10 @@
 //! # Ok::<(), parmemo_parallel::Error>(())
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "mpi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
 pub use backend::Mpi;
 pub use backend::{
     init, shutdown, BatchSize, Configured, ExecutionBackend, InProcess, Processes, Sequential,

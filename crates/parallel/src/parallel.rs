@@ -53,6 +53,7 @@ impl Backend {
     pub const Processes: Processes = Processes;
     /// Tasks on the ranks of an MPI job (feature `mpi`); see [`Mpi`].
     #[cfg(feature = "mpi")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
     pub const Mpi: Mpi = Mpi;
     /// Tasks on the backend the enclosing [`Config`] scope names (threads without one):
     /// for library code; see [`Configured`].
@@ -220,6 +221,7 @@ impl<B: ExecutionBackend, T> Parallel<B, T> {
     /// # Ok::<(), parmemo_parallel::Error>(())
     /// ```
     #[cfg(feature = "progress")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "progress")))]
     pub fn progress_bar(mut self) -> Self {
         self.log = LogSink::Bar;
         self

@@ -16,6 +16,7 @@
 //! assert_eq!(mean, 49.5);
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod attach;
 mod element;

@@ -114,7 +114,7 @@ impl<E: Element> Shared<[E]> {
     /// The array over a region read back from elsewhere, if its size and alignment fit.
     pub(crate) fn from_region(region: Arc<Region>) -> Result<Self, String> {
         let bytes = region.bytes();
-        if bytes.len() % size_of::<E>() != 0 {
+        if !bytes.len().is_multiple_of(size_of::<E>()) {
             return Err(format!(
                 "{} bytes are not a whole number of {}",
                 bytes.len(),
@@ -225,6 +225,7 @@ impl<E: Element> PartialEq<Vec<E>> for Shared<[E]> {
 }
 
 #[cfg(feature = "ndarray")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 impl<E: Element> Shared<[E]> {
     /// The array as an n-dimensional view of `shape` (row-major), without a copy: a
     /// matrix that crossed to a worker process is read in place.

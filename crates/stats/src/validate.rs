@@ -30,7 +30,7 @@ pub(crate) fn row_count(len: usize, row_len: usize) -> Result<usize, StatsError>
     if len == 0 {
         return Err(StatsError::Empty { what: "matrix" });
     }
-    if len % row_len != 0 {
+    if !len.is_multiple_of(row_len) {
         return Err(StatsError::RaggedRows { len, row_len });
     }
     Ok(len / row_len)

@@ -37,7 +37,7 @@ fn rows_of(len: usize, row_len: usize) -> Result<usize, Error> {
     if row_len == 0 {
         return Err(Error::ZeroRowLen);
     }
-    if len % row_len != 0 {
+    if !len.is_multiple_of(row_len) {
         return Err(Error::RaggedRows { len, row_len });
     }
     Ok(len / row_len)
@@ -150,6 +150,7 @@ impl<F> GuVectorize<F> {
 }
 
 #[cfg(feature = "ndarray")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 impl<F> GuVectorize<F> {
     /// The kernel over each row of a 2-d `ndarray` array or view, `out_len` outputs per
     /// row, in a new `(rows, out_len)` array. Rows that are not contiguous in memory are copied

@@ -94,7 +94,7 @@ pub fn hodges_lehmann_naive<T: Float>(sample: &[T]) -> Result<T, StatsError> {
 pub fn walsh_median_tutorial<T: Float>(sample: &[T]) -> Result<T, StatsError> {
     let sorted = checked(sample, Pairs::Distinct, "walsh_median")?;
     let n = sample.len();
-    Ok(if n % 2 == 0 {
+    Ok(if n.is_multiple_of(2) {
         T::midpoint(sorted[(n - 1) / 2], sorted[n / 2])
     } else {
         sorted[n / 2]

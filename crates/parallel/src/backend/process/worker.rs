@@ -41,6 +41,8 @@ pub(crate) fn serve_if_invited() {
     // documented to come first in `main`.
     std::env::remove_var(WORKER_VARIABLE);
     let Some(invitation) = value.to_str().and_then(Invitation::parse) else {
+        // Debug on purpose: whoever set the variable chose its bytes, which are escaped.
+        #[allow(clippy::unnecessary_debug_formatting)]
         refuse_invitation(&format!(
             "{WORKER_VARIABLE} is set to {value:?}, which no parmemo parent writes"
         ));
