@@ -45,7 +45,13 @@ pub fn warnings_containing(needle: &str) -> Vec<String> {
 
 /// A fresh directory that outlives the test (statics may point at it).
 pub fn fresh_dir() -> std::path::PathBuf {
-    tempfile::tempdir().expect("a temporary directory").keep()
+    // Under cargo's scratch directory for tests, not the system's temporary directory:
+    // caches that statics hold outlive any guard, and must not pile up in TMPDIR.
+    tempfile::Builder::new()
+        .prefix("memory-test-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("a temporary directory")
+        .keep()
 }
 
 /// This test binary again, running only its ignored `child_entry` test in `role`, with
