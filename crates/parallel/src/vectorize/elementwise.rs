@@ -60,14 +60,15 @@ impl<T> Arg<'_, T> {
     }
 }
 
-/// The length all slice arguments share, `None` when every argument is a scalar.
+/// The length all slice arguments share, `None` when every argument is a scalar. A
+/// slice of one element stretches to any length, as a numpy dimension of 1 does.
 fn common_len(lens: &[Option<usize>]) -> Result<Option<usize>, Error> {
     let mut common = None;
     for (argument, len) in lens.iter().enumerate() {
         let Some(got) = *len else { continue };
         match common {
-            None => common = Some(got),
-            Some(expected) if expected != got => {
+            None | Some(1) => common = Some(got),
+            Some(expected) if expected != got && got != 1 => {
                 return Err(Error::LengthMismatch {
                     argument,
                     expected,
@@ -80,16 +81,45 @@ fn common_len(lens: &[Option<usize>]) -> Result<Option<usize>, Error> {
     Ok(common)
 }
 
+/// The length the inputs of an `_into` call run over: their common one, except that
+/// slices of one element stretch to fill a longer output (`None`: every input repeats).
+fn into_len(len: Option<usize>, out: usize) -> Option<usize> {
+    match len {
+        Some(1) if out != 1 => None,
+        other => other,
+    }
+}
+
+impl<T: Copy> Arg<'_, T> {
+    /// The argument with a one-element slice made a scalar when the call runs over
+    /// another length than 1: broadcasting, as numpy's.
+    fn stretched(self, len: Option<usize>) -> Self {
+        match self {
+            Arg::Slice(&[only]) if len != Some(1) => Arg::Scalar(only),
+            other => other,
+        }
+    }
+}
+
 /// A scalar kernel made to work over slices, as numba's `@vectorize`. Built by
-/// [`vectorize()`]; [`apply`](Self::apply), [`apply2`](Self::apply2) and
-/// [`apply3`](Self::apply3) call it for kernels of one, two and three parameters.
+/// [`vectorize()`]; [`apply`](Self::apply), [`apply2`](Self::apply2) to
+/// [`apply6`](Self::apply6) call it for kernels of one to six parameters (each with an
+/// `_into` form that writes into an output). Arguments broadcast as numpy's: a scalar,
+/// or a slice of one element, repeats for every element; other slices share one length.
+///
+/// ```
+/// use parmemo_parallel::vectorize::vectorize;
+/// let line = vectorize(|a: f64, x: f64, b: f64, shift: f64| a * x + b - shift);
+/// assert_eq!(line.apply4(2.0, &[1.0, 2.0, 3.0], &[1.0], 0.5)?, [2.5, 4.5, 6.5]);
+/// # Ok::<(), parmemo_parallel::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Vectorize<F> {
     kernel: F,
     target: Target,
 }
 
-/// Makes `kernel`, a function of one to three scalars, apply elementwise over slices.
+/// Makes `kernel`, a function of one to six scalars, apply elementwise over slices.
 ///
 /// ```
 /// use parmemo_parallel::vectorize::{vectorize, Target};
@@ -338,7 +368,9 @@ impl<F> Vectorize<F> {
         R: Send,
     {
         let a = a.into();
-        let sink = into_sink(out, a.len(), self.target)?;
+        let len = into_len(a.len(), out.len());
+        let a = a.stretched(len);
+        let sink = into_sink(out, len, self.target)?;
         self.broadcast1(a, sink)
     }
 
@@ -368,7 +400,9 @@ impl<F> Vectorize<F> {
         E: Display + Send,
     {
         let a = a.into();
-        let Into { out, target } = into_sink(out, a.len(), self.target)?;
+        let len = into_len(a.len(), out.len());
+        let a = a.stretched(len);
+        let Into { out, target } = into_sink(out, len, self.target)?;
         let kernel = &self.kernel;
         let parallel = splits(target, out.len());
         let failure = match a {
@@ -416,7 +450,9 @@ impl<F> Vectorize<F> {
         R: Default + Clone + Send,
     {
         let (a, b) = (a.into(), b.into());
-        let len = common_len(&[a.len(), b.len()])?.unwrap_or(1);
+        let len = common_len(&[a.len(), b.len()])?;
+        let (a, b) = (a.stretched(len), b.stretched(len));
+        let len = len.unwrap_or(1);
         self.broadcast2(
             a,
             b,
@@ -453,7 +489,8 @@ impl<F> Vectorize<F> {
         R: Send,
     {
         let (a, b) = (a.into(), b.into());
-        let len = common_len(&[a.len(), b.len()])?;
+        let len = into_len(common_len(&[a.len(), b.len()])?, out.len());
+        let (a, b) = (a.stretched(len), b.stretched(len));
         let sink = into_sink(out, len, self.target)?;
         self.broadcast2(a, b, sink)
     }
@@ -468,9 +505,11 @@ impl<F> Vectorize<F> {
     /// let fma = vectorize(|x: f64, a: f64, b: f64| x.mul_add(a, b));
     /// assert_eq!(fma.apply3(&[1.0, 2.0], 3.0, &[0.5, 0.25])?, [3.5, 6.25]);
     /// assert_eq!(
-    ///     fma.apply3(&[1.0, 2.0], 3.0, &[0.5]),
-    ///     Err(Error::LengthMismatch { argument: 2, expected: 2, got: 1 })
+    ///     fma.apply3(&[1.0, 2.0], 3.0, &[0.5, 0.25, 0.0]),
+    ///     Err(Error::LengthMismatch { argument: 2, expected: 2, got: 3 })
     /// );
+    /// // A slice of one element broadcasts like a scalar (numpy's rule).
+    /// assert_eq!(fma.apply3(&[1.0, 2.0], &[3.0], &[0.5])?, [3.5, 6.5]);
     /// # Ok::<(), parmemo_parallel::Error>(())
     /// ```
     pub fn apply3<'a, A, B, C, R>(
@@ -487,7 +526,9 @@ impl<F> Vectorize<F> {
         R: Default + Clone + Send,
     {
         let (a, b, c) = (a.into(), b.into(), c.into());
-        let len = common_len(&[a.len(), b.len(), c.len()])?.unwrap_or(1);
+        let len = common_len(&[a.len(), b.len(), c.len()])?;
+        let (a, b, c) = (a.stretched(len), b.stretched(len), c.stretched(len));
+        let len = len.unwrap_or(1);
         self.broadcast3(
             a,
             b,
@@ -529,7 +570,8 @@ impl<F> Vectorize<F> {
         R: Send,
     {
         let (a, b, c) = (a.into(), b.into(), c.into());
-        let len = common_len(&[a.len(), b.len(), c.len()])?;
+        let len = into_len(common_len(&[a.len(), b.len(), c.len()])?, out.len());
+        let (a, b, c) = (a.stretched(len), b.stretched(len), c.stretched(len));
         let sink = into_sink(out, len, self.target)?;
         self.broadcast3(a, b, c, sink)
     }
@@ -596,9 +638,183 @@ impl<F> Vectorize<F> {
     }
 }
 
+/// An input of a kernel of four to six parameters: a slice or a repeated scalar, decided
+/// at run time. Beyond three parameters one loop per mix of slices and scalars (`2^n`)
+/// would be too much code; the branch this costs per element is the same every time,
+/// which the processor predicts.
+#[derive(Clone, Copy)]
+enum Either<'a, T> {
+    Slice(&'a [T]),
+    Repeat(T),
+}
+
+impl<'a, T> From<Arg<'a, T>> for Either<'a, T> {
+    fn from(arg: Arg<'a, T>) -> Self {
+        match arg {
+            Arg::Slice(values) => Either::Slice(values),
+            Arg::Scalar(value) => Either::Repeat(value),
+        }
+    }
+}
+
+enum Window<'a, T> {
+    Slice(std::iter::Copied<std::slice::Iter<'a, T>>),
+    Repeat(std::iter::RepeatN<T>),
+}
+
+impl<T: Copy> Iterator for Window<'_, T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        match self {
+            Window::Slice(values) => values.next(),
+            Window::Repeat(value) => value.next(),
+        }
+    }
+}
+
+impl<T: Copy + Sync> Lane for Either<'_, T> {
+    type Item = T;
+
+    #[inline]
+    fn window(&self, start: usize, len: usize) -> impl Iterator<Item = T> {
+        match *self {
+            Either::Slice(values) => Window::Slice(values[start..start + len].iter().copied()),
+            Either::Repeat(value) => Window::Repeat(std::iter::repeat_n(value, len)),
+        }
+    }
+}
+
+/// `apply4`/`apply4_into` to `apply6`/`apply6_into`: the kernels of four to six
+/// parameters, broadcasting as the others do.
+macro_rules! wide_apply {
+    ($count:literal, $apply:ident, $apply_into:ident, $($arg:ident: $T:ident),+) => {
+        impl<F> Vectorize<F> {
+            #[doc = concat!("The kernel of ", $count, " parameters over its arguments (slices of one")]
+            /// length, one-element slices or scalars, broadcast), in a new vector.
+            ///
+            /// # Errors
+            /// As [`apply2`](Self::apply2).
+            #[allow(clippy::too_many_arguments)]
+            pub fn $apply<'a, $($T,)+ R>(
+                &self,
+                $($arg: impl std::convert::Into<Arg<'a, $T>>,)+
+            ) -> Result<Vec<R>, Error>
+            where
+                F: Fn($($T),+) -> R + Sync,
+                $($T: Copy + Send + Sync + 'a,)+
+                R: Default + Clone + Send,
+            {
+                $(let $arg = $arg.into();)+
+                let len = common_len(&[$($arg.len()),+])?;
+                $(let $arg = Either::from($arg.stretched(len));)+
+                let sink = NewVec {
+                    len: len.unwrap_or(1),
+                    target: self.target,
+                };
+                let kernel = &self.kernel;
+                sink.fill(move |start, out: &mut [R]| {
+                    let n = out.len();
+                    $(let mut $arg = $arg.window(start, n);)+
+                    for slot in out.iter_mut() {
+                        if let ($(Some($arg),)+) = ($($arg.next(),)+) {
+                            *slot = kernel($($arg),+);
+                        }
+                    }
+                })
+            }
+
+            #[doc = concat!("The kernel of ", $count, " parameters over its arguments, written into `out`.")]
+            ///
+            /// # Errors
+            /// As [`apply2_into`](Self::apply2_into).
+            #[allow(clippy::too_many_arguments)]
+            pub fn $apply_into<'a, $($T,)+ R>(
+                &self,
+                $($arg: impl std::convert::Into<Arg<'a, $T>>,)+
+                out: &mut [R],
+            ) -> Result<(), Error>
+            where
+                F: Fn($($T),+) -> R + Sync,
+                $($T: Copy + Send + Sync + 'a,)+
+                R: Send,
+            {
+                $(let $arg = $arg.into();)+
+                let len = into_len(common_len(&[$($arg.len()),+])?, out.len());
+                $(let $arg = Either::from($arg.stretched(len));)+
+                let sink = into_sink(out, len, self.target)?;
+                let kernel = &self.kernel;
+                sink.fill(move |start, out: &mut [R]| {
+                    let n = out.len();
+                    $(let mut $arg = $arg.window(start, n);)+
+                    for slot in out.iter_mut() {
+                        if let ($(Some($arg),)+) = ($($arg.next(),)+) {
+                            *slot = kernel($($arg),+);
+                        }
+                    }
+                })
+            }
+        }
+    };
+}
+
+wide_apply!("four", apply4, apply4_into, a: A, b: B, c: C, d: D);
+wide_apply!("five", apply5, apply5_into, a: A, b: B, c: C, d: D, e: E);
+wide_apply!("six", apply6, apply6_into, a: A, b: B, c: C, d: D, e: E, g: G);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernels_of_four_to_six_parameters_broadcast_as_numba_does() {
+        // numba's broadcasting test: a kernel of four arguments, slices and scalars mixed.
+        let axpb = vectorize(|a: f64, x: f64, b: f64, c: f64| a * x + b - c);
+        let xs: Vec<f64> = (0..10_000).map(f64::from).collect();
+        let expected: Vec<f64> = xs.iter().map(|&x| 2.0 * x + 1.0 - 0.5).collect();
+        assert_eq!(axpb.apply4(2.0, &xs, &[1.0], 0.5), Ok(expected.clone()));
+        let parallel = axpb.target(Target::Parallel);
+        assert_eq!(
+            parallel.apply4(&[2.0], &xs, 1.0, &[0.5]),
+            Ok(expected.clone())
+        );
+        let mut out = vec![0.0; xs.len()];
+        parallel.apply4_into(2.0, &xs, 1.0, 0.5, &mut out).unwrap();
+        assert_eq!(out, expected);
+        assert_eq!(
+            axpb.apply4(&xs, &xs[..3], 1.0, 0.5),
+            Err(Error::LengthMismatch {
+                argument: 1,
+                expected: 10_000,
+                got: 3
+            })
+        );
+        let sum5 = vectorize(|a: i32, b: i32, c: i32, d: i32, e: i32| a + b + c + d + e);
+        assert_eq!(
+            sum5.apply5(&[1, 2], 10, &[100], 1000, &[0, 5]),
+            Ok(vec![1111, 1117])
+        );
+        let sum6 = vectorize(|a: u8, b: u8, c: u8, d: u8, e: u8, g: u8| a + b + c + d + e + g);
+        let mut six = [0_u8; 3];
+        sum6.apply6_into(1, 1, 1, 1, &[1], &[1, 2, 3], &mut six)
+            .unwrap();
+        assert_eq!(six, [6, 7, 8]);
+        assert_eq!(sum6.apply6(1, 1, 1, 1, 1, 1), Ok(vec![6]));
+    }
+
+    #[test]
+    fn one_element_slices_broadcast_and_fill_an_output() {
+        let add = vectorize(|x: i32, y: i32| x + y);
+        assert_eq!(add.apply2(&[1, 2, 3], &[10]), Ok(vec![11, 12, 13]));
+        assert_eq!(add.apply2(&[1], &[10]), Ok(vec![11]));
+        let mut out = [0; 4];
+        add.apply2_into(&[1], &[10], &mut out).unwrap();
+        assert_eq!(out, [11; 4]);
+        let mut out = [0; 3];
+        vectorize(|x: i32| -x).apply_into(&[7], &mut out).unwrap();
+        assert_eq!(out, [-7; 3]);
+    }
 
     #[test]
     fn lengths_must_agree() {
