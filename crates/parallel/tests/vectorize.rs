@@ -162,3 +162,70 @@ fn guvectorize_over_ndarray_views() {
         (0..50).map(|r| f64::from(r * 4)).sum::<f64>()
     );
 }
+
+/// The threads a kernel ran on.
+fn threads_used(run: impl FnOnce(&(dyn Fn() + Sync))) -> usize {
+    let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+    run(&|| {
+        seen.lock().unwrap().insert(std::thread::current().id());
+    });
+    seen.into_inner().unwrap().len()
+}
+
+#[test]
+fn the_thread_count_is_the_kernels_the_scopes_or_all_cores() {
+    use parmemo_parallel::Config;
+    let input: Vec<u64> = (0..200_000).collect();
+    let caller = std::thread::current().id();
+    let only_the_caller = |n_jobs: i32| {
+        let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+        let doubled = vectorize(|x: u64| {
+            seen.lock().unwrap().insert(std::thread::current().id());
+            2 * x
+        })
+        .target(Target::Parallel)
+        .n_jobs(n_jobs)
+        .apply(&input)
+        .unwrap();
+        assert_eq!(doubled[199_999], 399_998);
+        let seen = seen.into_inner().unwrap();
+        seen.len() == 1 && seen.contains(&caller)
+    };
+    assert!(only_the_caller(1), "n_jobs(1) is the calling thread");
+    let two = threads_used(|mark| {
+        let rows = guvectorize(|r: &[u64], o: &mut [u64]| {
+            mark();
+            o[0] = r[0];
+        })
+        .target(Target::Parallel)
+        .n_jobs(2)
+        .apply(&input, 10, 1)
+        .unwrap();
+        assert_eq!(rows[19_999], 199_990);
+    });
+    assert!(two <= 2, "{two} threads for n_jobs(2)");
+    // A scope's n_jobs reaches kernels that set none, reduce included.
+    let scoped = Config::new().n_jobs(1).scope(|| {
+        threads_used(|mark| {
+            let sum = reduce(
+                &input,
+                Target::Parallel,
+                || 0,
+                |chunk| {
+                    mark();
+                    chunk.iter().sum::<u64>()
+                },
+                |a, b| a + b,
+            );
+            assert_eq!(sum, Ok(199_999 * 200_000 / 2));
+        })
+    });
+    assert_eq!(scoped, 1);
+    assert_eq!(
+        vectorize(|x: u64| x)
+            .target(Target::Parallel)
+            .n_jobs(0)
+            .apply(&input),
+        Err(Error::InvalidNJobs { n_jobs: 0 })
+    );
+}

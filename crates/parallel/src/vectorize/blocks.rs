@@ -51,14 +51,14 @@ where
             got: out.len(),
         });
     }
-    let parallel = splits(target, out.len());
+    let threads = splits(target.into(), out.len())?;
     let block = |start: usize, out: &mut [R]| {
         let input = &input[start..start + out.len()];
         kernel(input, out)
             .err()
             .map(|(offset, error)| (start + offset, error))
     };
-    match fold_chunks(out, 1, 1, parallel, block, || None, earliest)? {
+    match fold_chunks(out, 1, 1, threads, block, || None, earliest)? {
         None => Ok(()),
         Some((index, error)) => Err(Error::task(index, error.to_string())),
     }

@@ -37,14 +37,41 @@ const CHUNK_MIN_LEN: usize = 4_096;
 /// few enough that scheduling them stays invisible.
 const CHUNKS_PER_THREAD: usize = 8;
 
-/// Whether work over `len` elements should be split.
-pub(crate) fn splits(target: Target, len: usize) -> bool {
-    target == Target::Parallel && len >= PARALLEL_MIN_LEN
+/// Where and on how many threads a kernel runs: its target, and the `n_jobs` it was
+/// given, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub(crate) target: Target,
+    pub(crate) n_jobs: Option<i32>,
+}
+
+impl From<Target> for Run {
+    fn from(target: Target) -> Self {
+        Run {
+            target,
+            n_jobs: None,
+        }
+    }
+}
+
+/// On how many threads work over `len` elements runs: `None` on the calling thread
+/// (a sequential target, a short input, or one thread), else the kernel's `n_jobs`, the
+/// enclosing [`Config`](crate::Config) scope's, or all cores, in that order.
+///
+/// # Errors
+/// [`Error::InvalidNJobs`] for `n_jobs(0)`.
+pub(crate) fn splits(run: Run, len: usize) -> Result<Option<usize>, Error> {
+    if run.target != Target::Parallel || len < PARALLEL_MIN_LEN {
+        return Ok(None);
+    }
+    let n_jobs = run.n_jobs.or(crate::config::current().n_jobs).unwrap_or(-1);
+    let threads = crate::jobs::resolve(n_jobs, available_cores())?;
+    Ok((threads > 1).then_some(threads))
 }
 
 /// Calls `work(first_granule, chunk)` over `out` cut into chunks of whole granules (a
-/// granule is one output element, or one row's outputs), in parallel when `parallel`,
-/// and combines what the calls return with `combine`.
+/// granule is one output element, or one row's outputs), on `threads` threads (on the
+/// calling thread for `None`), and combines what the calls return with `combine`.
 ///
 /// `granule_cost` is the number of input elements behind one granule; chunks hold
 /// enough granules to cover [`CHUNK_MIN_LEN`] input elements, and there are at most
@@ -53,7 +80,7 @@ pub(crate) fn fold_chunks<R, S>(
     out: &mut [R],
     granule: usize,
     granule_cost: usize,
-    parallel: bool,
+    threads: Option<usize>,
     work: impl Fn(usize, &mut [R]) -> S + Sync + Send,
     identity: impl Fn() -> S + Sync + Send,
     combine: impl Fn(S, S) -> S + Sync + Send,
@@ -63,11 +90,10 @@ where
     S: Send,
 {
     let granule = granule.max(1);
-    if !parallel || out.len() <= granule {
+    let Some(threads) = threads.filter(|_| out.len() > granule) else {
         return Ok(work(0, out));
-    }
+    };
     let granules = out.len() / granule;
-    let threads = available_cores();
     let fewest_granules = (CHUNK_MIN_LEN / granule_cost.max(1)).max(1);
     let granules_per_chunk = granules
         .div_ceil(threads * CHUNKS_PER_THREAD)

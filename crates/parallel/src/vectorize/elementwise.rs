@@ -1,6 +1,6 @@
 //! `vectorize`: a scalar kernel applied elementwise over slices, scalars broadcast.
 
-use super::chunks::{fold_chunks, splits, Target};
+use super::chunks::{fold_chunks, splits, Run, Target};
 use crate::Error;
 use std::fmt::Display;
 
@@ -117,6 +117,7 @@ impl<T: Copy> Arg<'_, T> {
 pub struct Vectorize<F> {
     kernel: F,
     target: Target,
+    n_jobs: Option<i32>,
 }
 
 /// Makes `kernel`, a function of one to six scalars, apply elementwise over slices.
@@ -136,6 +137,7 @@ pub fn vectorize<F>(kernel: F) -> Vectorize<F> {
     Vectorize {
         kernel,
         target: Target::Sequential,
+        n_jobs: None,
     }
 }
 
@@ -173,7 +175,7 @@ trait Sink<R> {
 
 struct NewVec {
     len: usize,
-    target: Target,
+    run: Run,
 }
 
 impl<R: Default + Clone + Send> Sink<R> for NewVec {
@@ -185,7 +187,7 @@ impl<R: Default + Clone + Send> Sink<R> for NewVec {
         let mut out = vec![R::default(); self.len];
         Into {
             out: &mut out,
-            target: self.target,
+            run: self.run,
         }
         .fill(chunk)?;
         Ok(out)
@@ -194,25 +196,25 @@ impl<R: Default + Clone + Send> Sink<R> for NewVec {
 
 struct Into<'o, R> {
     out: &'o mut [R],
-    target: Target,
+    run: Run,
 }
 
 impl<R: Send> Sink<R> for Into<'_, R> {
     type Output = Result<(), Error>;
 
     fn fill(self, chunk: impl Fn(usize, &mut [R]) + Sync + Send) -> Self::Output {
-        let parallel = splits(self.target, self.out.len());
-        fold_chunks(self.out, 1, 1, parallel, chunk, || (), |(), ()| ())
+        let threads = splits(self.run, self.out.len())?;
+        fold_chunks(self.out, 1, 1, threads, chunk, || (), |(), ()| ())
     }
 }
 
-fn into_sink<R>(out: &mut [R], len: Option<usize>, target: Target) -> Result<Into<'_, R>, Error> {
+fn into_sink<R>(out: &mut [R], len: Option<usize>, run: Run) -> Result<Into<'_, R>, Error> {
     match len {
         Some(expected) if expected != out.len() => Err(Error::OutputLength {
             expected,
             got: out.len(),
         }),
-        _ => Ok(Into { out, target }),
+        _ => Ok(Into { out, run }),
     }
 }
 
@@ -317,6 +319,30 @@ impl<F> Vectorize<F> {
         self
     }
 
+    /// How many threads [`Target::Parallel`] uses, as [`Parallel::n_jobs`](crate::Parallel::n_jobs):
+    /// `-1` all cores (the default), `n > 0` exactly `n`, `1` the calling thread. Unset,
+    /// the enclosing [`Config`](crate::Config) scope's `n_jobs` applies.
+    ///
+    /// ```
+    /// use parmemo_parallel::vectorize::{vectorize, Target};
+    /// let square = vectorize(|x: u64| x * x).target(Target::Parallel).n_jobs(2);
+    /// let input: Vec<u64> = (0..100_000).collect();
+    /// assert_eq!(square.apply(&input)?[300], 90_000);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    #[must_use]
+    pub fn n_jobs(mut self, n_jobs: i32) -> Self {
+        self.n_jobs = Some(n_jobs);
+        self
+    }
+
+    fn run(&self) -> Run {
+        Run {
+            target: self.target,
+            n_jobs: self.n_jobs,
+        }
+    }
+
     /// The kernel of one parameter over `a`, in a new vector (one element for a scalar).
     ///
     /// # Errors
@@ -339,7 +365,7 @@ impl<F> Vectorize<F> {
             a,
             NewVec {
                 len,
-                target: self.target,
+                run: self.run(),
             },
         )
     }
@@ -370,7 +396,7 @@ impl<F> Vectorize<F> {
         let a = a.into();
         let len = into_len(a.len(), out.len());
         let a = a.stretched(len);
-        let sink = into_sink(out, len, self.target)?;
+        let sink = into_sink(out, len, self.run())?;
         self.broadcast1(a, sink)
     }
 
@@ -402,18 +428,18 @@ impl<F> Vectorize<F> {
         let a = a.into();
         let len = into_len(a.len(), out.len());
         let a = a.stretched(len);
-        let Into { out, target } = into_sink(out, len, self.target)?;
+        let Into { out, run } = into_sink(out, len, self.run())?;
         let kernel = &self.kernel;
-        let parallel = splits(target, out.len());
+        let threads = splits(run, out.len())?;
         let failure = match a {
             Arg::Slice(a) => {
-                fold_chunks(out, 1, 1, parallel, try_chunk(kernel, a), || None, earliest)?
+                fold_chunks(out, 1, 1, threads, try_chunk(kernel, a), || None, earliest)?
             }
             Arg::Scalar(a) => fold_chunks(
                 out,
                 1,
                 1,
-                parallel,
+                threads,
                 try_chunk(kernel, Repeat(a)),
                 || None,
                 earliest,
@@ -458,7 +484,7 @@ impl<F> Vectorize<F> {
             b,
             NewVec {
                 len,
-                target: self.target,
+                run: self.run(),
             },
         )
     }
@@ -491,7 +517,7 @@ impl<F> Vectorize<F> {
         let (a, b) = (a.into(), b.into());
         let len = into_len(common_len(&[a.len(), b.len()])?, out.len());
         let (a, b) = (a.stretched(len), b.stretched(len));
-        let sink = into_sink(out, len, self.target)?;
+        let sink = into_sink(out, len, self.run())?;
         self.broadcast2(a, b, sink)
     }
 
@@ -535,7 +561,7 @@ impl<F> Vectorize<F> {
             c,
             NewVec {
                 len,
-                target: self.target,
+                run: self.run(),
             },
         )
     }
@@ -572,7 +598,7 @@ impl<F> Vectorize<F> {
         let (a, b, c) = (a.into(), b.into(), c.into());
         let len = into_len(common_len(&[a.len(), b.len(), c.len()])?, out.len());
         let (a, b, c) = (a.stretched(len), b.stretched(len), c.stretched(len));
-        let sink = into_sink(out, len, self.target)?;
+        let sink = into_sink(out, len, self.run())?;
         self.broadcast3(a, b, c, sink)
     }
 
@@ -711,7 +737,7 @@ macro_rules! wide_apply {
                 $(let $arg = Either::from($arg.stretched(len));)+
                 let sink = NewVec {
                     len: len.unwrap_or(1),
-                    target: self.target,
+                    run: self.run(),
                 };
                 let kernel = &self.kernel;
                 sink.fill(move |start, out: &mut [R]| {
@@ -743,7 +769,7 @@ macro_rules! wide_apply {
                 $(let $arg = $arg.into();)+
                 let len = into_len(common_len(&[$($arg.len()),+])?, out.len());
                 $(let $arg = Either::from($arg.stretched(len));)+
-                let sink = into_sink(out, len, self.target)?;
+                let sink = into_sink(out, len, self.run())?;
                 let kernel = &self.kernel;
                 sink.fill(move |start, out: &mut [R]| {
                     let n = out.len();

@@ -2,7 +2,7 @@
 
 use super::chunks::{splits, Target};
 use crate::backend::install;
-use crate::{available_cores, Error};
+use crate::Error;
 use rayon::prelude::*;
 
 /// Elements per chunk of [`reduce`]: large enough that the per-chunk call and combine
@@ -13,9 +13,12 @@ const REDUCE_CHUNK: usize = 8_192;
 /// results with `combine` (associative; `identity` is its neutral value).
 ///
 /// With [`Target::Sequential`] or a short input, `fold_chunk` sees the whole slice once.
+/// In parallel it runs on all cores, or on the `n_jobs` of the enclosing
+/// [`Config`](crate::Config) scope.
 ///
 /// # Errors
-/// [`Error::ThreadPool`] if the pool of all cores cannot be started.
+/// [`Error::ThreadPool`] if the pool cannot be started; [`Error::InvalidNJobs`] for a
+/// scope's `n_jobs(0)`.
 ///
 /// ```
 /// use parmemo_parallel::vectorize::{reduce, Target};
@@ -35,10 +38,10 @@ where
     T: Sync,
     S: Send,
 {
-    if !splits(target, data.len()) {
+    let Some(threads) = splits(target.into(), data.len())? else {
         return Ok(fold_chunk(data));
-    }
-    install(available_cores(), || {
+    };
+    install(threads, || {
         data.par_chunks(REDUCE_CHUNK)
             .map(&fold_chunk)
             .reduce(&identity, &combine)

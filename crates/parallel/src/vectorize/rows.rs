@@ -1,6 +1,6 @@
 //! `guvectorize`: a kernel over each row of a row-major buffer.
 
-use super::chunks::{fold_chunks, splits, Target};
+use super::chunks::{fold_chunks, splits, Run, Target};
 use crate::Error;
 
 /// A row kernel made to work over whole matrices, as numba's `@guvectorize` with the
@@ -9,6 +9,7 @@ use crate::Error;
 pub struct GuVectorize<F> {
     kernel: F,
     target: Target,
+    n_jobs: Option<i32>,
 }
 
 /// Makes `kernel`, which reads one row and writes its outputs into a buffer, apply to
@@ -30,6 +31,7 @@ pub fn guvectorize<F>(kernel: F) -> GuVectorize<F> {
     GuVectorize {
         kernel,
         target: Target::Sequential,
+        n_jobs: None,
     }
 }
 
@@ -58,6 +60,31 @@ impl<F> GuVectorize<F> {
     pub fn target(mut self, target: Target) -> Self {
         self.target = target;
         self
+    }
+
+    /// How many threads [`Target::Parallel`] uses, as [`Parallel::n_jobs`](crate::Parallel::n_jobs):
+    /// `-1` all cores (the default), `n > 0` exactly `n`, `1` the calling thread. Unset,
+    /// the enclosing [`Config`](crate::Config) scope's `n_jobs` applies.
+    ///
+    /// ```
+    /// use parmemo_parallel::vectorize::{guvectorize, Target};
+    /// let sums = guvectorize(|r: &[u32], o: &mut [u32]| o[0] = r.iter().sum())
+    ///     .target(Target::Parallel)
+    ///     .n_jobs(1);
+    /// assert_eq!(sums.apply(&[1, 2, 3, 4], 2, 1)?, [3, 7]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    #[must_use]
+    pub fn n_jobs(mut self, n_jobs: i32) -> Self {
+        self.n_jobs = Some(n_jobs);
+        self
+    }
+
+    fn run(&self) -> Run {
+        Run {
+            target: self.target,
+            n_jobs: self.n_jobs,
+        }
     }
 
     /// The kernel over each `row_len`-long row of `data`, `out_len` outputs per row, in a
@@ -136,7 +163,7 @@ impl<F> GuVectorize<F> {
             out,
             out_len,
             row_len,
-            splits(self.target, data.len()),
+            splits(self.run(), data.len())?,
             |first_row, chunk| {
                 let inputs = data[first_row * row_len..].chunks_exact(row_len);
                 for (row, outputs) in inputs.zip(chunk.chunks_exact_mut(out_len)) {
