@@ -401,8 +401,12 @@ impl<F> Vectorize<F> {
     }
 
     /// [`apply_into`](Self::apply_into) for a kernel that can fail: the failure at the
-    /// lowest index is returned as [`Error::Task`] naming that element (the values after
-    /// it in its chunk are not written).
+    /// lowest index is returned as [`Error::Task`] naming that element.
+    ///
+    /// What `out` holds then: every element before the failing one is written, as are
+    /// whole chunks after it that ran on other threads (numba keeps computing the other
+    /// elements too); the rest of the failing chunk keeps what `out` held before. Treat
+    /// `out` past the failing index as unspecified.
     ///
     /// # Errors
     /// As [`apply_into`](Self::apply_into), and [`Error::Task`] for a failing element.
@@ -413,6 +417,7 @@ impl<F> Vectorize<F> {
     /// let checked_ln = |x: f64| if x > 0.0 { Ok(x.ln()) } else { Err(format!("ln({x})")) };
     /// let result = vectorize(checked_ln).try_apply_into(&[1.0, -2.0, 3.0], &mut out);
     /// assert_eq!(result, Err(Error::task(1, "ln(-2)")));
+    /// assert_eq!(out[0], 0.0); // ln(1): elements before the failure are written
     /// ```
     pub fn try_apply_into<'a, A, R, E>(
         &self,
