@@ -98,6 +98,16 @@ pub enum Error {
         /// The outputs per row asked for.
         out_len: usize,
     },
+    /// Two inputs of a `guvectorize` kernel hold different numbers of rows.
+    #[error("input {argument} holds {got} rows but the first holds {expected}: give every input one row per output row")]
+    RowCountMismatch {
+        /// Position of the input (0-based).
+        argument: usize,
+        /// The rows of the first input.
+        expected: usize,
+        /// The rows of this one.
+        got: usize,
+    },
     /// `guvectorize` was given a row length of 0.
     #[error("row_len is 0: give the number of values in one row (> 0)")]
     ZeroRowLen,

@@ -176,6 +176,195 @@ impl<F> GuVectorize<F> {
     }
 }
 
+/// Kernels of two inputs, each with its own row length (numba's `(n),(m)->(p)`), and the
+/// fallible form.
+impl<F> GuVectorize<F> {
+    /// The kernel over row `i` of `a` (rows of `a_len`) and row `i` of `b` (rows of
+    /// `b_len`) for every `i`, `out_len` outputs per row, in a new vector: a weighted
+    /// median, a correlation per pair of rows.
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply) for each input, and [`Error::RowCountMismatch`] when
+    /// they hold different numbers of rows.
+    ///
+    /// ```
+    /// use parmemo_parallel::vectorize::{guvectorize, Target};
+    /// // (n),(n)->(): a weighted mean per row.
+    /// let weighted = guvectorize(|x: &[f64], w: &[f64], out: &mut [f64]| {
+    ///     let total: f64 = w.iter().sum();
+    ///     out[0] = x.iter().zip(w).map(|(x, w)| x * w).sum::<f64>() / total;
+    /// })
+    /// .target(Target::Parallel);
+    /// let means = weighted.apply2(&[1.0, 3.0, 10.0, 20.0], 2, &[1.0, 1.0, 3.0, 1.0], 2, 1)?;
+    /// assert_eq!(means, [2.0, 12.5]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn apply2<T, U, R>(
+        &self,
+        a: &[T],
+        a_len: usize,
+        b: &[U],
+        b_len: usize,
+        out_len: usize,
+    ) -> Result<Vec<R>, Error>
+    where
+        F: Fn(&[T], &[U], &mut [R]) + Sync,
+        T: Sync,
+        U: Sync,
+        R: Default + Clone + Send,
+    {
+        let rows = rows_of(a.len(), a_len)?;
+        let mut out = output(rows, out_len)?;
+        self.apply2_into(a, a_len, b, b_len, &mut out, out_len)?;
+        Ok(out)
+    }
+
+    /// [`apply2`](Self::apply2) writing into `out` (row-major, `rows * out_len`).
+    ///
+    /// # Errors
+    /// As [`apply2`](Self::apply2), and [`Error::OutputLength`] for an `out` of another
+    /// length.
+    ///
+    /// ```
+    /// use parmemo_parallel::vectorize::guvectorize;
+    /// let mut dots = [0; 2];
+    /// guvectorize(|x: &[i32], y: &[i32], o: &mut [i32]| o[0] = x.iter().zip(y).map(|(a, b)| a * b).sum())
+    ///     .apply2_into(&[1, 2, 3, 4], 2, &[5, 6, 7, 8], 2, &mut dots, 1)?;
+    /// assert_eq!(dots, [17, 53]);
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn apply2_into<T, U, R>(
+        &self,
+        a: &[T],
+        a_len: usize,
+        b: &[U],
+        b_len: usize,
+        out: &mut [R],
+        out_len: usize,
+    ) -> Result<(), Error>
+    where
+        F: Fn(&[T], &[U], &mut [R]) + Sync,
+        T: Sync,
+        U: Sync,
+        R: Send,
+    {
+        let rows = rows_of(a.len(), a_len)?;
+        let b_rows = rows_of(b.len(), b_len)?;
+        if b_rows != rows {
+            return Err(Error::RowCountMismatch {
+                argument: 1,
+                expected: rows,
+                got: b_rows,
+            });
+        }
+        let expected = rows
+            .checked_mul(out_len)
+            .ok_or(Error::OutputTooLarge { rows, out_len })?;
+        if out.len() != expected {
+            return Err(Error::OutputLength {
+                expected,
+                got: out.len(),
+            });
+        }
+        let kernel = &self.kernel;
+        if out_len == 0 {
+            let mut nothing: [R; 0] = [];
+            for (x, y) in a.chunks_exact(a_len).zip(b.chunks_exact(b_len)) {
+                kernel(x, y, &mut nothing);
+            }
+            return Ok(());
+        }
+        fold_chunks(
+            out,
+            out_len,
+            a_len + b_len,
+            splits(self.run(), a.len() + b.len())?,
+            |first_row, chunk| {
+                let xs = a[first_row * a_len..].chunks_exact(a_len);
+                let ys = b[first_row * b_len..].chunks_exact(b_len);
+                for ((x, y), outputs) in xs.zip(ys).zip(chunk.chunks_exact_mut(out_len)) {
+                    kernel(x, y, outputs);
+                }
+            },
+            || (),
+            |(), ()| (),
+        )
+    }
+
+    /// [`apply`](Self::apply) for a kernel that can fail on a row: the failing row with
+    /// the lowest index is returned as [`Error::Task`] naming it (rows after it may have
+    /// been computed on other threads; nothing of a failed call is returned).
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply), and [`Error::Task`] for a failing row.
+    ///
+    /// ```
+    /// use parmemo_parallel::{vectorize::guvectorize, Error};
+    /// let mean = guvectorize(|r: &[f64], o: &mut [f64]| {
+    ///     if r.iter().any(|x| x.is_nan()) {
+    ///         return Err("a NaN in the row");
+    ///     }
+    ///     o[0] = r.iter().sum::<f64>() / r.len() as f64;
+    ///     Ok(())
+    /// });
+    /// assert_eq!(mean.try_apply(&[1.0, 3.0, 2.0, 4.0], 2, 1)?, [2.0, 3.0]);
+    /// assert_eq!(mean.try_apply(&[1.0, 3.0, f64::NAN, 4.0], 2, 1), Err(Error::task(1, "a NaN in the row")));
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn try_apply<T, R, E>(
+        &self,
+        data: &[T],
+        row_len: usize,
+        out_len: usize,
+    ) -> Result<Vec<R>, Error>
+    where
+        F: Fn(&[T], &mut [R]) -> Result<(), E> + Sync,
+        T: Sync,
+        R: Default + Clone + Send,
+        E: std::fmt::Display + Send,
+    {
+        let rows = rows_of(data.len(), row_len)?;
+        let mut out = output(rows, out_len)?;
+        let kernel = &self.kernel;
+        let failure = fold_chunks(
+            &mut out,
+            out_len.max(1),
+            row_len,
+            if out_len == 0 {
+                None
+            } else {
+                splits(self.run(), data.len())?
+            },
+            |first_row, chunk| {
+                let inputs = data[first_row * row_len..].chunks_exact(row_len);
+                if out_len == 0 {
+                    let mut nothing: [R; 0] = [];
+                    for (offset, row) in inputs.enumerate() {
+                        if let Err(error) = kernel(row, &mut nothing) {
+                            return Some((first_row + offset, error));
+                        }
+                    }
+                    return None;
+                }
+                for (offset, (row, outputs)) in
+                    inputs.zip(chunk.chunks_exact_mut(out_len)).enumerate()
+                {
+                    if let Err(error) = kernel(row, outputs) {
+                        return Some((first_row + offset, error));
+                    }
+                }
+                None
+            },
+            || None,
+            super::elementwise::earliest,
+        )?;
+        match failure {
+            None => Ok(out),
+            Some((row, error)) => Err(Error::task(row, error.to_string())),
+        }
+    }
+}
+
 #[cfg(feature = "ndarray")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 impl<F> GuVectorize<F> {
@@ -238,6 +427,48 @@ fn output<R: Default + Clone>(rows: usize, out_len: usize) -> Result<Vec<R>, Err
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_inputs_and_fallible_rows_in_parallel_match_sequential() {
+        let x: Vec<f64> = (0..300_000).map(f64::from).collect();
+        let w: Vec<f64> = (0..100_000).map(|i| f64::from(i % 7 + 1)).collect();
+        let weighted = |x: &[f64], w: &[f64], out: &mut [f64]| {
+            out[0] = x.iter().zip(w).map(|(x, w)| x * w).sum::<f64>() / w.iter().sum::<f64>();
+            out[1] = x[0];
+        };
+        let sequential = guvectorize(weighted).apply2(&x, 3, &w, 1, 2).unwrap();
+        let parallel = guvectorize(weighted)
+            .target(Target::Parallel)
+            .apply2(&x, 3, &w, 1, 2)
+            .unwrap();
+        assert_eq!(sequential, parallel);
+        assert_eq!(parallel[2 * 99_999 + 1], 299_997.0);
+        assert_eq!(
+            guvectorize(weighted).apply2(&x, 3, &w[..10], 1, 2),
+            Err(Error::RowCountMismatch {
+                argument: 1,
+                expected: 100_000,
+                got: 10
+            })
+        );
+        let checked = guvectorize(|r: &[u32], o: &mut [u32]| {
+            if r.contains(&0) {
+                Err(format!("row starting {} has a zero", r[0]))
+            } else {
+                o[0] = r.iter().sum();
+                Ok(())
+            }
+        })
+        .target(Target::Parallel);
+        let mut data: Vec<u32> = (1..=200_000).collect();
+        assert_eq!(checked.try_apply(&data, 4, 1).map(|v| v.len()), Ok(50_000));
+        data[150_001] = 0;
+        data[40_000] = 0;
+        assert_eq!(
+            checked.try_apply(&data, 4, 1),
+            Err(Error::task(10_000, "row starting 0 has a zero"))
+        );
+    }
 
     #[test]
     fn outputs_too_large_to_count_or_hold_are_errors() {
