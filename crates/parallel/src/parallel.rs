@@ -726,6 +726,24 @@ macro_rules! out_of_process_api {
             /// # Errors
             /// [`Error::InvalidNJobs`], [`Error::WorkerStart`] if the run cannot start; task
             /// failures are yielded by the iterator.
+            ///
+            /// ```no_run
+            /// use parmemo_parallel::{Backend, Parallel};
+            ///
+            /// fn slow_square(x: u64) -> u64 {
+            ///     std::thread::sleep(std::time::Duration::from_millis(10));
+            ///     x * x
+            /// }
+            ///
+            /// fn main() -> Result<(), parmemo_parallel::Error> {
+            ///     parmemo_parallel::init();
+            ///     let p = Parallel::new().backend(Backend::Processes);
+            ///     for square in p.run_iter(slow_square, 0..100)? {
+            ///         println!("{}", square?); // in input order, as soon as ready
+            ///     }
+            ///     Ok(())
+            /// }
+            /// ```
             pub fn run_iter<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<RunIter<R>, Error>
             where
                 I: IntoIterator<Item = A>,
@@ -746,6 +764,25 @@ macro_rules! out_of_process_api {
             ///
             /// # Errors
             /// As [`run_iter`](Self::run_iter).
+            ///
+            /// ```no_run
+            /// use parmemo_parallel::{Backend, Parallel};
+            ///
+            /// fn slow_square(x: u64) -> u64 {
+            ///     std::thread::sleep(std::time::Duration::from_millis(x % 7));
+            ///     x * x
+            /// }
+            ///
+            /// fn main() -> Result<(), parmemo_parallel::Error> {
+            ///     parmemo_parallel::init();
+            ///     let p = Parallel::new().backend(Backend::Processes);
+            ///     for done in p.run_unordered(slow_square, 0..100)? {
+            ///         let (index, square) = done?; // each task as it ends
+            ///         println!("{index}: {square}");
+            ///     }
+            ///     Ok(())
+            /// }
+            /// ```
             pub fn run_unordered<A, R, I>(
                 &self,
                 f: fn(A) -> R,

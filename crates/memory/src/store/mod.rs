@@ -128,6 +128,63 @@ pub struct EntryInfo {
 /// Where cache entries live. Implementations must make `put` durable before returning
 /// (a process killed right after a cached call returns must find its entry), and must
 /// never expose a half-written entry to `get`, from this process or another.
+///
+/// A store of your own, here entries in memory (for tests, or a process that wants a
+/// cache that ends with it), plugged in with [`Memory::with_store`](crate::Memory::with_store):
+///
+/// ```
+/// use parmemo_memory::{EntryInfo, FunctionId, Key, Memory, MemoryError, Store};
+/// use std::collections::HashMap;
+/// use std::sync::{Arc, Mutex};
+/// use std::time::SystemTime;
+///
+/// #[derive(Debug, Default)]
+/// struct InMemory(Mutex<HashMap<Key, (Vec<u8>, SystemTime)>>);
+///
+/// impl Store for InMemory {
+///     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, MemoryError> {
+///         let mut entries = self.0.lock().unwrap();
+///         Ok(entries.get_mut(key).map(|(entry, used)| {
+///             *used = SystemTime::now();
+///             entry.clone()
+///         }))
+///     }
+///     fn put(&self, key: &Key, entry: &[u8]) -> Result<(), MemoryError> {
+///         self.0.lock().unwrap().insert(*key, (entry.to_vec(), SystemTime::now()));
+///         Ok(())
+///     }
+///     fn remove(&self, key: &Key) -> Result<(), MemoryError> {
+///         self.0.lock().unwrap().remove(key);
+///         Ok(())
+///     }
+///     fn remove_prefix(&self, prefix: &[u8]) -> Result<usize, MemoryError> {
+///         let mut entries = self.0.lock().unwrap();
+///         let before = entries.len();
+///         entries.retain(|key, _| !key.as_bytes().starts_with(prefix));
+///         Ok(before - entries.len())
+///     }
+///     fn count_prefix(&self, prefix: &[u8]) -> Result<usize, MemoryError> {
+///         let entries = self.0.lock().unwrap();
+///         Ok(entries.keys().filter(|key| key.as_bytes().starts_with(prefix)).count())
+///     }
+///     fn entries(&self) -> Result<Vec<EntryInfo>, MemoryError> {
+///         let entries = self.0.lock().unwrap();
+///         Ok(entries
+///             .iter()
+///             .map(|(key, (entry, used))| EntryInfo { key: *key, size: entry.len() as u64, last_used: *used })
+///             .collect())
+///     }
+///     fn clear(&self) -> Result<(), MemoryError> {
+///         self.0.lock().unwrap().clear();
+///         Ok(())
+///     }
+/// }
+///
+/// static SQUARE: FunctionId = FunctionId::new("docs", "square", 1);
+/// let memory = Memory::with_store(Arc::new(InMemory::default()));
+/// assert_eq!(memory.call(&SQUARE, &7_u64, || 49_u64), 49);
+/// assert_eq!(memory.call(&SQUARE, &7_u64, || -> u64 { unreachable!("a hit") }), 49);
+/// ```
 pub trait Store: Send + Sync + fmt::Debug {
     /// The entry stored under `key`, if any; records the use for eviction.
     ///
