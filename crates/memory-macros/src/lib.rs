@@ -23,7 +23,9 @@
 //! use parmemo_memory::Memory;
 //! use std::sync::LazyLock;
 //!
-//! static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new("target/doc-cache-macros"));
+//! // A directory of your choice; here a temporary one.
+//! static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
+//! static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(DIR.path()));
 //!
 //! #[cache(MEMORY, ignore = [verbose])]
 //! fn total(values: &[u64], verbose: bool) -> u64 {
@@ -36,6 +38,7 @@
 //! assert_eq!(total(&[1, 2, 3], true), 6);
 //! assert_eq!(total(&[1, 2, 3], false), 6); // same key: `verbose` is ignored
 //! assert!(total::cache().check_call_in_cache(&[1, 2, 3], false));
+//! # std::fs::remove_dir_all(DIR.path()).ok();
 //! ```
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

@@ -28,7 +28,9 @@
 //! use parmemo_memory::Memory;
 //! use std::sync::LazyLock;
 //!
-//! static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new("target/doc-cache"));
+//! // A directory of your choice; here a temporary one.
+//! static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
+//! static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(DIR.path()));
 //!
 //! /// The mean of a sample: imagine something that takes hours.
 //! #[cache(MEMORY)]
@@ -41,6 +43,7 @@
 //! assert_eq!(mean(&sample), first);   // loaded
 //! assert!(mean::cache().check_call_in_cache(&sample));
 //! mean::cache().clear()?;
+//! # std::fs::remove_dir_all(DIR.path()).ok();
 //! # Ok::<(), parmemo_memory::MemoryError>(())
 //! ```
 #![warn(missing_docs)]
