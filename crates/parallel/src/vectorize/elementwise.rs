@@ -738,22 +738,10 @@ macro_rules! wide_apply {
                 R: Default + Clone + Send,
             {
                 $(let $arg = $arg.into();)+
-                let len = common_len(&[$($arg.len()),+])?;
-                $(let $arg = Either::from($arg.stretched(len));)+
-                let sink = NewVec {
-                    len: len.unwrap_or(1),
-                    run: self.run(),
-                };
-                let kernel = &self.kernel;
-                sink.fill(move |start, out: &mut [R]| {
-                    let n = out.len();
-                    $(let mut $arg = $arg.window(start, n);)+
-                    for slot in out.iter_mut() {
-                        if let ($(Some($arg),)+) = ($($arg.next(),)+) {
-                            *slot = kernel($($arg),+);
-                        }
-                    }
-                })
+                let len = common_len(&[$($arg.len()),+])?.unwrap_or(1);
+                let mut out = vec![R::default(); len];
+                self.$apply_into($($arg,)+ &mut out)?;
+                Ok(out)
             }
 
             #[doc = concat!("The kernel of ", $count, " parameters over its arguments, written into `out`.")]

@@ -141,15 +141,7 @@ impl<F> GuVectorize<F> {
         R: Send,
     {
         let rows = rows_of(data.len(), row_len)?;
-        let expected = rows
-            .checked_mul(out_len)
-            .ok_or(Error::OutputTooLarge { rows, out_len })?;
-        if out.len() != expected {
-            return Err(Error::OutputLength {
-                expected,
-                got: out.len(),
-            });
-        }
+        check_output(rows, out_len, out.len())?;
         if out_len == 0 {
             // Nothing to write, but the kernel may have effects the caller wants.
             let mut nothing: [R; 0] = [];
@@ -257,15 +249,7 @@ impl<F> GuVectorize<F> {
                 got: b_rows,
             });
         }
-        let expected = rows
-            .checked_mul(out_len)
-            .ok_or(Error::OutputTooLarge { rows, out_len })?;
-        if out.len() != expected {
-            return Err(Error::OutputLength {
-                expected,
-                got: out.len(),
-            });
-        }
+        check_output(rows, out_len, out.len())?;
         let kernel = &self.kernel;
         if out_len == 0 {
             let mut nothing: [R; 0] = [];
@@ -410,6 +394,18 @@ impl<F> GuVectorize<F> {
         };
         ndarray::Array2::from_shape_vec((rows, out_len), out)
             .map_err(|_| Error::OutputTooLarge { rows, out_len })
+    }
+}
+
+/// Checks that an output of `got` values holds `rows * out_len`.
+fn check_output(rows: usize, out_len: usize, got: usize) -> Result<(), Error> {
+    let expected = rows
+        .checked_mul(out_len)
+        .ok_or(Error::OutputTooLarge { rows, out_len })?;
+    if got == expected {
+        Ok(())
+    } else {
+        Err(Error::OutputLength { expected, got })
     }
 }
 
