@@ -53,6 +53,10 @@ struct Report {
 impl Report {
     fn new() -> Self {
         println!(
+            "before: the same work as a plain Rust loop on one core; gain: before / parmemo.\n\
+             (Against the Python tools, see the chart in the README and docs/benchmarks.md.)\n"
+        );
+        println!(
             "{:<52} {:>12} {:>12} {:>8}",
             "", "before", "parmemo", "gain"
         );
