@@ -270,22 +270,55 @@ where
     let mut dispatcher = Dispatcher::new(jobs, plan, false, false).without_helping();
     let target = pool::lend(plan.workers)?;
     let (sender, state) = dispatcher.reporting();
-    let runner = Arc::new(runner);
-    let config = plan.scope;
-    let mut spawn = |batch: Batch<I::Item>| {
-        let sender = sender.clone();
-        let state = Arc::clone(&state);
-        let runner = Arc::clone(&runner);
-        target.spawn(move || {
-            // The receiver is gone once the call returned early: nothing to report to.
-            let _ = sender.send(run_batch_in(config, batch, &*runner, &state));
-        });
-    };
+    let mut spawn = spawner_on(
+        Arc::clone(&target),
+        sender,
+        state,
+        runner,
+        plan.scope,
+        false,
+    );
     drive(&mut dispatcher, &mut spawn, &mut on_event);
     if dispatcher.in_flight() == 0 {
         pool::give_back(plan.workers, target);
     }
     Ok(())
+}
+
+/// The `spawn` of a run whose tasks own their data: each batch goes to `target` (a pool
+/// lent to the run), runs in the run's configuration scope and reports on `sender`; with
+/// `per_task`, each task's result as it ends. The receiver may be gone by then (the call
+/// returned at a timeout, the stream was dropped): there is nothing to report to.
+fn spawner_on<J, R, Run>(
+    target: Arc<rayon::ThreadPool>,
+    sender: crossbeam_channel::Sender<batch::Completion<R>>,
+    state: Arc<batch::RunState>,
+    runner: Run,
+    config: Option<crate::Config>,
+    per_task: bool,
+) -> impl FnMut(Batch<J>) + 'static
+where
+    J: Send + 'static,
+    R: Send + 'static,
+    Run: Fn(J) -> TaskResult<R> + Send + Sync + 'static,
+{
+    let runner = Arc::new(runner);
+    move |batch| {
+        let sender = sender.clone();
+        let state = Arc::clone(&state);
+        let runner = Arc::clone(&runner);
+        target.spawn(move || {
+            if per_task {
+                let run_one = |one| run_batch_in(config, one, &*runner, &state);
+                let report = |completion| {
+                    let _ = sender.send(completion);
+                };
+                batch::run_batch_per_task(batch, &run_one, &report);
+            } else {
+                let _ = sender.send(run_batch_in(config, batch, &*runner, &state));
+            }
+        });
+    }
 }
 
 /// Tells the user why a run under a timeout from a [`Config`](crate::Config) scope does
@@ -448,27 +481,9 @@ where
     let target = pool::lend(plan.workers)?;
     let given_back = Arc::clone(&target);
     let workers = plan.workers;
-    let config = plan.scope;
-    let spawn: Spawner<J> = {
-        let runner = Arc::new(runner);
-        Box::new(move |batch| {
-            let sender = sender.clone();
-            let state = Arc::clone(&state);
-            let runner = Arc::clone(&runner);
-            target.spawn(move || {
-                // The receiver may be gone (the iterator dropped): nothing to report to.
-                if per_task {
-                    let run_one = |one| run_batch_in(config, one, &*runner, &state);
-                    let report = |completion| {
-                        let _ = sender.send(completion);
-                    };
-                    batch::run_batch_per_task(batch, &run_one, &report);
-                } else {
-                    let _ = sender.send(run_batch_in(config, batch, &*runner, &state));
-                }
-            });
-        })
-    };
+    let spawn: Spawner<J> = Box::new(spawner_on(
+        target, sender, state, runner, plan.scope, per_task,
+    ));
     let stream =
         Stream::new(dispatcher.without_helping(), spawn, true).on_end(move |left_running| {
             if !left_running {

@@ -116,8 +116,7 @@ impl<T: Copy> Arg<'_, T> {
 #[derive(Debug, Clone, Copy)]
 pub struct Vectorize<F> {
     kernel: F,
-    target: Target,
-    n_jobs: Option<i32>,
+    run: Run,
 }
 
 /// Makes `kernel`, a function of one to six scalars, apply elementwise over slices.
@@ -136,8 +135,7 @@ pub struct Vectorize<F> {
 pub fn vectorize<F>(kernel: F) -> Vectorize<F> {
     Vectorize {
         kernel,
-        target: Target::Sequential,
-        n_jobs: None,
+        run: Run::from(Target::Sequential),
     }
 }
 
@@ -315,7 +313,7 @@ impl<F> Vectorize<F> {
     /// ```
     #[must_use]
     pub fn target(mut self, target: Target) -> Self {
-        self.target = target;
+        self.run.target = target;
         self
     }
 
@@ -332,15 +330,8 @@ impl<F> Vectorize<F> {
     /// ```
     #[must_use]
     pub fn n_jobs(mut self, n_jobs: i32) -> Self {
-        self.n_jobs = Some(n_jobs);
+        self.run.n_jobs = Some(n_jobs);
         self
-    }
-
-    fn run(&self) -> Run {
-        Run {
-            target: self.target,
-            n_jobs: self.n_jobs,
-        }
     }
 
     /// The kernel of one parameter over `a`, in a new vector (one element for a scalar).
@@ -361,13 +352,7 @@ impl<F> Vectorize<F> {
     {
         let a = a.into();
         let len = a.len().unwrap_or(1);
-        self.broadcast1(
-            a,
-            NewVec {
-                len,
-                run: self.run(),
-            },
-        )
+        self.broadcast1(a, NewVec { len, run: self.run })
     }
 
     /// The kernel of one parameter over `a`, written into `out`.
@@ -396,7 +381,7 @@ impl<F> Vectorize<F> {
         let a = a.into();
         let len = into_len(a.len(), out.len());
         let a = a.stretched(len);
-        let sink = into_sink(out, len, self.run())?;
+        let sink = into_sink(out, len, self.run)?;
         self.broadcast1(a, sink)
     }
 
@@ -433,7 +418,7 @@ impl<F> Vectorize<F> {
         let a = a.into();
         let len = into_len(a.len(), out.len());
         let a = a.stretched(len);
-        let Into { out, run } = into_sink(out, len, self.run())?;
+        let Into { out, run } = into_sink(out, len, self.run)?;
         let kernel = &self.kernel;
         let threads = splits(run, out.len())?;
         let failure = match a {
@@ -484,14 +469,7 @@ impl<F> Vectorize<F> {
         let len = common_len(&[a.len(), b.len()])?;
         let (a, b) = (a.stretched(len), b.stretched(len));
         let len = len.unwrap_or(1);
-        self.broadcast2(
-            a,
-            b,
-            NewVec {
-                len,
-                run: self.run(),
-            },
-        )
+        self.broadcast2(a, b, NewVec { len, run: self.run })
     }
 
     /// The kernel of two parameters over `a` and `b`, written into `out`.
@@ -522,7 +500,7 @@ impl<F> Vectorize<F> {
         let (a, b) = (a.into(), b.into());
         let len = into_len(common_len(&[a.len(), b.len()])?, out.len());
         let (a, b) = (a.stretched(len), b.stretched(len));
-        let sink = into_sink(out, len, self.run())?;
+        let sink = into_sink(out, len, self.run)?;
         self.broadcast2(a, b, sink)
     }
 
@@ -560,15 +538,7 @@ impl<F> Vectorize<F> {
         let len = common_len(&[a.len(), b.len(), c.len()])?;
         let (a, b, c) = (a.stretched(len), b.stretched(len), c.stretched(len));
         let len = len.unwrap_or(1);
-        self.broadcast3(
-            a,
-            b,
-            c,
-            NewVec {
-                len,
-                run: self.run(),
-            },
-        )
+        self.broadcast3(a, b, c, NewVec { len, run: self.run })
     }
 
     /// The kernel of three parameters over `a`, `b` and `c`, written into `out`.
@@ -603,7 +573,7 @@ impl<F> Vectorize<F> {
         let (a, b, c) = (a.into(), b.into(), c.into());
         let len = into_len(common_len(&[a.len(), b.len(), c.len()])?, out.len());
         let (a, b, c) = (a.stretched(len), b.stretched(len), c.stretched(len));
-        let sink = into_sink(out, len, self.run())?;
+        let sink = into_sink(out, len, self.run)?;
         self.broadcast3(a, b, c, sink)
     }
 
@@ -762,7 +732,7 @@ macro_rules! wide_apply {
                 $(let $arg = $arg.into();)+
                 let len = into_len(common_len(&[$($arg.len()),+])?, out.len());
                 $(let $arg = Either::from($arg.stretched(len));)+
-                let sink = into_sink(out, len, self.run())?;
+                let sink = into_sink(out, len, self.run)?;
                 let kernel = &self.kernel;
                 sink.fill(move |start, out: &mut [R]| {
                     let n = out.len();

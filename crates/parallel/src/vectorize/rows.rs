@@ -8,8 +8,7 @@ use crate::Error;
 #[derive(Debug, Clone, Copy)]
 pub struct GuVectorize<F> {
     kernel: F,
-    target: Target,
-    n_jobs: Option<i32>,
+    run: Run,
 }
 
 /// Makes `kernel`, which reads one row and writes its outputs into a buffer, apply to
@@ -30,8 +29,7 @@ pub struct GuVectorize<F> {
 pub fn guvectorize<F>(kernel: F) -> GuVectorize<F> {
     GuVectorize {
         kernel,
-        target: Target::Sequential,
-        n_jobs: None,
+        run: Run::from(Target::Sequential),
     }
 }
 
@@ -58,7 +56,7 @@ impl<F> GuVectorize<F> {
     /// ```
     #[must_use]
     pub fn target(mut self, target: Target) -> Self {
-        self.target = target;
+        self.run.target = target;
         self
     }
 
@@ -76,15 +74,8 @@ impl<F> GuVectorize<F> {
     /// ```
     #[must_use]
     pub fn n_jobs(mut self, n_jobs: i32) -> Self {
-        self.n_jobs = Some(n_jobs);
+        self.run.n_jobs = Some(n_jobs);
         self
-    }
-
-    fn run(&self) -> Run {
-        Run {
-            target: self.target,
-            n_jobs: self.n_jobs,
-        }
     }
 
     /// The kernel over each `row_len`-long row of `data`, `out_len` outputs per row, in a
@@ -155,7 +146,7 @@ impl<F> GuVectorize<F> {
             out,
             out_len,
             row_len,
-            splits(self.run(), data.len())?,
+            splits(self.run, data.len())?,
             |first_row, chunk| {
                 let inputs = data[first_row * row_len..].chunks_exact(row_len);
                 for (row, outputs) in inputs.zip(chunk.chunks_exact_mut(out_len)) {
@@ -262,7 +253,7 @@ impl<F> GuVectorize<F> {
             out,
             out_len,
             a_len + b_len,
-            splits(self.run(), a.len() + b.len())?,
+            splits(self.run, a.len() + b.len())?,
             |first_row, chunk| {
                 let xs = a[first_row * a_len..].chunks_exact(a_len);
                 let ys = b[first_row * b_len..].chunks_exact(b_len);
@@ -317,7 +308,7 @@ impl<F> GuVectorize<F> {
             if out_len == 0 {
                 None
             } else {
-                splits(self.run(), data.len())?
+                splits(self.run, data.len())?
             },
             |first_row, chunk| {
                 let inputs = data[first_row * row_len..].chunks_exact(row_len);
