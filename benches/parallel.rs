@@ -180,6 +180,10 @@ fn vectorize_threshold(c: &mut Criterion) {
     group.finish();
 }
 
+fn identity(values: Vec<f32>) -> Vec<f32> {
+    values
+}
+
 #[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
 fn shared_len(array: Shared<[f32]>) -> usize {
     array.len()
@@ -216,10 +220,19 @@ fn processes(c: &mut Criterion) {
     let mut group = c.benchmark_group("processes_64mb");
     group.sample_size(10);
     group.throughput(Throughput::Bytes(64 * 1024 * 1024));
-    group.bench_function("one_task_round_trip", |b| {
+    // A new plain vector each call (made outside the measurement), to a task that reads
+    // its length; then one that comes back too.
+    group.bench_function("new_vec_to_one_task", |b| {
         b.iter_batched(
             || vec![big.clone()],
             |one| on_processes.map(length_of, one),
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    group.bench_function("new_vec_there_and_back", |b| {
+        b.iter_batched(
+            || vec![big.clone()],
+            |one| on_processes.map(identity, one),
             criterion::BatchSize::LargeInput,
         );
     });

@@ -18,10 +18,17 @@
 //! (at once) and that every array lies inside the file (so none can fault); an array's
 //! own checksum is verified when the entry is read rather than mapped, or on a mapped hit
 //! when `Memory::verify_mapped_arrays(true)` asks for it.
+//!
+//! A result that is itself a plain vector of numbers (`Vec<f64>`, `Vec<u32>`...; flag
+//! bit 2) is stored the same way, as the entry's one array, with the element type's name
+//! as its payload: written from the vector's own memory, read back from the file straight
+//! into a new vector (`pread`, no mapping to fault in page by page), and always checked
+//! against its checksum, since it is copied anyway.
 
 use crate::store::Entry;
 use crate::MemoryError;
 use parmemo_shared::attach::{self, Attachment};
+use parmemo_shared::plain;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use twox_hash::XxHash3_64;
@@ -29,7 +36,8 @@ use twox_hash::XxHash3_64;
 /// The version of the entry format, payload encoding and key scheme; bump it when any
 /// changes. Version 2: the header carries the result type's fingerprint, and maps and
 /// unordered sets hash by content. Version 3: `Shared` arrays stored raw after the payload.
-pub const CODEC_VERSION: u16 = 3;
+/// Version 4: a plain vector of numbers stored raw as well.
+pub const CODEC_VERSION: u16 = 4;
 
 const MAGIC: &[u8; 4] = b"PMC\x01";
 
@@ -40,6 +48,9 @@ const COMPRESSED: u8 = 1;
 
 /// The entry holds raw arrays after its payload.
 const ARRAYS: u8 = 2;
+
+/// The result is a plain vector, stored as the one array (and `ARRAYS` is set too).
+const PLAIN_VECTOR: u8 = 4;
 
 /// The alignment of a stored array: a page, so that a mapped entry hands out arrays
 /// aligned for any element and a worker process can map them from the file.
@@ -189,12 +200,27 @@ impl Framing {
 /// A result encoded and framed as a stored entry: its leading bytes (header, payload,
 /// array table) and the arrays that follow them, each to be written at the next
 /// multiple of [`ARRAY_ALIGN`].
-pub(crate) struct Framed {
+pub(crate) struct Framed<'a> {
     pub(crate) head: Vec<u8>,
-    pub(crate) arrays: Vec<Attachment>,
+    pub(crate) arrays: Vec<ArrayBytes<'a>>,
 }
 
-impl Framed {
+/// The bytes of an array to store: a `Shared` array's memory, or a plain vector result's.
+pub(crate) enum ArrayBytes<'a> {
+    Attached(Attachment),
+    Borrowed(&'a [u8]),
+}
+
+impl ArrayBytes<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            ArrayBytes::Attached(attachment) => attachment.bytes(),
+            ArrayBytes::Borrowed(bytes) => bytes,
+        }
+    }
+}
+
+impl Framed<'_> {
     /// The entry's parts in order, padding included: what a store writes one after the
     /// other.
     pub(crate) fn parts(&self) -> Vec<&[u8]> {
@@ -217,11 +243,28 @@ impl Framed {
 }
 
 /// A result encoded and framed as a stored entry.
-pub(crate) fn encode_entry<R: Serialize + ?Sized>(
+pub(crate) fn encode_entry<R: Serialize + 'static>(
     result: &R,
     framing: Framing,
-) -> Result<Framed, MemoryError> {
-    let (encoded, arrays) = attach::collect(|| bincode::serde::encode_to_vec(result, config()));
+) -> Result<Framed<'_>, MemoryError> {
+    // A compressed cache trades speed for space: its vectors are encoded and compressed.
+    let raw = framing
+        .compress
+        .is_none()
+        .then(|| plain::bytes_of(result))
+        .flatten();
+    let (encoded, arrays, plain) = if let Some((element, bytes)) = raw {
+        (
+            bincode::serde::encode_to_vec(element, config()),
+            vec![ArrayBytes::Borrowed(bytes)],
+            PLAIN_VECTOR,
+        )
+    } else {
+        let (encoded, attached) =
+            attach::collect(|| bincode::serde::encode_to_vec(result, config()));
+        let arrays = attached.into_iter().map(ArrayBytes::Attached).collect();
+        (encoded, arrays, 0)
+    };
     let encoded = encoded.map_err(|err| MemoryError::Encode {
         what: "result",
         message: err.to_string(),
@@ -243,7 +286,7 @@ pub(crate) fn encode_entry<R: Serialize + ?Sized>(
         _ => (0, encoded),
     };
     if !arrays.is_empty() {
-        flags |= ARRAYS;
+        flags |= ARRAYS | plain;
     }
     let compute_time = u64::try_from(framing.meta.compute_time.as_nanos()).unwrap_or(u64::MAX);
     let table_len = if arrays.is_empty() {
@@ -330,7 +373,7 @@ fn array_table(entry: &[u8], header: &Header) -> Result<Vec<StoredArray>, String
 /// The result in `entry`, if it is whole and of the type whose fingerprint is
 /// `result_type`; else why not, for the warning that names it. The arrays of a mapped
 /// entry are slices of its mapping, their checksums verified only with `verify_mapped`.
-pub(crate) fn decode_entry<R: DeserializeOwned>(
+pub(crate) fn decode_entry<R: DeserializeOwned + 'static>(
     entry: &Entry,
     result_type: u64,
     verify_mapped: bool,
@@ -339,6 +382,9 @@ pub(crate) fn decode_entry<R: DeserializeOwned>(
     let (header, payload) = checked_payload(bytes).map_err(Unusable::Damaged)?;
     if header.result_type != result_type {
         return Err(Unusable::OtherType);
+    }
+    if header.flags & PLAIN_VECTOR != 0 {
+        return plain_vector(entry, &header, payload);
     }
     let decompressed;
     let payload = if header.flags & COMPRESSED == 0 {
@@ -380,6 +426,37 @@ pub(crate) fn decode_entry<R: DeserializeOwned>(
             payload.len() - used
         )))
     }
+}
+
+/// The plain vector an entry holds as its one array, read from the entry's file (or
+/// copied from its bytes) into a new vector, and checked against its checksum.
+fn plain_vector<R: 'static>(entry: &Entry, header: &Header, payload: &[u8]) -> Result<R, Unusable> {
+    let damaged = Unusable::Damaged;
+    let (element, _): (String, usize) = bincode::serde::decode_from_slice(payload, config())
+        .map_err(|err| damaged(format!("undecodable element type: {err}")))?;
+    if plain::element_of::<R>() != Some(element.as_str()) {
+        return Err(Unusable::OtherType);
+    }
+    let table = array_table(entry.bytes(), header).map_err(damaged)?;
+    let [stored] = &table[..] else {
+        return Err(damaged(format!("{} arrays for one vector", table.len())));
+    };
+    let value: R = plain::read_value(stored.len, |into| match entry {
+        Entry::Mapped { file, .. } => {
+            use std::os::unix::fs::FileExt;
+            file.read_exact_at(into, stored.offset as u64)
+        }
+        Entry::Owned(bytes) => {
+            into.copy_from_slice(&bytes[stored.offset..stored.offset + stored.len]);
+            Ok(())
+        }
+    })
+    .map_err(damaged)?;
+    let read = plain::bytes_of(&value).map_or(&[][..], |(_, bytes)| bytes);
+    if XxHash3_64::oneshot(read) != stored.checksum {
+        return Err(damaged("vector checksum mismatch".to_owned()));
+    }
+    Ok(value)
 }
 
 /// The header and payload of a well-formed entry whose checksum matches.
@@ -427,10 +504,10 @@ mod tests {
 
     #[test]
     fn every_kind_of_damage_is_detected() {
-        let entry = encode_entry(&vec![42_u64; 100], Framing::now(7))
+        let entry = encode_entry(&vec![Some(42_u64); 100], Framing::now(7))
             .unwrap()
             .concatenated();
-        let reason = |bytes: &[u8]| match decode_entry::<Vec<u64>>(
+        let reason = |bytes: &[u8]| match decode_entry::<Vec<Option<u64>>>(
             &Entry::Owned(bytes.to_vec()),
             7,
             false,
@@ -454,7 +531,7 @@ mod tests {
             "a payload of another shape"
         );
         assert_eq!(
-            decode_entry::<Vec<u64>>(&Entry::Owned(entry.clone()), 8, false),
+            decode_entry::<Vec<Option<u64>>>(&Entry::Owned(entry.clone()), 8, false),
             Err(Unusable::OtherType),
             "a result of another type is never decoded"
         );
@@ -462,6 +539,59 @@ mod tests {
         assert!(header.answers(entry.len() as u64, Some(7)));
         assert!(!header.answers(entry.len() as u64, Some(8)));
         assert!(!header.answers(entry.len() as u64 - 1, None));
+    }
+
+    #[test]
+    fn plain_vectors_are_stored_raw_and_always_verified() {
+        let value: Vec<f64> = (0..10_000).map(|i| f64::from(i) * 0.25).collect();
+        let framed = encode_entry(&value, Framing::now(7)).unwrap();
+        assert!(
+            matches!(framed.arrays[..], [ArrayBytes::Borrowed(_)]),
+            "no copy"
+        );
+        let entry = framed.concatenated();
+        let header = Header::read(&entry).unwrap();
+        assert_eq!(
+            header.flags & (PLAIN_VECTOR | ARRAYS),
+            PLAIN_VECTOR | ARRAYS
+        );
+        assert!(
+            header.length < 16,
+            "the payload names the element type only"
+        );
+        let back: Vec<f64> = decode_entry(&Entry::Owned(entry.clone()), 7, false).unwrap();
+        assert_eq!(back, value);
+        let damaged = |bytes: Vec<u8>| decode_entry::<Vec<f64>>(&Entry::Owned(bytes), 7, false);
+        let mut flipped = entry.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(
+            damaged(flipped),
+            Err(Unusable::Damaged("vector checksum mismatch".into())),
+            "checked even when the caller does not ask for mapped arrays to be"
+        );
+        assert!(matches!(
+            damaged(entry[..entry.len() - 8].to_vec()),
+            Err(Unusable::Damaged(_))
+        ));
+        assert_eq!(
+            decode_entry::<Vec<u64>>(&Entry::Owned(entry), 7, false),
+            Err(Unusable::OtherType),
+            "the element type is checked as well as the fingerprint"
+        );
+        let compressed = Framing {
+            compress: Some(3),
+            ..Framing::now(7)
+        };
+        let zeros = encode_entry(&vec![0.0_f64; 100_000], compressed)
+            .unwrap()
+            .concatenated();
+        assert!(
+            zeros.len() < 100_000,
+            "a compressed cache compresses vectors too"
+        );
+        let back: Vec<f64> = decode_entry(&Entry::Owned(zeros), 7, false).unwrap();
+        assert_eq!(back.len(), 100_000);
     }
 
     #[test]

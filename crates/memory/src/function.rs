@@ -136,7 +136,7 @@ impl<'m> CachedFunction<'m> {
     ) -> Result<Shelved<'m, R>, MemoryError>
     where
         A: Serialize + ?Sized,
-        R: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + 'static,
     {
         self.memory.call_and_shelve(self.id, arguments, compute)
     }

@@ -386,7 +386,7 @@ impl Memory {
     pub fn call<A, R>(&self, function: &FunctionId, arguments: &A, compute: impl FnOnce() -> R) -> R
     where
         A: Serialize + ?Sized,
-        R: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + 'static,
     {
         self.prepare(function, arguments).run(compute)
     }
@@ -482,7 +482,7 @@ impl Memory {
     }
 
     /// The stored result under `key`, counted and logged as a hit; `None` for a miss.
-    fn hit<R: DeserializeOwned>(
+    fn hit<R: DeserializeOwned + 'static>(
         &self,
         store: &Arc<dyn Store>,
         function: &FunctionId,
@@ -503,7 +503,7 @@ impl Memory {
 
     /// The stored result under `key`, or `None` (a damaged entry, or one of another
     /// type, is reported, removed, and so recomputed and rewritten by the caller).
-    fn load<R: DeserializeOwned>(
+    fn load<R: DeserializeOwned + 'static>(
         &self,
         store: &Arc<dyn Store>,
         function: &FunctionId,
@@ -546,7 +546,7 @@ impl Memory {
         }
     }
 
-    fn save<R: Serialize + DeserializeOwned>(
+    fn save<R: Serialize + DeserializeOwned + 'static>(
         &self,
         store: &Arc<dyn Store>,
         function: &FunctionId,
@@ -632,13 +632,16 @@ impl Memory {
     ) -> Result<Shelved<'_, R>, MemoryError>
     where
         A: Serialize + ?Sized,
-        R: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + 'static,
     {
         self.prepare(function, arguments).shelve(compute)
     }
 
     /// The entry under `key`, for [`Shelved`].
-    pub(crate) fn load_key<R: DeserializeOwned>(&self, key: &Key) -> Result<R, MemoryError> {
+    pub(crate) fn load_key<R: DeserializeOwned + 'static>(
+        &self,
+        key: &Key,
+    ) -> Result<R, MemoryError> {
         let store = self.require_store()?;
         let entry = store
             .fetch(key)?
@@ -816,7 +819,7 @@ impl<'m> PreparedCall<'m> {
     /// ```
     pub fn run<R>(self, compute: impl FnOnce() -> R) -> R
     where
-        R: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + 'static,
     {
         let memory = self.memory;
         let Some((store, key)) = self.target else {
@@ -846,7 +849,7 @@ impl<'m> PreparedCall<'m> {
     /// ```
     pub fn recompute<R>(self, compute: impl FnOnce() -> R) -> R
     where
-        R: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + 'static,
     {
         let memory = self.memory;
         let (result, took) = memory.compute_logged(&self.function, compute);
@@ -873,7 +876,7 @@ impl<'m> PreparedCall<'m> {
     /// ```
     pub fn recompute_fallible<T, E>(self, compute: impl FnOnce() -> Result<T, E>) -> Result<T, E>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
     {
         let memory = self.memory;
         let (result, took) = memory.compute_logged(&self.function, compute);
@@ -909,7 +912,7 @@ impl<'m> PreparedCall<'m> {
     /// `compute`'s own error, when it fails; it is not stored.
     pub fn run_fallible<T, E>(self, compute: impl FnOnce() -> Result<T, E>) -> Result<T, E>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
     {
         let memory = self.memory;
         let Some((store, key)) = self.target else {
@@ -946,7 +949,7 @@ impl<'m> PreparedCall<'m> {
         compute: impl FnOnce() -> Result<T, E>,
     ) -> Result<Result<Shelved<'m, T>, E>, MemoryError>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
     {
         let memory = self.memory;
         let result_type = fingerprint::<T>();
@@ -998,7 +1001,7 @@ impl<'m> PreparedCall<'m> {
     /// ```
     pub fn shelve<R>(self, compute: impl FnOnce() -> R) -> Result<Shelved<'m, R>, MemoryError>
     where
-        R: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + 'static,
     {
         let memory = self.memory;
         let Some((store, key)) = self.target else {

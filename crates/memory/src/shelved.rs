@@ -41,7 +41,7 @@ impl<R> fmt::Debug for Shelved<'_, R> {
     }
 }
 
-impl<'m, R: DeserializeOwned> Shelved<'m, R> {
+impl<'m, R: DeserializeOwned + 'static> Shelved<'m, R> {
     pub(crate) fn stored(memory: &'m Memory, key: Key) -> Self {
         Shelved {
             memory,

@@ -147,3 +147,50 @@ fn arrays_round_trip_through_the_sled_store() {
     assert!(!computed, "a hit");
     assert!(again == stored, "the same arrays");
 }
+
+static VECTORS: FunctionId = FunctionId::new("tests::arrays", "vectors", 1);
+
+/// A plain vector result: stored raw like an array, read back into a vector of its own.
+fn vector_call(memory: &Memory, n: usize) -> (Vec<f32>, bool) {
+    let computed = std::cell::Cell::new(false);
+    let result = memory.call(&VECTORS, &n, || {
+        computed.set(true);
+        (0..n).map(|i| i as f32 - 0.5).collect::<Vec<f32>>()
+    });
+    (result, computed.get())
+}
+
+#[test]
+fn plain_vector_results_are_stored_raw_and_every_hit_is_checked() {
+    for n in [0, 1000, 3 << 20] {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().to_path_buf();
+        let (stored, computed) = vector_call(&Memory::new(&dir), n);
+        assert!(computed);
+        let file = entry_file(&dir);
+        let size = std::fs::metadata(&file).unwrap().len();
+        assert!(
+            size < 4 * n as u64 + 2 * 4096,
+            "raw bytes ({size} for {n} f32), not an encoding"
+        );
+        assert_eq!(vector_call(&Memory::new(&dir), n), (stored.clone(), false));
+        if n == 0 {
+            continue;
+        }
+        // A flipped bit in the vector is found on a plain hit, mapped entry or not,
+        // without `verify_mapped_arrays`.
+        flip_near_the_end(&file, 7);
+        assert_eq!(
+            vector_call(&Memory::new(&dir), n),
+            (stored.clone(), true),
+            "the damage found, recomputed"
+        );
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &bytes[..bytes.len() - 1]).unwrap();
+        assert_eq!(
+            vector_call(&Memory::new(&dir), n),
+            (stored, true),
+            "truncation found"
+        );
+    }
+}

@@ -665,7 +665,7 @@ macro_rules! out_of_process_api {
             pub fn map<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<Vec<R>, Error>
             where
                 I: IntoIterator<Item = A>,
-                A: Serialize + DeserializeOwned,
+                A: Serialize + DeserializeOwned + 'static,
                 R: Serialize + DeserializeOwned + Send + 'static,
             {
                 remote::collect(self.placement()?, items.into_iter(), RemoteFn::map(f))
@@ -713,7 +713,7 @@ macro_rules! out_of_process_api {
             ) -> Result<Vec<R>, Error>
             where
                 I: IntoIterator<Item = A>,
-                A: Serialize + DeserializeOwned,
+                A: Serialize + DeserializeOwned + 'static,
                 R: Serialize + DeserializeOwned + Send + 'static,
                 E: Serialize + DeserializeOwned + Display + Send + Sync + 'static,
             {

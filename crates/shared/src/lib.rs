@@ -20,6 +20,7 @@
 
 pub mod attach;
 mod element;
+pub mod plain;
 mod region;
 mod shared;
 mod wire;

@@ -2,9 +2,12 @@
 //! read-only, which another process can map from its descriptor; a slice of a mapped
 //! file (a cache entry); or, where memfd is missing, the heap.
 
+use crate::element::Element;
 use memmap2::{Mmap, MmapMut, MmapOptions};
+use std::any::Any;
 use std::fs::File;
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 /// Bytes that never change while any handle to them lives.
@@ -15,6 +18,8 @@ pub(crate) struct Region {
     _keep: Keep,
     /// The file that holds the bytes, and their offset in it: what another process maps.
     file: Option<(Arc<File>, u64)>,
+    /// The element type, when the bytes are a plain vector's (`Vec<E>` kept whole).
+    element: Option<&'static str>,
 }
 
 /// Held only to be dropped with the region: the bytes are reached through `start`.
@@ -22,11 +27,16 @@ pub(crate) struct Region {
 enum Keep {
     Map(Arc<Mmap>),
     Heap(Box<[u64]>),
+    /// A `Vec<E>` of some element type, moved in whole and movable out again.
+    ///
+    /// Unwind safety is asserted: the bytes are never written, so a panic cannot leave
+    /// them half-changed.
+    Vector(AssertUnwindSafe<Box<dyn Any + Send + Sync>>),
     Nothing,
 }
 
 // SAFETY: a region's bytes are never written after it is made (sealed memory, a read-only
-// map, a heap buffer nobody else holds), so sharing them between threads is sound; the
+// map, a heap buffer or a vector nobody else holds), so sharing them between threads is sound; the
 // pointer is only an address into what `_keep` holds.
 unsafe impl Send for Region {}
 // SAFETY: as above: only shared reads ever reach the bytes.
@@ -46,6 +56,7 @@ impl Region {
                 len: 0,
                 _keep: Keep::Nothing,
                 file: None,
+                element: None,
             };
         }
         let Ok((file, mut writable)) = memfd(len) else {
@@ -89,6 +100,7 @@ impl Region {
             len,
             _keep: Keep::Heap(words),
             file: None,
+            element: None,
         }
     }
 
@@ -122,6 +134,7 @@ impl Region {
             len,
             _keep: Keep::Map(Arc::new(map)),
             file: Some((file, offset)),
+            element: None,
         })
     }
 
@@ -152,7 +165,57 @@ impl Region {
             len,
             _keep: Keep::Map(map),
             file: file.map(|file| (file, offset as u64)),
+            element: None,
         })
+    }
+
+    /// A plain vector, moved in whole: its bytes are its elements', no copy.
+    pub(crate) fn from_vec<E: Element>(vector: Vec<E>) -> Region {
+        let start = vector.as_ptr().cast::<u8>();
+        let len = size_of_val(&vector[..]);
+        Region {
+            start,
+            len,
+            // Moving the `Vec` into the box leaves its heap buffer where it is.
+            _keep: Keep::Vector(AssertUnwindSafe(Box::new(vector))),
+            file: None,
+            element: Some(E::NAME),
+        }
+    }
+
+    /// The plain vector this region was made from, moved out whole; else the region back.
+    pub(crate) fn into_vec<E: Element>(self) -> Result<Vec<E>, Region> {
+        let Region {
+            start,
+            len,
+            _keep: keep,
+            file,
+            element,
+        } = self;
+        match keep {
+            Keep::Vector(AssertUnwindSafe(vector)) => match vector.downcast::<Vec<E>>() {
+                Ok(vector) => Ok(*vector),
+                Err(other) => Err(Region {
+                    start,
+                    len,
+                    _keep: Keep::Vector(AssertUnwindSafe(other)),
+                    file,
+                    element,
+                }),
+            },
+            other => Err(Region {
+                start,
+                len,
+                _keep: other,
+                file,
+                element,
+            }),
+        }
+    }
+
+    /// The element type of the plain vector this region was made from, if it was.
+    pub(crate) fn element(&self) -> Option<&'static str> {
+        self.element
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {

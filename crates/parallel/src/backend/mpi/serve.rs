@@ -57,7 +57,7 @@ fn run(request: Request, root: &mpi::topology::Process<'_>) -> Reply {
             // calling MPI would need MPI_THREAD_MULTIPLE.
             call_each(
                 task,
-                &arguments,
+                arguments,
                 Arrays::Inline,
                 &mut |result| match checked(Reply::Partial(framed(vec![result]))) {
                     partial @ Reply::Partial(_) => {
@@ -71,7 +71,7 @@ fn run(request: Request, root: &mpi::topology::Process<'_>) -> Reply {
                 },
             )
         } else {
-            call(task, &arguments, Arrays::Inline)
+            call(task, arguments, Arrays::Inline)
         }
     }));
     if let (Some(Reply::Failed { message, .. }), Ok(Reply::Failed { offset, .. })) =

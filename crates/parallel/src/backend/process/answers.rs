@@ -136,7 +136,7 @@ mod tests {
         while let Ok(Reply::Partial(results)) = receive_reply(&mut &ours) {
             replies += 1;
             received.extend(
-                unframed(&results)
+                unframed(results)
                     .unwrap()
                     .into_iter()
                     .map(|part| part.bytes),

@@ -6,8 +6,8 @@
 //! must greet with its own pid and that nonce within [`START_TIMEOUT`].
 
 use super::handshake::{fresh_nonce, Invitation, INIT_MISSING_EXIT, WORKER_VARIABLE};
-use crate::backend::remote::wire::{encode, receive_reply, send_request, Payload, Reply, Request};
-use crate::backend::remote::Offsets;
+use crate::backend::remote::wire::{receive_reply, send_request, Payload, Reply, Request};
+use crate::backend::remote::{no_values, Offsets};
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -102,7 +102,7 @@ impl Worker {
         }
         let mut worker = Worker { child, channel };
         if let Some(task) = initializer {
-            let arguments = Payload::plain(encode(&Vec::<()>::new()).map_err(StartError::Other)?);
+            let arguments = no_values().map_err(StartError::Other)?;
             let request = Request::Run {
                 task,
                 arguments,

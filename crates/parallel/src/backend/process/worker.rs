@@ -145,10 +145,10 @@ fn serve(channel: &UnixStream, nonce: u128) -> i32 {
         let reply = catch_unwind(AssertUnwindSafe(|| unsafe {
             if each {
                 Answers::gathered(channel, |answer| {
-                    call_each(task, &arguments, Arrays::Attached, answer)
+                    call_each(task, arguments, Arrays::Attached, answer)
                 })
             } else {
-                call(task, &arguments, Arrays::Attached)
+                call(task, arguments, Arrays::Attached)
             }
         }));
         let reply = match reply {
@@ -161,7 +161,6 @@ fn serve(channel: &UnixStream, nonce: u128) -> i32 {
                 return 101;
             }
         };
-        drop(arguments);
         if send_reply(&mut { channel }, &reply).is_err() {
             return 0;
         }

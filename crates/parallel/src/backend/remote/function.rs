@@ -8,21 +8,22 @@
 //! safety argument, so it is made in one place: [`RemoteFn`], whose constructors take a
 //! typed `fn` and derive both halves from it. Nothing else turns a number into a function.
 
+use super::values::{decode_values, encode_values};
 use super::wire::{decode, encode, unframed, Payload, Reply};
 use crate::backend::panic_message;
 use crate::error::TaskError;
-use parmemo_shared::attach;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Display;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// A trampoline: the address of a `fn` and a batch's encoded arguments in, a reply out.
+/// A trampoline: the address of a `fn` and a batch's encoded arguments in, a reply out,
+/// the results' arrays travelling as `Arrays` says.
 ///
 /// # Safety
 /// The `usize` must be the address, in this process, of the `fn` type the trampoline was
 /// monomorphized for.
-pub(crate) type Trampoline = unsafe fn(usize, &[u8]) -> Reply;
+pub(crate) type Trampoline = unsafe fn(usize, Payload, Arrays) -> Reply;
 
 /// A plain function paired with the trampoline that can call it on encoded arguments.
 #[derive(Clone, Copy)]
@@ -58,7 +59,9 @@ pub(crate) struct Offsets {
 
 impl RemoteFn {
     /// The task of `map(f)`.
-    pub(crate) fn map<A: DeserializeOwned, R: Serialize>(f: fn(A) -> R) -> Self {
+    pub(crate) fn map<A: DeserializeOwned + 'static, R: Serialize + 'static>(
+        f: fn(A) -> R,
+    ) -> Self {
         RemoteFn {
             trampoline: map_trampoline::<A, R>,
             function: f as usize,
@@ -69,8 +72,8 @@ impl RemoteFn {
     /// The task of `try_map(f)`.
     pub(crate) fn try_map<A, R, E>(f: fn(A) -> Result<R, E>) -> Self
     where
-        A: DeserializeOwned,
-        R: Serialize,
+        A: DeserializeOwned + 'static,
+        R: Serialize + 'static,
         E: Serialize + DeserializeOwned + Display + Send + Sync + 'static,
     {
         RemoteFn {
@@ -91,12 +94,10 @@ impl RemoteFn {
 
     /// Runs the function on a batch's encoded arguments, in this process; the arrays of
     /// the results stay attached (no copy).
-    pub(crate) fn call(self, arguments: &Payload) -> Reply {
-        with_arrays(arguments, Arrays::Attached, |bytes| {
-            // SAFETY: both halves come from one constructor, which monomorphized the
-            // trampoline for the very `fn` type whose address it stored.
-            unsafe { (self.trampoline)(self.function, bytes) }
-        })
+    pub(crate) fn call(self, arguments: Payload) -> Reply {
+        // SAFETY: both halves come from one constructor, which monomorphized the
+        // trampoline for the very `fn` type whose address it stored.
+        unsafe { (self.trampoline)(self.function, arguments, Arrays::Attached) }
     }
 
     /// A failing task's error value, from the bytes its reply carried.
@@ -130,30 +131,13 @@ fn address_of(offset: usize) -> usize {
     anchor_address().wrapping_add(offset)
 }
 
-/// Whether the `Shared` arrays of a task's results travel beside them (to a parent that
-/// can map their memory) or inside them, as bytes (to an MPI rank 0, which may be on
-/// another machine).
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Whether the arrays of a task's values (its `Shared` arrays, its plain vectors) travel
+/// beside them (to a process on this machine, which can take raw bytes and map memory)
+/// or inside them, encoded (to an MPI rank, which may be on another machine).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Arrays {
     Attached,
     Inline,
-}
-
-/// Runs `call` on the bytes of `arguments` with their arrays offered to its decoding and,
-/// unless `arrays` says inline, the arrays of its results set aside as their attachments.
-fn with_arrays(arguments: &Payload, arrays: Arrays, call: impl FnOnce(&[u8]) -> Reply) -> Reply {
-    let offered = arguments.attached.clone();
-    let run = || attach::provide(offered, || call(&arguments.bytes));
-    if arrays == Arrays::Inline {
-        return run();
-    }
-    match attach::collect(run) {
-        (Reply::Done(mut results), attached) => {
-            results.attached = attached;
-            Reply::Done(results)
-        }
-        (other, _) => other,
-    }
 }
 
 /// Calls, in a worker, the function that `offsets` names.
@@ -163,16 +147,14 @@ fn with_arrays(arguments: &Payload, arrays: Arrays, call: impl FnOnce(&[u8]) -> 
 /// executable image: then each offset lands on the function it named there. The process
 /// backend receives them only over a channel that only its own parent holds; an MPI rank
 /// only after every rank proved it runs the same executable (a hash of its contents).
-pub(crate) unsafe fn call(offsets: Offsets, arguments: &Payload, arrays: Arrays) -> Reply {
+pub(crate) unsafe fn call(offsets: Offsets, arguments: Payload, arrays: Arrays) -> Reply {
     let address = address_of(offsets.trampoline);
     // SAFETY: by this function's contract the address is that of a `Trampoline` of this
     // executable; fn pointers and usize have the same size on every platform Rust supports.
     let trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(address) };
-    with_arrays(arguments, arrays, |bytes| {
-        // SAFETY: by the same contract, the function's offset names the `fn` type this
-        // trampoline was monomorphized for.
-        unsafe { trampoline(address_of(offsets.function), bytes) }
-    })
+    // SAFETY: by the same contract, the function's offset names the `fn` type this
+    // trampoline was monomorphized for.
+    unsafe { trampoline(address_of(offsets.function), arguments, arrays) }
 }
 
 /// Calls, in a worker, the function that `offsets` names on each task of a batch sent
@@ -185,7 +167,7 @@ pub(crate) unsafe fn call(offsets: Offsets, arguments: &Payload, arrays: Arrays)
 /// As [`call`].
 pub(crate) unsafe fn call_each(
     offsets: Offsets,
-    arguments: &Payload,
+    arguments: Payload,
     arrays: Arrays,
     answer: &mut dyn FnMut(Payload) -> bool,
 ) -> Reply {
@@ -193,7 +175,7 @@ pub(crate) unsafe fn call_each(
         Ok(singles) => singles,
         Err(err) => return Reply::failed(0, format!("the worker could not read the batch: {err}")),
     };
-    for (offset, single) in singles.iter().enumerate() {
+    for (offset, single) in singles.into_iter().enumerate() {
         // SAFETY: the caller's contract, for each one-task batch of the same function.
         match unsafe { call(offsets, single, arrays) } {
             Reply::Done(result) => {
@@ -216,37 +198,43 @@ pub(crate) unsafe fn call_each(
 }
 
 /// The reply of a batch with no results to carry: an empty `Vec`, whatever `R` is.
-fn closing() -> Reply {
-    encode(&Vec::<()>::new()).map_or_else(
-        |message| Reply::failed(0, message),
-        |bytes| Reply::Done(Payload::plain(bytes)),
-    )
+pub(crate) fn closing() -> Reply {
+    no_values().map_or_else(|message| Reply::failed(0, message), Reply::Done)
+}
+
+/// An empty batch, read as one of any type: the arguments of an initializer, the results
+/// that close a batch answered task by task.
+pub(crate) fn no_values() -> Result<Payload, String> {
+    encode_values(Vec::<()>::new(), Arrays::Inline)
 }
 
 /// The trampoline for `map(f: fn(A) -> R)`.
 ///
 /// # Safety
 /// `function` is the address of a `fn(A) -> R` of this process.
-unsafe fn map_trampoline<A: DeserializeOwned, R: Serialize>(
+unsafe fn map_trampoline<A: DeserializeOwned + 'static, R: Serialize + 'static>(
     function: usize,
-    arguments: &[u8],
+    arguments: Payload,
+    arrays: Arrays,
 ) -> Reply {
     // SAFETY: the caller's contract; fn pointers and usize have the same size.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(function) };
-    run_each(arguments, |argument| Ok::<R, Refusal>(f(argument)))
+    run_each(arguments, arrays, |argument| Ok::<R, Refusal>(f(argument)))
 }
 
 /// The trampoline for `try_map(f: fn(A) -> Result<R, E>)`.
 ///
 /// # Safety
 /// `function` is the address of a `fn(A) -> Result<R, E>` of this process.
-unsafe fn try_map_trampoline<A: DeserializeOwned, R: Serialize, E: Serialize + Display>(
-    function: usize,
-    arguments: &[u8],
-) -> Reply {
+unsafe fn try_map_trampoline<A, R, E>(function: usize, arguments: Payload, arrays: Arrays) -> Reply
+where
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
+    E: Serialize + Display,
+{
     // SAFETY: the caller's contract; fn pointers and usize have the same size.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> Result<R, E>>(function) };
-    run_each(arguments, |argument| {
+    run_each(arguments, arrays, |argument| {
         f(argument).map_err(|err| Refusal {
             message: err.to_string(),
             // An error that does not encode still fails the task, with its message.
@@ -259,7 +247,7 @@ unsafe fn try_map_trampoline<A: DeserializeOwned, R: Serialize, E: Serialize + D
 ///
 /// # Safety
 /// `function` is the address of a `fn()` of this process.
-unsafe fn init_trampoline(function: usize, _arguments: &[u8]) -> Reply {
+unsafe fn init_trampoline(function: usize, _arguments: Payload, _arrays: Arrays) -> Reply {
     // SAFETY: the caller's contract; fn pointers and usize have the same size.
     let setup = unsafe { std::mem::transmute::<usize, fn()>(function) };
     match catch_unwind(setup) {
@@ -278,11 +266,12 @@ struct Refusal {
     error: Vec<u8>,
 }
 
-fn run_each<A: DeserializeOwned, R: Serialize>(
-    arguments: &[u8],
+fn run_each<A: DeserializeOwned + 'static, R: Serialize + 'static>(
+    arguments: Payload,
+    arrays: Arrays,
     f: impl Fn(A) -> Result<R, Refusal>,
 ) -> Reply {
-    let arguments: Vec<A> = match decode(arguments) {
+    let arguments: Vec<A> = match decode_values(arguments) {
         Ok(arguments) => arguments,
         Err(err) => {
             return Reply::Failed {
@@ -312,8 +301,8 @@ fn run_each<A: DeserializeOwned, R: Serialize>(
             }
         }
     }
-    match encode(&results) {
-        Ok(bytes) => Reply::Done(Payload::plain(bytes)),
+    match encode_values(results, arrays) {
+        Ok(results) => Reply::Done(results),
         Err(err) => Reply::Failed {
             error: Vec::new(),
             offset: 0,
@@ -333,16 +322,16 @@ mod tests {
     #[test]
     fn offsets_name_the_same_function_again() {
         let task = RemoteFn::map(double);
-        let arguments = Payload::plain(encode(&vec![1_u32, 20]).unwrap());
+        let arguments = encode_values(vec![1_u32, 20], Arrays::Inline).unwrap();
         // SAFETY: the offsets were made in this very process.
-        let reply = unsafe { call(task.offsets(), &arguments, Arrays::Attached) };
+        let reply = unsafe { call(task.offsets(), arguments.clone(), Arrays::Attached) };
         let Reply::Done(results) = reply else {
             panic!("expected results")
         };
-        assert_eq!(decode::<Vec<u32>>(&results.bytes).unwrap(), [2, 40]);
-        let Reply::Done(local) = task.call(&arguments) else {
+        let Reply::Done(local) = task.call(arguments) else {
             panic!("expected results")
         };
         assert_eq!(local.bytes, results.bytes);
+        assert_eq!(decode_values::<u32>(results).unwrap(), [2, 40]);
     }
 }

@@ -6,9 +6,10 @@
 mod descriptors;
 mod function;
 mod job;
+mod values;
 pub(crate) mod wire;
 
-pub(crate) use function::{call, call_each, Arrays, Offsets, RemoteFn};
+pub(crate) use function::{call, call_each, no_values, Arrays, Offsets, RemoteFn};
 #[cfg(feature = "mpi")]
 pub(crate) use job::Done;
 pub(crate) use job::{Job, JobOutcome, Partial, Split, Workers};
@@ -19,12 +20,12 @@ use crate::error::TaskError;
 use crate::results::OrderedResults;
 use crate::Error;
 use crossbeam_channel::Sender;
-use parmemo_shared::attach;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-use wire::{decode, encode, Payload, Reply, Request};
+use values::{decode_values, encode_values};
+use wire::{Payload, Reply, Request};
 
 /// Where an out-of-process run goes.
 pub(crate) enum Remote {
@@ -46,7 +47,7 @@ pub(crate) fn collect<A, R>(
     task: RemoteFn,
 ) -> Result<Vec<R>, Error>
 where
-    A: Serialize + DeserializeOwned,
+    A: Serialize + DeserializeOwned + 'static,
     R: DeserializeOwned + Send + 'static,
 {
     let mut collected = OrderedResults::new();
@@ -61,7 +62,7 @@ where
         Remote::Local => execute_scoped(
             true,
             &plan,
-            items.map(|item| encode_one(&item)),
+            items.map(encode_one),
             &local_runner(task),
             on_event,
         )?,
@@ -93,7 +94,7 @@ where
             true,
             per_task,
             &plan,
-            Box::new(items.map(|item| encode_one(&item))),
+            Box::new(items.map(encode_one)),
             local_runner(task),
         ),
     }
@@ -112,7 +113,7 @@ fn spawner<A, R>(
     per_task: bool,
 ) -> impl FnMut(Batch<A>) + 'static
 where
-    A: Serialize + DeserializeOwned,
+    A: Serialize + DeserializeOwned + 'static,
     R: DeserializeOwned + Send + 'static,
 {
     let offsets = task.offsets();
@@ -136,12 +137,12 @@ where
         let each = per_task && len > 1;
         let (arguments, split): (_, Split) = if each {
             let singles: Result<Vec<Payload>, String> = jobs
-                .iter()
-                .map(|job| encode_with(arrays, std::slice::from_ref(job)))
+                .into_iter()
+                .map(|job| encode_values(vec![job], arrays))
                 .collect();
             (singles.map(wire::framed), split_framed)
         } else {
-            (encode_with(arrays, &jobs), split_batch::<A>)
+            (encode_values(jobs, arrays), split_batch::<A>)
         };
         let arguments = match arguments {
             Ok(arguments) => arguments,
@@ -175,26 +176,6 @@ where
     }
 }
 
-/// `value` encoded, its `Shared` arrays attached (where the workers can map memory) or
-/// inline.
-fn encode_with<T: Serialize + ?Sized>(arrays: Arrays, value: &T) -> Result<Payload, String> {
-    match arrays {
-        Arrays::Inline => encode(value).map(Payload::plain),
-        Arrays::Attached => {
-            let (bytes, attached) = attach::collect(|| encode(value));
-            Ok(Payload {
-                bytes: bytes?,
-                attached,
-            })
-        }
-    }
-}
-
-/// A value decoded from `payload`, its `Shared` arrays taken from the attachments.
-fn decode_from<T: DeserializeOwned>(payload: &Payload) -> Result<T, String> {
-    attach::provide(payload.attached.clone(), || decode(&payload.bytes))
-}
-
 /// Reports the results of a batch that starts at task `start` as they arrive, each
 /// reply's as one completion, in the order the worker sends them (its tasks' order).
 fn one_by_one<R: DeserializeOwned + Send + 'static>(
@@ -204,10 +185,10 @@ fn one_by_one<R: DeserializeOwned + Send + 'static>(
     let mut next = start;
     Box::new(move |payload: Payload| {
         let began = std::time::Instant::now();
-        let results: Result<Vec<R>, String> = wire::unframed(&payload).and_then(|parts| {
+        let results: Result<Vec<R>, String> = wire::unframed(payload).and_then(|parts| {
             let mut results = Vec::with_capacity(parts.len());
-            for part in &parts {
-                results.extend(decode_from::<Vec<R>>(part)?);
+            for part in parts {
+                results.extend(decode_values::<R>(part)?);
             }
             Ok(results)
         });
@@ -235,27 +216,28 @@ fn one_by_one<R: DeserializeOwned + Send + 'static>(
 
 /// The one-task batches of a batch sent with `each`.
 fn split_framed(arguments: &Payload) -> Result<Vec<Payload>, String> {
-    wire::unframed(arguments)
+    wire::unframed(arguments.clone())
 }
 
 /// The one-task batches of a batch's encoded arguments.
-fn split_batch<A: Serialize + DeserializeOwned>(
+fn split_batch<A: Serialize + DeserializeOwned + 'static>(
     arguments: &Payload,
 ) -> Result<Vec<Payload>, String> {
-    let batch: Vec<A> = decode_from(arguments)?;
     let arrays = if arguments.attached.is_empty() {
         Arrays::Inline
     } else {
         Arrays::Attached
     };
+    // The batch stays with its job: its plain vectors are copied, not taken.
+    let batch: Vec<A> = decode_values(arguments.clone())?;
     batch
-        .iter()
-        .map(|argument| encode_with(arrays, std::slice::from_ref(argument)))
+        .into_iter()
+        .map(|argument| encode_values(vec![argument], arrays))
         .collect()
 }
 
 /// A job's outcome as the outcome of the batch that starts at task `start`.
-fn outcome_of<R: DeserializeOwned>(
+fn outcome_of<R: DeserializeOwned + 'static>(
     outcome: JobOutcome,
     start: usize,
     task: RemoteFn,
@@ -294,9 +276,9 @@ fn outcome_of<R: DeserializeOwned>(
 type Failed = (usize, String, Vec<u8>);
 
 /// The one reply decoder: a batch's results, or which task failed and why.
-fn results_of<R: DeserializeOwned>(reply: Reply) -> Result<Vec<R>, Failed> {
+fn results_of<R: DeserializeOwned + 'static>(reply: Reply) -> Result<Vec<R>, Failed> {
     match reply {
-        Reply::Done(results) => decode_from::<Vec<R>>(&results).map_err(|err| {
+        Reply::Done(results) => decode_values::<R>(results).map_err(|err| {
             let message = format!("the results cannot be deserialized: {err}");
             (0, message, Vec::new())
         }),
@@ -314,17 +296,17 @@ fn results_of<R: DeserializeOwned>(reply: Reply) -> Result<Vec<R>, Failed> {
 /// A task's argument encoded as a batch of one, as a worker would receive it, its arrays
 /// attached (this process reads them in place). Encoding happens on the dispatching
 /// thread, so the arguments need not be `Send`.
-fn encode_one<A: Serialize>(argument: &A) -> Result<Payload, String> {
-    encode_with(Arrays::Attached, std::slice::from_ref(argument))
+fn encode_one<A: Serialize + 'static>(argument: A) -> Result<Payload, String> {
+    encode_values(vec![argument], Arrays::Attached)
         .map_err(|err| format!("the arguments cannot be serialized: {err}"))
 }
 
-fn local_runner<R: DeserializeOwned>(
+fn local_runner<R: DeserializeOwned + 'static>(
     task: RemoteFn,
 ) -> impl Fn(Result<Payload, String>) -> TaskResult<R> + Send + Sync + 'static {
     move |argument| {
         // The trampoline catches the task's panic and reports it as a failure.
-        results_of::<R>(task.call(&argument?))
+        results_of::<R>(task.call(argument?))
             .map_err(|(_, message, error)| Failure {
                 message,
                 error: task.error_value(&error),

@@ -51,6 +51,7 @@ pub(crate) struct Payload {
 
 impl Payload {
     /// Bytes with nothing attached.
+    #[cfg(any(test, feature = "mpi"))]
     pub(crate) fn plain(bytes: Vec<u8>) -> Payload {
         Payload {
             bytes,
@@ -60,12 +61,13 @@ impl Payload {
 }
 
 /// How one attachment travels.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Carried {
     /// As a file descriptor passed with the frame: `len` bytes at `offset` of its file.
     Descriptor { offset: u64, len: u64 },
-    /// As raw bytes after the payload.
-    Inline,
+    /// As raw bytes after the payload; with an element type, a plain vector's bytes,
+    /// read straight into a new vector of them.
+    Inline { element: Option<String> },
 }
 
 /// Attachments smaller than this travel as bytes: a descriptor and a mapping cost more
@@ -212,10 +214,10 @@ pub(crate) fn framed(parts: Vec<Payload>) -> Payload {
 }
 
 /// The parts of a [`framed`] payload.
-pub(crate) fn unframed(framed: &Payload) -> Result<Vec<Payload>, String> {
+pub(crate) fn unframed(framed: Payload) -> Result<Vec<Payload>, String> {
     let mut parts = Vec::new();
     let mut buffer = &framed.bytes[..];
-    let mut attached = framed.attached.iter();
+    let mut attached = framed.attached.into_iter();
     while !buffer.is_empty() {
         let mut number = || -> Result<usize, String> {
             let (value, rest) = buffer
@@ -231,7 +233,7 @@ pub(crate) fn unframed(framed: &Payload) -> Result<Vec<Payload>, String> {
         }
         let (bytes, rest) = buffer.split_at(length);
         buffer = rest;
-        let mine: Vec<Attachment> = attached.by_ref().take(count).cloned().collect();
+        let mine: Vec<Attachment> = attached.by_ref().take(count).collect();
         if mine.len() != count {
             return Err("a framed batch announces more arrays than it holds".to_owned());
         }
@@ -368,7 +370,9 @@ fn carriage(attached: &[Attachment]) -> (Vec<Carried>, Vec<BorrowedFd<'_>>) {
                     len: attachment.bytes().len() as u64,
                 }
             }
-            _ => Carried::Inline,
+            _ => Carried::Inline {
+                element: attachment.element().map(str::to_owned),
+            },
         })
         .collect();
     (carried, descriptors)
@@ -388,7 +392,7 @@ fn send_frame(
     stream.write_all(header)?;
     write_part(stream, payload)?;
     for (attachment, how) in attached.iter().zip(carried) {
-        if matches!(how, Carried::Inline) {
+        if matches!(how, Carried::Inline { .. }) {
             write_part(stream, attachment.bytes())?;
         }
     }
@@ -420,9 +424,33 @@ fn receive_attached(
                 let len = usize::try_from(*len).map_err(io::Error::other)?;
                 Attachment::map(File::from(descriptor), *offset, len)
             }
-            Carried::Inline => Ok(Attachment::copied(&read_part(stream, MAX_PAYLOAD)?)),
+            Carried::Inline { element: None } => {
+                Ok(Attachment::copied(&read_part(stream, MAX_PAYLOAD)?))
+            }
+            Carried::Inline {
+                element: Some(element),
+            } => read_vector(stream, element),
         })
         .collect()
+}
+
+/// Reads a plain vector of `element`s that travelled as bytes, straight into its memory.
+/// The announced length is checked against the limit, and the vector's pages are only
+/// touched as its bytes arrive.
+fn read_vector(stream: &mut impl Channel, element: &str) -> io::Result<Attachment> {
+    let mut length = [0; 8];
+    stream.read_exact(&mut length)?;
+    let length = u64::from_le_bytes(length);
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|_| length <= MAX_PAYLOAD)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the peer announced a vector of {length} bytes, more than allowed"),
+            )
+        })?;
+    Attachment::read_vec(element, length, |bytes| stream.read_exact(bytes))
 }
 
 /// Sends a request; its arguments go as a raw payload, their arrays beside it.
@@ -548,7 +576,7 @@ mod tests {
             Payload::plain(vec![3; 300]),
         ];
         let framed = framed(parts.clone());
-        let back = unframed(&framed).unwrap();
+        let back = unframed(framed.clone()).unwrap();
         let shape = |parts: &[Payload]| -> Vec<(Vec<u8>, usize)> {
             parts
                 .iter()
@@ -558,16 +586,13 @@ mod tests {
         assert_eq!(shape(&back), shape(&parts));
         let mut cut = framed.clone();
         cut.bytes.pop();
-        assert!(unframed(&cut).is_err());
+        assert!(unframed(cut.clone()).is_err());
         cut.bytes.truncate(5);
-        assert!(unframed(&cut).is_err());
+        assert!(unframed(cut.clone()).is_err());
         let mut short = framed;
         short.attached.pop();
-        assert!(unframed(&short).is_err(), "an array missing");
-        assert_eq!(
-            unframed(&Payload::default()).map(|parts| parts.len()),
-            Ok(0)
-        );
+        assert!(unframed(short).is_err(), "an array missing");
+        assert_eq!(unframed(Payload::default()).map(|parts| parts.len()), Ok(0));
     }
 
     #[test]
