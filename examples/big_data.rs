@@ -32,6 +32,12 @@ fn block_mean((matrix, first, count): (Shared<[f64]>, usize, usize)) -> f64 {
     block.iter().sum::<f64>() / block.len() as f64
 }
 
+/// A task on a plain vector: no `Shared` needed, the vector crosses whole as raw bytes.
+#[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
+fn plain_mean(values: Vec<f64>) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
 /// An expensive result worth caching: a large array.
 #[parmemo::cache(MEMORY)]
 fn column_cumsum(seed: u64) -> Shared<[f64]> {
@@ -87,6 +93,16 @@ fn main() -> Result<(), Error> {
     row(
         "a new copy of it to 1 task",
         format!("{} (joblib, a new array: 42 ms)", human(fresh)),
+    );
+    let plain: Vec<f64> = matrix.to_vec();
+    let (plain_means, as_vec) = best_of(3, || p.map(plain_mean, [plain.clone()]));
+    row(
+        "the same as a plain Vec<f64>, copied, to 1 task",
+        format!(
+            "{} (mean {:.3}; the copy made in the call)",
+            human(as_vec),
+            plain_means?[0]
+        ),
     );
 
     let started = std::time::Instant::now();

@@ -41,6 +41,8 @@ def make_data(data_dir):
         "job.f32": rng.random((100, 10_000)).astype(np.float32),
         "memory_40kb.f32": rng.random(10_000).astype(np.float32),
         "memory_8mb.f32": rng.random(2_000_000).astype(np.float32),
+        "big_64mb.f64": rng.random(8 << 20),
+        "big_200mb.f64": rng.random(25 << 20),
     }
     for name, array in arrays.items():
         array.astype(array.dtype.newbyteorder("<")).tofile(os.path.join(data_dir, name))
@@ -122,6 +124,15 @@ def add_one(x):
 
 def checksum(values, salt):
     return float(values.sum(dtype=np.float64)) + salt
+
+
+def length(values):
+    """As little as possible, so that the transfer is what is measured."""
+    return float(len(values))
+
+
+def summary(values):
+    return [float(len(values)), float(values[0]), float(values[-1])]
 
 
 # ---------------------------------------------------------------- timing
@@ -232,6 +243,54 @@ def run(data_dir, out_dir):
         salt = next(salts)
         answer = cached(values, salt) - salt
         record("memory_miss_overhead_40kb", "joblib_memory", max(miss - call, 0.0), [answer])
+    finally:
+        shutil.rmtree(location, ignore_errors=True)
+
+    big_data(data_dir, record)
+
+
+def best_with_setup(repeats, make, function):
+    """The fastest of `repeats` runs of `function` on a fresh value from `make` (made
+    outside the time), after one warm-up."""
+    result = function(make())
+    best = math.inf
+    for _ in range(repeats):
+        value = make()
+        started = time.perf_counter()
+        result = function(value)
+        best = min(best, time.perf_counter() - started)
+    return result, best
+
+
+def big_data(data_dir, record):
+    """Large arrays: joblib's auto-memmapping to loky workers (arrays over 1 MB are
+    dumped to a file the workers map) and its Memory, read or mapped (`mmap_mode='r'`)."""
+    parallel = joblib.Parallel(n_jobs=N_JOBS, backend="loky")
+    big = load(data_dir, "big_64mb.f64")
+    # A new array each call (a copy made outside the time): joblib dumps it again.
+    answer, seconds = best_with_setup(
+        10, lambda: big.copy(), lambda array: parallel([joblib.delayed(length)(array)])
+    )
+    record("big_to_one_task", "joblib_loky", seconds, answer)
+    answer, seconds = best_of(
+        10, lambda: parallel(joblib.delayed(length)(big) for _ in range(8))
+    )
+    record("big_to_8_tasks", "joblib_loky", seconds, answer)
+    del big
+
+    huge = load(data_dir, "big_200mb.f64")
+    location = tempfile.mkdtemp(prefix="parmemo-compare-joblib-big-")
+    try:
+        def stored(seed):
+            return huge
+
+        for workload, mmap_mode in (("big_hit_200mb", None), ("big_hit_200mb_mapped", "r")):
+            cached = joblib.Memory(location, mmap_mode=mmap_mode, verbose=0).cache(stored)
+            cached(0)
+            result, seconds = best_of(10, lambda: cached(0))
+            name = "joblib_memory" if mmap_mode is None else "joblib_memory_mmap"
+            record(workload, name, seconds, summary(result))
+            del result
     finally:
         shutil.rmtree(location, ignore_errors=True)
 

@@ -5,6 +5,7 @@
 //! parmemo-compare chart RATIOS_TSV OUT_SVG  # the ratios as a bar chart, log scale
 //! ```
 
+mod big_data;
 mod chart;
 mod workloads;
 

@@ -49,7 +49,7 @@ fn read<T, const WIDTH: usize>(
         .collect())
 }
 
-fn read_f64(dir: &Path, name: &str) -> Result<Vec<f64>, Failure> {
+pub fn read_f64(dir: &Path, name: &str) -> Result<Vec<f64>, Failure> {
     read(dir, name, f64::from_le_bytes)
 }
 
@@ -58,7 +58,7 @@ fn read_f32(dir: &Path, name: &str) -> Result<Vec<f32>, Failure> {
 }
 
 /// One warm-up run, then the fastest of `repeats`, with the last result.
-fn best_of<R>(repeats: usize, mut run: impl FnMut() -> R) -> (R, Duration) {
+pub fn best_of<R>(repeats: usize, mut run: impl FnMut() -> R) -> (R, Duration) {
     let mut result = run();
     let mut best = Duration::MAX;
     for _ in 0..repeats.max(1) {
@@ -69,7 +69,7 @@ fn best_of<R>(repeats: usize, mut run: impl FnMut() -> R) -> (R, Duration) {
     (result, best)
 }
 
-struct Recorder {
+pub struct Recorder {
     out: PathBuf,
     timings: BufWriter<File>,
 }
@@ -84,7 +84,7 @@ impl Recorder {
     }
 
     /// Writes the answer as little-endian f64 (as the Python side does) and the time.
-    fn record(
+    pub fn record(
         &mut self,
         workload: &str,
         implementation: &str,
@@ -127,7 +127,8 @@ pub fn run(data: &Path, out: &Path) -> Result<(), Failure> {
     single_samples(data, &mut recorder)?;
     wald_and_pdf(data, &mut recorder)?;
     rows_and_jobs(data, &mut recorder)?;
-    caching(data, out, &mut recorder)
+    caching(data, out, &mut recorder)?;
+    crate::big_data::run(data, out, &mut recorder)
 }
 
 fn single_samples(data: &Path, recorder: &mut Recorder) -> Result<(), Failure> {
