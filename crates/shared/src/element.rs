@@ -19,10 +19,6 @@ pub trait Element:
     /// The type's name, checked when an array is read back, so that the bytes of a
     /// `Shared<[f32]>` never come back as a `Shared<[u32]>`.
     const NAME: &'static str;
-
-    /// The value whose bytes are all zero: a vector of it takes fresh zeroed pages from
-    /// the allocator without writing them.
-    const ZERO: Self;
 }
 
 macro_rules! elements {
@@ -31,7 +27,6 @@ macro_rules! elements {
             impl sealed::Sealed for $t {}
             impl Element for $t {
                 const NAME: &'static str = stringify!($t);
-                const ZERO: Self = 0 as $t;
             }
         )*
     };

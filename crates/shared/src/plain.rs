@@ -180,7 +180,7 @@ pub(crate) fn read_vec(
     macro_rules! try_element {
         ($e:ty) => {
             if element == <$e as Element>::NAME {
-                let mut vector = fresh::<$e>(elements_in::<$e>(len)?);
+                let mut vector = fresh::<$e>(elements_in::<$e>(len)?)?;
                 fill(bytes_of_mut(&mut vector))?;
                 return Ok(Attachment(Arc::new(Region::from_vec(vector))));
             }
@@ -223,7 +223,9 @@ fn vector_of<E: Element>(attachment: Attachment) -> Result<Vec<E>, String> {
         Err(shared) => shared,
     };
     let bytes = region.bytes();
-    let mut vector = fresh::<E>(elements_in::<E>(bytes.len()).map_err(|err| err.to_string())?);
+    let mut vector = elements_in::<E>(bytes.len())
+        .and_then(fresh::<E>)
+        .map_err(|err| err.to_string())?;
     bytes_of_mut(&mut vector).copy_from_slice(bytes);
     Ok(vector)
 }
@@ -244,11 +246,31 @@ fn downcast<T: 'static, U: 'static>(value: T) -> Result<U, T> {
 
 /// A vector of `len` zeros in fresh memory (zeroed pages the allocator need not write),
 /// advised into huge pages when large: filling it then costs one fault per 2 MiB instead
-/// of one per 4 KiB, the difference between 50 and 12 ms for 64 MB here.
-pub(crate) fn fresh<E: Element>(len: usize) -> Vec<E> {
-    let vector = vec![E::ZERO; len];
-    advise_huge_pages(vector.as_ptr().cast(), size_of_val(&vector[..]));
-    vector
+/// of one per 4 KiB, the difference between 50 and 12 ms for 64 MB here. An allocation
+/// that cannot be had is an error, not an abort: a length may come from another process.
+pub(crate) fn fresh<E: Element>(len: usize) -> std::io::Result<Vec<E>> {
+    let refused = || {
+        std::io::Error::new(
+            std::io::ErrorKind::OutOfMemory,
+            format!("no memory for a vector of {len} {}", E::NAME),
+        )
+    };
+    let layout = std::alloc::Layout::array::<E>(len).map_err(|_| refused())?;
+    if layout.size() == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: the layout has a non-zero size.
+    let start = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<E>();
+    if start.is_null() {
+        return Err(refused());
+    }
+    // SAFETY: `start` was allocated by the global allocator with the layout of `len`
+    // `E`s, and all of them are initialized: all-zero bytes are a value of every element
+    // type (`Element` is sealed to numbers).
+    let vector =
+        unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(start, len)) }.into_vec();
+    advise_huge_pages(vector.as_ptr().cast(), layout.size());
+    Ok(vector)
 }
 
 /// The bytes of plain numbers.
@@ -339,7 +361,15 @@ mod tests {
 
     #[test]
     fn large_fresh_vectors_are_zero() {
-        let vector = fresh::<f64>(1 << 20);
+        let vector = fresh::<f64>(1 << 20).unwrap();
         assert!(vector.iter().all(|&x| x.to_bits() == 0));
+        assert!(fresh::<u8>(0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_impossible_length_is_an_error_not_an_abort() {
+        assert!(fresh::<f64>(usize::MAX / 4).is_err());
+        let claimed = read_vec("u64", usize::MAX - 7, |_| Ok(()));
+        assert!(claimed.is_err());
     }
 }
