@@ -253,7 +253,7 @@ pub(crate) fn encode_entry<R: Serialize + 'static>(
         .is_none()
         .then(|| plain::bytes_of(result))
         .flatten();
-    let (encoded, arrays, plain) = if let Some((element, bytes)) = raw {
+    let (encoded, arrays, plain_flag) = if let Some((element, bytes)) = raw {
         (
             bincode::serde::encode_to_vec(element, config()),
             vec![ArrayBytes::Borrowed(bytes)],
@@ -286,7 +286,7 @@ pub(crate) fn encode_entry<R: Serialize + 'static>(
         _ => (0, encoded),
     };
     if !arrays.is_empty() {
-        flags |= ARRAYS | plain;
+        flags |= ARRAYS | plain_flag;
     }
     let compute_time = u64::try_from(framing.meta.compute_time.as_nanos()).unwrap_or(u64::MAX);
     let table_len = if arrays.is_empty() {

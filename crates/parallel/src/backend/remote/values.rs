@@ -13,7 +13,7 @@
 //! payload is never read in the wrong one.
 
 use super::function::Arrays;
-use super::wire::{decode, encode, Payload};
+use super::wire::{decode, encode_onto, Payload};
 use parmemo_shared::{attach, plain};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -27,24 +27,26 @@ pub(crate) fn encode_values<T: Serialize + 'static>(
     values: Vec<T>,
     arrays: Arrays,
 ) -> Result<Payload, String> {
-    let values = match arrays {
+    let mut bytes = vec![ENCODED];
+    let attached = match arrays {
+        Arrays::Inline => {
+            encode_onto(&mut bytes, &values)?;
+            Vec::new()
+        }
         Arrays::Attached => match plain::set_aside(values) {
             Ok(attached) => {
                 let element = plain::element_of::<T>().unwrap_or_default();
-                let mut bytes = vec![PLAIN_VECTORS];
-                bytes.extend(encode(&(element, attached.len() as u64))?);
-                return Ok(Payload { bytes, attached });
+                bytes[0] = PLAIN_VECTORS;
+                encode_onto(&mut bytes, &(element, attached.len() as u64))?;
+                attached
             }
-            Err(values) => values,
+            Err(values) => {
+                let (encoded, attached) = attach::collect(|| encode_onto(&mut bytes, &values));
+                encoded?;
+                attached
+            }
         },
-        Arrays::Inline => values,
     };
-    let (encoded, attached) = match arrays {
-        Arrays::Inline => (encode(&values), Vec::new()),
-        Arrays::Attached => attach::collect(|| encode(&values)),
-    };
-    let mut bytes = vec![ENCODED];
-    bytes.extend(encoded?);
     Ok(Payload { bytes, attached })
 }
 

@@ -126,6 +126,17 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String
     bincode::serde::encode_to_vec(value, config()).map_err(|err| err.to_string())
 }
 
+/// `value` encoded at the end of `bytes` (after a leading tag, without copying the
+/// encoding a second time).
+pub(crate) fn encode_onto<T: Serialize + ?Sized>(
+    bytes: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), String> {
+    bincode::serde::encode_into_std_write(value, bytes, config())
+        .map(|_| ())
+        .map_err(|err| err.to_string())
+}
+
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     bincode::serde::decode_from_slice(bytes, config())
         .map(|(value, _)| value)
@@ -153,9 +164,9 @@ fn read_part(stream: &mut impl Read, limit: u64) -> io::Result<Vec<u8>> {
     read_bytes(stream, u64::from_le_bytes(length), limit)
 }
 
-/// Reads `length` bytes, refused beyond `limit`.
-fn read_bytes(stream: &mut impl Read, length: u64, limit: u64) -> io::Result<Vec<u8>> {
-    let length = usize::try_from(length)
+/// A length the peer announced, refused beyond `limit` (before anything is allocated).
+fn within_limit(length: u64, limit: u64) -> io::Result<usize> {
+    usize::try_from(length)
         .ok()
         .filter(|_| length <= limit)
         .ok_or_else(|| {
@@ -165,7 +176,12 @@ fn read_bytes(stream: &mut impl Read, length: u64, limit: u64) -> io::Result<Vec
                     "the peer announced a part of {length} bytes, more than the {limit} allowed"
                 ),
             )
-        })?;
+        })
+}
+
+/// Reads `length` bytes, refused beyond `limit`.
+fn read_bytes(stream: &mut impl Read, length: u64, limit: u64) -> io::Result<Vec<u8>> {
+    let length = within_limit(length, limit)?;
     // `vec![0; n]` takes fresh zeroed pages from the allocator without writing them, so
     // the first block costs nothing until its bytes arrive; later blocks grow the buffer
     // only once the earlier ones are full.
@@ -440,16 +456,7 @@ fn receive_attached(
 fn read_vector(stream: &mut impl Channel, element: &str) -> io::Result<Attachment> {
     let mut length = [0; 8];
     stream.read_exact(&mut length)?;
-    let length = u64::from_le_bytes(length);
-    let length = usize::try_from(length)
-        .ok()
-        .filter(|_| length <= MAX_PAYLOAD)
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("the peer announced a vector of {length} bytes, more than allowed"),
-            )
-        })?;
+    let length = within_limit(u64::from_le_bytes(length), MAX_PAYLOAD)?;
     Attachment::read_vec(element, length, |bytes| stream.read_exact(bytes))
 }
 
