@@ -34,21 +34,27 @@ pub(crate) fn send(
         (*header).cmsg_len = libc::CMSG_LEN(length) as _;
         std::ptr::copy_nonoverlapping(raw.as_ptr().cast::<u8>(), libc::CMSG_DATA(header), payload);
     }
-    let sent = loop {
+    let sent = retried(|| {
         // SAFETY: a valid socket and a message whose buffers outlive the call; the
         // descriptors are open (borrowed for the call).
-        let sent =
-            unsafe { libc::sendmsg(stream.as_raw_fd(), &raw const message, libc::MSG_NOSIGNAL) };
-        if sent >= 0 {
-            break sent.unsigned_abs();
+        unsafe { libc::sendmsg(stream.as_raw_fd(), &raw const message, libc::MSG_NOSIGNAL) }
+    })?;
+    // The descriptors went with the first byte; the rest, if the kernel took less, follows.
+    (&mut &*stream).write_all(&bytes[sent..])
+}
+
+/// The count a system call returned, called again when a signal interrupted it.
+fn retried(mut call: impl FnMut() -> isize) -> io::Result<usize> {
+    loop {
+        let count = call();
+        if count >= 0 {
+            return Ok(count.unsigned_abs());
         }
         let err = io::Error::last_os_error();
         if err.kind() != io::ErrorKind::Interrupted {
             return Err(err);
         }
-    };
-    // The descriptors went with the first byte; the rest, if the kernel took less, follows.
-    (&mut &*stream).write_all(&bytes[sent..])
+    }
 }
 
 /// Reads exactly `into.len()` bytes, and the descriptors (at most `limit`) that came with
@@ -71,18 +77,10 @@ pub(crate) fn receive(
         iov_len: into.len(),
     };
     let mut message = message(&mut part, &mut control);
-    let received = loop {
+    let received = retried(|| {
         // SAFETY: a valid socket and a message whose buffers outlive the call.
-        let received =
-            unsafe { libc::recvmsg(stream.as_raw_fd(), &raw mut message, libc::MSG_CMSG_CLOEXEC) };
-        if received >= 0 {
-            break received.unsigned_abs();
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    };
+        unsafe { libc::recvmsg(stream.as_raw_fd(), &raw mut message, libc::MSG_CMSG_CLOEXEC) }
+    })?;
     let descriptors = taken(&message);
     if message.msg_flags & libc::MSG_CTRUNC != 0 {
         return Err(io::Error::other(
