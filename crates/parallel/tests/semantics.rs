@@ -5,6 +5,15 @@
 mod common;
 
 use common::within_a_minute;
+
+/// A directory of this test run for marker files under cargo's test tmp dir, named for
+/// the test and this process.
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
 use parmemo_parallel::{delayed, Backend, BatchSize, Error, Parallel};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -225,9 +234,7 @@ fn a_stream_starts_at_the_call() {
 
 #[test]
 fn a_stream_starts_at_the_call_on_processes() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("pm-eager-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("pm-eager");
     let marker = dir.join("started").display().to_string();
     let stream = Parallel::new()
         .backend(Backend::Processes)
@@ -305,9 +312,7 @@ fn a_dropped_stream_on_processes_never_delays_later_runs() {
         .initializer(own_pool)
         .batch_size(BatchSize::Fixed(1));
     let before = p.worker_pids().unwrap();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("pm-dropped-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("pm-dropped");
     let markers: Vec<String> = (0..2)
         .map(|i| dir.join(i.to_string()).display().to_string())
         .collect();
@@ -537,9 +542,7 @@ fn stuck_at_5_until((i, release): (u32, String)) -> u32 {
 
 #[test]
 fn as_completed_means_per_task_on_processes_too() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("pm-unordered-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("pm-unordered");
     let release = dir.join("release").display().to_string();
     let tasks: Vec<(u32, String)> = (0..10).map(|i| (i, release.clone())).collect();
     let (before_release, all) = within_a_minute({
