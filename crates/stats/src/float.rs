@@ -2,10 +2,126 @@
 
 use core::fmt::{Debug, Display};
 
+/// The bits of a float as an unsigned integer in the order of `total_cmp`: positive
+/// values get the sign bit set, negative ones all bits flipped.
+fn order_key_32(value: f32) -> u32 {
+    let bits = value.to_bits();
+    if bits >> 31 == 0 {
+        bits | 1 << 31
+    } else {
+        !bits
+    }
+}
+
+fn from_order_key_32(key: u32) -> f32 {
+    f32::from_bits(if key >> 31 == 1 {
+        key & !(1 << 31)
+    } else {
+        !key
+    })
+}
+
+fn order_key_64(value: f64) -> u64 {
+    let bits = value.to_bits();
+    if bits >> 63 == 0 {
+        bits | 1 << 63
+    } else {
+        !bits
+    }
+}
+
+fn from_order_key_64(key: u64) -> f64 {
+    f64::from_bits(if key >> 63 == 1 {
+        key & !(1 << 63)
+    } else {
+        !key
+    })
+}
+
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
+    use super::{from_order_key_32, from_order_key_64, order_key_32, order_key_64};
+
+    /// The crate's own operations on its two float types, kept out of the public API.
+    pub trait Sealed: crate::walsh::keep::KeepBetween {
+        /// The nearest value of the type (for pivots, where any value will do).
+        fn from_f64_rounded(value: f64) -> Self;
+        /// `(a + b) * 0.5` in the type's own arithmetic: for `f32`, twice the lanes of
+        /// the `f64` route of `plain_midpoint`.
+        fn half_sum(a: Self, b: Self) -> Self;
+        /// Whether [`half_sum`](Self::half_sum) equals `plain_midpoint` for every pair of
+        /// values of the sorted, finite `sample`.
+        fn half_sum_is_midpoint(sorted: &[Self]) -> bool;
+        /// The finite `values`, sorted ascending (zeros of both signs in either order).
+        fn sorted_finite(values: &[Self]) -> Vec<Self>;
+    }
+    impl Sealed for f32 {
+        fn from_f64_rounded(value: f64) -> f32 {
+            // Rounding to the nearest f32 is the point.
+            #[allow(clippy::cast_possible_truncation)]
+            let rounded = value as f32;
+            rounded
+        }
+        fn sorted_finite(values: &[f32]) -> Vec<f32> {
+            // As integers: the comparisons of a sort are then single instructions, and
+            // the standard library's small-sort networks apply. The keys' vector becomes
+            // the result's (same layout: collected in place).
+            let mut keys: Vec<u32> = values.iter().map(|v| order_key_32(*v)).collect();
+            keys.sort_unstable();
+            keys.into_iter().map(from_order_key_32).collect()
+        }
+        #[inline]
+        fn half_sum(a: f32, b: f32) -> f32 {
+            (a + b) * 0.5
+        }
+        /// `plain_midpoint` rounds the `f64` sum `S` of two `f32`s to half; `half_sum`
+        /// rounds `S` to `f32`, then halves. Where `S` is exact in `f64` the two agree:
+        /// if `S` is an `f32` both are one rounding of `S / 2`; if not, `|S| >= 2^-125`
+        /// (smaller sums of `f32`s are multiples of 2^-149 that `f32` holds), so `S / 2`
+        /// is normal, and halving commutes with rounding there. `S` is exact when the
+        /// sample's largest magnitude `M` is at most 2^28 times its least non-zero one
+        /// `m`: both values are multiples of `ulp(m) > m 2^-24`, and `|S| <= 2M <=
+        /// 2^29 m < 2^53 ulp(m)`. And `M <= f32::MAX / 2` keeps `a + b` finite.
+        fn half_sum_is_midpoint(sorted: &[f32]) -> bool {
+            let largest = match (sorted.first(), sorted.last()) {
+                (Some(first), Some(last)) => first.abs().max(last.abs()),
+                _ => return true,
+            };
+            let least = sorted
+                .iter()
+                .map(|value| {
+                    if *value == 0.0 {
+                        f32::INFINITY
+                    } else {
+                        value.abs()
+                    }
+                })
+                .fold(f32::INFINITY, f32::min);
+            largest <= f32::MAX / 2.0
+                && (least == f32::INFINITY || largest <= least * 268_435_456.0)
+        }
+    }
+    impl Sealed for f64 {
+        fn from_f64_rounded(value: f64) -> f64 {
+            value
+        }
+        fn sorted_finite(values: &[f64]) -> Vec<f64> {
+            // As integers: the comparisons of a sort are then single instructions, and
+            // the standard library's small-sort networks apply. The keys' vector becomes
+            // the result's (same layout: collected in place).
+            let mut keys: Vec<u64> = values.iter().map(|v| order_key_64(*v)).collect();
+            keys.sort_unstable();
+            keys.into_iter().map(from_order_key_64).collect()
+        }
+        #[inline]
+        fn half_sum(a: f64, b: f64) -> f64 {
+            (a + b) * 0.5
+        }
+        /// `(a + b) * 0.5` and `(a + b) / 2.0` are the same rounding of the same value.
+        fn half_sum_is_midpoint(sorted: &[f64]) -> bool {
+            let within = |value: Option<&f64>| value.is_none_or(|v| v.abs() <= f64::MAX / 2.0);
+            within(sorted.first()) && within(sorted.last())
+        }
+    }
 }
 
 /// A floating-point sample type: `f32` or `f64`.
@@ -169,6 +285,45 @@ mod tests {
                 assert_eq!(Float::midpoint(a, b), f64::midpoint(a, b), "{a} {b}");
             }
         }
+    }
+
+    #[test]
+    fn half_sum_equals_the_midpoint_wherever_the_sample_allows_it() {
+        use super::sealed::Sealed;
+        let mut state = 3_u64;
+        let mut checked = 0;
+        for _ in 0..400 {
+            // Eight values of random sign, mantissa and exponent within 2^-31..2^1.
+            let mut sample: Vec<f32> = (0..8)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    let bits = (state >> 32) as u32;
+                    let exponent = 96 + (bits % 33);
+                    f32::from_bits((bits & 0x8000_0000) | exponent << 23 | (bits >> 7 & 0x7F_FFFF))
+                })
+                .collect();
+            sample.sort_unstable_by(f32::total_cmp);
+            if !<f32 as Sealed>::half_sum_is_midpoint(&sample) {
+                continue;
+            }
+            checked += 1;
+            for &a in &sample {
+                for &b in &sample {
+                    let half_sum = <f32 as Sealed>::half_sum(a, b);
+                    assert_eq!(
+                        half_sum.to_bits(),
+                        Float::plain_midpoint(a, b).to_bits(),
+                        "{a} {b}"
+                    );
+                }
+            }
+        }
+        assert!(checked > 50, "only {checked} samples within the ratio");
+        assert!(!<f32 as Sealed>::half_sum_is_midpoint(&[1e-30, 1.0]));
+        assert!(<f32 as Sealed>::half_sum_is_midpoint(&[0.0, 1e-30, 2e-30]));
+        assert!(!<f32 as Sealed>::half_sum_is_midpoint(&[0.0, f32::MAX]));
     }
 
     #[test]

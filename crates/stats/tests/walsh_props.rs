@@ -63,7 +63,14 @@ fn sample_f32() -> impl Strategy<Value = Vec<f32>> {
         ]),
         1..100,
     );
-    prop_oneof![tied, plain, magnitudes, extremes]
+    // Magnitudes spread over 2^-30..2: the least and greatest of a sample are on either
+    // side of the ratio (2^28) up to which short samples average in f32 arithmetic.
+    let binary_ratios = prop::collection::vec(
+        (any::<bool>(), -30_i32..2, 1.0_f32..2.0)
+            .prop_map(|(neg, exp, m)| if neg { -m } else { m } * 2_f32.powi(exp)),
+        1..200,
+    );
+    prop_oneof![tied, plain, magnitudes, extremes, binary_ratios]
 }
 
 proptest! {

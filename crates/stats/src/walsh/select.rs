@@ -12,7 +12,7 @@ pub(crate) enum Pairs {
 }
 
 impl Pairs {
-    fn row_start(self, row: usize) -> usize {
+    pub(crate) fn row_start(self, row: usize) -> usize {
         match self {
             Pairs::Distinct => row + 1,
             Pairs::WithSelf => row,
@@ -168,10 +168,10 @@ struct Sweep<'b, T> {
 
 /// A small, fast generator for pivot sampling. Reproducible runs matter more here than
 /// cryptographic quality, and the selection is exact whatever the draws are.
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -180,12 +180,12 @@ impl SplitMix64 {
     }
 
     /// Uniform in `[0, 1)`: the top 53 bits of a draw.
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64
     }
 
     /// Uniform in `0..bound` (Lemire's multiply-shift; the bias is below 2^-40 here).
-    fn below(&mut self, bound: usize) -> usize {
+    pub(crate) fn below(&mut self, bound: usize) -> usize {
         // The product shifted right by 64 is below `bound`, so it fits a usize.
         #[allow(clippy::cast_possible_truncation)]
         let drawn = ((u128::from(self.next_u64()) * bound as u128) >> 64) as usize;
@@ -425,7 +425,9 @@ pub(crate) fn median_of_pairs<T: Float>(sorted: &[T], pairs: Pairs) -> T {
     let within_limit =
         |value: Option<&T>| value.is_some_and(|v| v.abs() <= T::PLAIN_MIDPOINT_LIMIT);
     let plain = within_limit(sorted.first()) && within_limit(sorted.last());
-    let median = if plain {
+    let median = if sorted.len() <= super::short::SHORT_MAX {
+        super::short::median_short(sorted, pairs, plain)
+    } else if plain {
         median_with::<T, true>(sorted, pairs)
     } else {
         median_with::<T, false>(sorted, pairs)

@@ -1,0 +1,409 @@
+//! Keeping the values between two pivots: the one pass each round of the short-sample
+//! selection makes over every average still in play. Branch-free in portable code; with
+//! AVX2, eight `f32` (four `f64`) at a time, packed by a permutation looked up from the
+//! comparison mask, as SIMD sorting and selection libraries do.
+
+/// Copies the values of `values` in `low..=high` into `kept` (emptied first), in order,
+/// and returns how many are below `low` and how many at or below `high`. The values are
+/// finite (checked by the callers) and `low <= high`.
+///
+/// Sealed into [`Float`](crate::Float): its methods are the crate's own.
+pub trait KeepBetween: Sized {
+    /// As the trait says.
+    fn keep_between(values: &[Self], low: Self, high: Self, kept: &mut Vec<Self>)
+        -> (usize, usize);
+
+    /// The same for the half sums `(a + b) * 0.5` (the type's own arithmetic) of the
+    /// pairs of the sorted `sorted`, row `i` pairing value `i` with the values from
+    /// `i + first_column` on, computed on the fly: the whole table of averages is never
+    /// written. `None` where there is no such fused form.
+    fn keep_half_sums_between(
+        sorted: &[Self],
+        first_column: usize,
+        low: Self,
+        high: Self,
+        kept: &mut Vec<Self>,
+    ) -> Option<(usize, usize)>;
+}
+
+impl KeepBetween for f32 {
+    fn keep_between(values: &[f32], low: f32, high: f32, kept: &mut Vec<f32>) -> (usize, usize) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the processor has AVX2 and POPCNT, checked just above.
+            return unsafe { avx2::keep_between_f32(values, low, high, kept) };
+        }
+        portable(values, low, high, kept)
+    }
+
+    fn keep_half_sums_between(
+        sorted: &[f32],
+        first_column: usize,
+        low: f32,
+        high: f32,
+        kept: &mut Vec<f32>,
+    ) -> Option<(usize, usize)> {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the processor has AVX2 and POPCNT, checked just above.
+            return Some(unsafe {
+                avx2::keep_half_sums_f32(sorted, first_column, low, high, kept)
+            });
+        }
+        let _ = (sorted, first_column, low, high, kept);
+        None
+    }
+}
+
+/// Whether the processor has what the `avx2` forms need.
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("popcnt")
+}
+
+impl KeepBetween for f64 {
+    fn keep_between(values: &[f64], low: f64, high: f64, kept: &mut Vec<f64>) -> (usize, usize) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the processor has AVX2 and POPCNT, checked just above.
+            return unsafe { avx2::keep_between_f64(values, low, high, kept) };
+        }
+        portable(values, low, high, kept)
+    }
+
+    fn keep_half_sums_between(
+        _sorted: &[f64],
+        _first_column: usize,
+        _low: f64,
+        _high: f64,
+        _kept: &mut Vec<f64>,
+    ) -> Option<(usize, usize)> {
+        None
+    }
+}
+
+/// Each value is written, and the write position advances only past kept ones.
+fn portable<T: Copy + PartialOrd + Default>(
+    values: &[T],
+    low: T,
+    high: T,
+    kept: &mut Vec<T>,
+) -> (usize, usize) {
+    kept.clear();
+    kept.resize(values.len(), T::default());
+    let mut below = 0;
+    let mut through = 0;
+    for &value in values {
+        kept[through - below] = value;
+        below += usize::from(value < low);
+        through += usize::from(value <= high);
+    }
+    kept.truncate(through - below);
+    (below, through)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_ps, _mm256_castpd_ps, _mm256_cmp_pd, _mm256_cmp_ps, _mm256_loadu_pd,
+        _mm256_loadu_ps, _mm256_loadu_si256, _mm256_movemask_pd, _mm256_movemask_ps, _mm256_mul_ps,
+        _mm256_permutevar8x32_ps, _mm256_set1_pd, _mm256_set1_ps, _mm256_storeu_ps, _CMP_LE_OQ,
+        _CMP_LT_OQ,
+    };
+
+    /// For each mask of eight lanes, the lanes to move to the front, in order.
+    static PACK_8: [[u32; 8]; 256] = pack_table::<256>(1);
+    /// The same for four 64-bit lanes, each as its two 32-bit halves.
+    static PACK_4: [[u32; 8]; 16] = pack_table::<16>(2);
+
+    /// A row of a permutation table as a vector.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn order_of(row: &[u32; 8]) -> __m256i {
+        // `loadu` reads unaligned memory: the row's alignment of 4 is enough.
+        #[allow(clippy::cast_ptr_alignment)]
+        let start = row.as_ptr().cast::<__m256i>();
+        // SAFETY: `start` points at eight u32s, the 32 bytes read.
+        unsafe { _mm256_loadu_si256(start) }
+    }
+
+    /// The permutations that move the lanes set in each mask to the front: lanes of
+    /// `width` 32-bit words.
+    const fn pack_table<const MASKS: usize>(width: usize) -> [[u32; 8]; MASKS] {
+        let mut table = [[0_u32; 8]; MASKS];
+        let lanes = 8 / width;
+        let mut mask = 0;
+        while mask < MASKS {
+            let mut out = 0;
+            let mut lane = 0;
+            while lane < lanes {
+                if mask & (1 << lane) != 0 {
+                    let mut word = 0;
+                    while word < width {
+                        // Lane numbers are below 8: the cast is exact.
+                        #[allow(clippy::cast_possible_truncation)]
+                        let index = (lane * width + word) as u32;
+                        table[mask][out * width + word] = index;
+                        word += 1;
+                    }
+                    out += 1;
+                }
+                lane += 1;
+            }
+            mask += 1;
+        }
+        table
+    }
+
+    /// [`KeepBetween::keep_between`](super::KeepBetween::keep_between) for `f32`.
+    ///
+    /// # Safety
+    /// The processor must support AVX2 and POPCNT.
+    #[target_feature(enable = "avx2,popcnt")]
+    pub(super) unsafe fn keep_between_f32(
+        values: &[f32],
+        low: f32,
+        high: f32,
+        kept: &mut Vec<f32>,
+    ) -> (usize, usize) {
+        kept.clear();
+        // Each block stores eight lanes at the write position, kept or not.
+        kept.reserve(values.len() + 8);
+        let out = kept.as_mut_ptr();
+        let (lows, highs) = (_mm256_set1_ps(low), _mm256_set1_ps(high));
+        let mut below = 0;
+        let mut through = 0;
+        let blocks = values.chunks_exact(8);
+        let tail = blocks.remainder();
+        for block in blocks {
+            // SAFETY: `block` holds eight f32s; the load is unaligned.
+            let lanes = unsafe { _mm256_loadu_ps(block.as_ptr()) };
+            let under = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(lanes, lows));
+            let at_or_under = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(lanes, highs));
+            // The masks are eight bits: the casts are exact.
+            #[allow(clippy::cast_sign_loss)]
+            let (under, at_or_under) = (under as u32, at_or_under as u32);
+            let keep = (at_or_under & !under) as usize;
+            let order = order_of(&PACK_8[keep]);
+            let written = through - below;
+            // SAFETY: `written <= values.len()` (only kept values advance it), and the
+            // vector has room for `values.len() + 8` values: the eight lanes fit.
+            unsafe { _mm256_storeu_ps(out.add(written), _mm256_permutevar8x32_ps(lanes, order)) };
+            below += under.count_ones() as usize;
+            through += at_or_under.count_ones() as usize;
+        }
+        for &value in tail {
+            // SAFETY: as above, one value at `written <= values.len()`.
+            unsafe { out.add(through - below).write(value) };
+            below += usize::from(value < low);
+            through += usize::from(value <= high);
+        }
+        // SAFETY: the first `through - below` values were written: each kept value was
+        // stored at its position before the position moved past it.
+        unsafe { kept.set_len(through - below) };
+        (below, through)
+    }
+
+    /// [`KeepBetween::keep_half_sums_between`](super::KeepBetween::keep_half_sums_between)
+    /// for `f32`: eight pairs of a row at a time; the lanes past a row's end read a
+    /// padding and are masked out of the counts and of what is kept.
+    ///
+    /// # Safety
+    /// The processor must support AVX2 and POPCNT.
+    #[target_feature(enable = "avx2,popcnt")]
+    pub(super) unsafe fn keep_half_sums_f32(
+        sorted: &[f32],
+        first_column: usize,
+        low: f32,
+        high: f32,
+        kept: &mut Vec<f32>,
+    ) -> (usize, usize) {
+        let n = sorted.len();
+        let mut padded = Vec::with_capacity(n + 8);
+        padded.extend_from_slice(sorted);
+        padded.extend_from_slice(&[0.0; 8]);
+        let pairs: usize = (0..n).map(|row| n - (row + first_column).min(n)).sum();
+        kept.clear();
+        // Each block stores eight lanes at the write position, kept or not.
+        kept.reserve(pairs + 8);
+        let out = kept.as_mut_ptr();
+        let (lows, highs, halves) = (
+            _mm256_set1_ps(low),
+            _mm256_set1_ps(high),
+            _mm256_set1_ps(0.5),
+        );
+        let mut below = 0;
+        let mut through = 0;
+        // The row's averages above `high` start at or before where the previous row's
+        // did (its values are smaller): past that, nothing is counted or kept.
+        let mut above_from = n;
+        for (row, &x) in sorted.iter().enumerate() {
+            let xs = _mm256_set1_ps(x);
+            let start = (row + first_column).min(n);
+            let mut column = start;
+            let through_before = through;
+            while column < above_from {
+                let in_row = (n - column).min(8);
+                let lanes = (1_u32 << in_row) - 1;
+                // SAFETY: `column < n` and `padded` holds `n + 8` values: eight fit.
+                let ys = unsafe { _mm256_loadu_ps(padded.as_ptr().add(column)) };
+                let averages = _mm256_mul_ps(_mm256_add_ps(xs, ys), halves);
+                let under = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(averages, lows));
+                let at_or_under = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(averages, highs));
+                // The masks are eight bits: the casts are exact.
+                #[allow(clippy::cast_sign_loss)]
+                let (under, at_or_under) = (under as u32 & lanes, at_or_under as u32 & lanes);
+                let keep = (at_or_under & !under) as usize;
+                let order = order_of(&PACK_8[keep]);
+                let written = through - below;
+                // SAFETY: `written` counts kept pairs, at most `pairs`, and the vector has
+                // room for `pairs + 8` values: the eight lanes fit.
+                unsafe {
+                    _mm256_storeu_ps(out.add(written), _mm256_permutevar8x32_ps(averages, order));
+                };
+                below += under.count_ones() as usize;
+                through += at_or_under.count_ones() as usize;
+                column += 8;
+            }
+            above_from = start + (through - through_before);
+        }
+        // SAFETY: the first `through - below` values were written: each kept value was
+        // stored at its position before the position moved past it.
+        unsafe { kept.set_len(through - below) };
+        (below, through)
+    }
+
+    /// [`KeepBetween::keep_between`](super::KeepBetween::keep_between) for `f64`.
+    ///
+    /// # Safety
+    /// The processor must support AVX2 and POPCNT.
+    #[target_feature(enable = "avx2,popcnt")]
+    pub(super) unsafe fn keep_between_f64(
+        values: &[f64],
+        low: f64,
+        high: f64,
+        kept: &mut Vec<f64>,
+    ) -> (usize, usize) {
+        kept.clear();
+        // Each block stores four lanes at the write position, kept or not.
+        kept.reserve(values.len() + 4);
+        let out = kept.as_mut_ptr();
+        let (lows, highs) = (_mm256_set1_pd(low), _mm256_set1_pd(high));
+        let mut below = 0;
+        let mut through = 0;
+        let blocks = values.chunks_exact(4);
+        let tail = blocks.remainder();
+        for block in blocks {
+            // SAFETY: `block` holds four f64s; the load is unaligned.
+            let lanes = unsafe { _mm256_loadu_pd(block.as_ptr()) };
+            let under = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(lanes, lows));
+            let at_or_under = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LE_OQ>(lanes, highs));
+            // The masks are four bits: the casts are exact.
+            #[allow(clippy::cast_sign_loss)]
+            let (under, at_or_under) = (under as u32, at_or_under as u32);
+            let keep = (at_or_under & !under) as usize;
+            let order = order_of(&PACK_4[keep]);
+            let packed = _mm256_permutevar8x32_ps(_mm256_castpd_ps(lanes), order);
+            let written = through - below;
+            // SAFETY: `written <= values.len()`, and the vector has room for
+            // `values.len() + 4` values: the four lanes fit.
+            unsafe { _mm256_storeu_ps(out.add(written).cast::<f32>(), packed) };
+            below += under.count_ones() as usize;
+            through += at_or_under.count_ones() as usize;
+        }
+        for &value in tail {
+            // SAFETY: as above, one value at `written <= values.len()`.
+            unsafe { out.add(through - below).write(value) };
+            below += usize::from(value < low);
+            through += usize::from(value <= high);
+        }
+        // SAFETY: the first `through - below` values were written: each kept value was
+        // stored at its position before the position moved past it.
+        unsafe { kept.set_len(through - below) };
+        (below, through)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{portable, KeepBetween};
+
+    fn check<T: KeepBetween + Copy + PartialOrd + Default + std::fmt::Debug>(
+        values: &[T],
+        low: T,
+        high: T,
+    ) {
+        let (mut fast, mut plain) = (Vec::new(), Vec::new());
+        let counts = T::keep_between(values, low, high, &mut fast);
+        assert_eq!(counts, portable(values, low, high, &mut plain));
+        assert_eq!(fast, plain);
+        let expected: Vec<T> = values
+            .iter()
+            .copied()
+            .filter(|v| low <= *v && *v <= high)
+            .collect();
+        assert_eq!(fast, expected);
+    }
+
+    #[test]
+    fn keeps_the_values_between_in_order_for_every_mask() {
+        // Every length up to three blocks and every pattern of eight: all masks occur.
+        for len in 0..27 {
+            for pattern in 0..256_u32 {
+                let values: Vec<f32> = (0..len)
+                    .map(|i| f32::from(u8::from(pattern >> (i % 8) & 1 == 1)) + i as f32 * 0.0)
+                    .collect();
+                check(&values, 1.0, 1.0);
+                check(&values, 0.0, 0.5);
+                let wide: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
+                check(&wide, 1.0, 1.0);
+                check(&wide, -1.0, 0.0);
+            }
+        }
+        let ramp: Vec<f64> = (0..1000).map(|i| f64::from(i) / 7.0).collect();
+        check(&ramp, 10.0, 99.5);
+        let ramp32: Vec<f32> = (0..1000_u16).map(|i| f32::from(i) / 7.0).collect();
+        check(&ramp32, -0.0, 0.0);
+        check(&ramp32, 142.0, 1e9);
+    }
+
+    #[test]
+    fn keeps_the_half_sums_between_as_the_table_would() {
+        let mut state = 11_u64;
+        for n in [0_usize, 1, 2, 7, 8, 9, 16, 17, 40, 100] {
+            let mut sorted: Vec<f32> = (0..n)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    f32::from(u16::try_from(state >> 54).unwrap_or(0)) / 8.0
+                })
+                .collect();
+            sorted.sort_unstable_by(f32::total_cmp);
+            for first_column in [0, 1] {
+                let table: Vec<f32> = (0..n)
+                    .flat_map(|i| (i + first_column..n).map(move |j| (i, j)))
+                    .map(|(i, j)| (sorted[i] + sorted[j]) * 0.5)
+                    .collect();
+                for (low, high) in [(0.0, 200.0), (30.0, 31.0), (40.0, 40.0), (70.0, 60.0)] {
+                    if low > high {
+                        continue;
+                    }
+                    let (mut fused, mut plain) = (Vec::new(), Vec::new());
+                    let counts =
+                        f32::keep_half_sums_between(&sorted, first_column, low, high, &mut fused);
+                    let Some(counts) = counts else {
+                        return; // no fused form on this processor
+                    };
+                    assert_eq!(
+                        counts,
+                        portable(&table, low, high, &mut plain),
+                        "{n} {low} {high}"
+                    );
+                    // Row by row in both, so in the same order.
+                    assert_eq!(fused, plain, "{n} {first_column} {low} {high}");
+                }
+            }
+        }
+    }
+}
