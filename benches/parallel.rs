@@ -51,18 +51,56 @@ fn tiny_tasks(c: &mut Criterion) {
 }
 
 /// The tutorial's guvectorize section: a Walsh median per row of 10 000 x 100 f32.
+/// One Walsh median per row over a million f32, in rows of 100 (the tutorial's case, and
+/// the short-sample route), 1 000 and 10 000 (the implicit matrix): the parallel rows
+/// against a sequential loop of `walsh_median`.
 fn walsh_rows(c: &mut Criterion) {
-    let data = uniform_f32(10_000 * 100, 1);
-    let mut group = c.benchmark_group("walsh_rows_10000x100_f32");
+    let data = uniform_f32(1_000_000, 1);
+    let mut group = c.benchmark_group("walsh_rows_1e6_f32");
     group.sample_size(20);
-    group.bench_function("walsh_median_rows", |b| {
-        b.iter(|| walsh_median_rows(black_box(&data), 100));
+    for row_len in [100_usize, 1_000, 10_000] {
+        group.bench_with_input(
+            BenchmarkId::new("walsh_median_rows", row_len),
+            &row_len,
+            |b, &row_len| b.iter(|| walsh_median_rows(black_box(&data), row_len)),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("sequential_loop", row_len),
+            &row_len,
+            |b, &row_len| {
+                b.iter(|| {
+                    data.chunks_exact(row_len)
+                        .map(walsh_median)
+                        .collect::<Result<Vec<f32>, _>>()
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+/// A kernel of four parameters (numba's broadcasting test has four), two of them
+/// scalars, over a million f64: `vectorize`'s `apply4` against the loop a user would
+/// write by hand.
+fn vectorize_four_arguments(c: &mut Criterion) {
+    let (x, y) = (uniform(1_000_000, 5), uniform(1_000_000, 6));
+    let kernel = |x: f64, y: f64, a: f64, b: f64| a * x + b * y;
+    let mut out = vec![0.0; x.len()];
+    let mut group = c.benchmark_group("vectorize_4_args_1e6");
+    group.throughput(Throughput::Elements(x.len() as u64));
+    group.bench_function("apply4_sequential", |b| {
+        let vectorized = vectorize(kernel).target(Target::Sequential);
+        b.iter(|| vectorized.apply4_into(black_box(&x[..]), &y[..], 2.0, 0.5, &mut out));
     });
-    group.bench_function("sequential_loop", |b| {
+    group.bench_function("apply4_parallel", |b| {
+        let vectorized = vectorize(kernel).target(Target::Parallel);
+        b.iter(|| vectorized.apply4_into(black_box(&x[..]), &y[..], 2.0, 0.5, &mut out));
+    });
+    group.bench_function("hand_loop", |b| {
         b.iter(|| {
-            data.chunks_exact(100)
-                .map(walsh_median)
-                .collect::<Result<Vec<f32>, _>>()
+            for ((slot, &x), &y) in out.iter_mut().zip(black_box(&x)).zip(&y) {
+                *slot = kernel(x, y, 2.0, 0.5);
+            }
         });
     });
     group.finish();
@@ -282,6 +320,7 @@ criterion_group!(
     wald_map_reduce,
     normal_pdf,
     vectorize_threshold,
+    vectorize_four_arguments,
     processes
 );
 

@@ -10,6 +10,7 @@
 //!    kept, which is a narrow slice of the distribution and close to uniform, so each
 //!    round costs one pass and no sampling;
 //! 3. a few dozen left are selected among directly.
+//!
 //! The answer is exact whatever the pivots: they only decide how much each round
 //! removes. See `README.md` here for the measurements.
 
