@@ -22,7 +22,7 @@ WORKLOADS = [
     ("walsh_10k", "Walsh median, n = 10 000 (f64)", None, None, 1e-12),
     ("wald_bonferroni", "10 000 Wald tests on 10 000 x 100 + Bonferroni", 1, "numba_prange", 1e-9),
     ("pdf_1e7", "normal pdf over 1e7 points", 2, "numpy", 1e-12),
-    ("walsh_rows", "Walsh medians of 10 000 rows x 100 f32", 50, "numba_guvectorize_parallel", 1e-6),
+    ("walsh_rows", "Walsh medians of 10 000 rows x 100 f32", 20, "numba_guvectorize_parallel", 1e-6),
     ("job_threads", "joblib's job, 100 x 10 000 f32, threads", None, None, 1e-6),
     ("job_processes", "joblib's job, 100 x 10 000 f32, processes", None, None, 1e-6),
     ("tiny_tasks_10k", "10 000 tiny tasks (threads vs joblib)", 10, "joblib_loky", 0.0),
