@@ -27,6 +27,41 @@ impl Pairs {
     }
 }
 
+/// A column index of the matrix, kept as narrow as the sample allows: the selection
+/// holds four of them per value (candidate ranges and two cuts), so `u32` halves its
+/// memory for any sample of fewer than 2^32 values.
+pub(crate) trait Column: Copy + Ord + Send + Sync + 'static {
+    /// `index`, which the caller knows fits (at most the sample's length).
+    fn of(index: usize) -> Self;
+    /// The index.
+    fn get(self) -> usize;
+}
+
+impl Column for u32 {
+    #[inline]
+    fn of(index: usize) -> u32 {
+        // Only chosen for samples of at most u32::MAX values.
+        #[allow(clippy::cast_possible_truncation)]
+        let narrow = index as u32;
+        narrow
+    }
+    #[inline]
+    fn get(self) -> usize {
+        self as usize
+    }
+}
+
+impl Column for usize {
+    #[inline]
+    fn of(index: usize) -> usize {
+        index
+    }
+    #[inline]
+    fn get(self) -> usize {
+        self
+    }
+}
+
 /// Which side of a pivot a cut counts.
 #[derive(Clone, Copy)]
 enum Cut {
@@ -91,27 +126,27 @@ impl<T: Float, const PLAIN: bool> Matrix<'_, T, PLAIN> {
     /// The boundary never moves right as the row index grows (the matrix is monotone in
     /// columns too), so one pointer per cut walks all boundaries in O(n) in all, and rows
     /// without candidates cost nothing but their known boundary.
-    fn cut_two(
+    fn cut_two<C: Column>(
         &self,
         Sweep {
             pivot: pivot_a,
             cut: rule_a,
             boundary: boundary_a,
-        }: Sweep<'_, T>,
+        }: Sweep<'_, T, C>,
         Sweep {
             pivot: pivot_b,
             cut: rule_b,
             boundary: boundary_b,
-        }: Sweep<'_, T>,
-        lo: &[usize],
-        hi: &[usize],
+        }: Sweep<'_, T, C>,
+        lo: &[C],
+        hi: &[C],
     ) -> (usize, usize) {
         let n = self.len();
         // Upper bounds of the current row's boundaries over its whole row.
         let (mut col_a, mut col_b) = (n, n);
         let (mut total_a, mut total_b) = (0, 0);
         for row in 0..n {
-            let (row_lo, row_hi) = (lo[row], hi[row]);
+            let (row_lo, row_hi) = (lo[row].get(), hi[row].get());
             let start = self.pairs.row_start(row).min(n);
             let mut top_a = col_a.min(row_hi).max(row_lo);
             let mut top_b = col_b.min(row_hi).max(row_lo);
@@ -122,8 +157,8 @@ impl<T: Float, const PLAIN: bool> Matrix<'_, T, PLAIN> {
                 col_a = top_a;
                 col_b = top_b;
             }
-            boundary_a[row] = top_a;
-            boundary_b[row] = top_b;
+            boundary_a[row] = C::of(top_a);
+            boundary_b[row] = C::of(top_b);
             total_a += top_a - start;
             total_b += top_b - start;
         }
@@ -160,10 +195,10 @@ fn count_where<T: Copy>(values: &[T], predicate: impl Fn(&T) -> bool) -> usize {
 }
 
 /// One cut to make in a sweep: count against `pivot`, boundaries into `boundary`.
-struct Sweep<'b, T> {
+struct Sweep<'b, T, C> {
     pivot: T,
     cut: Cut,
-    boundary: &'b mut [usize],
+    boundary: &'b mut [C],
 }
 
 /// A small, fast generator for pivot sampling. Reproducible runs matter more here than
@@ -196,31 +231,37 @@ impl SplitMix64 {
 /// The state of one selection: for each row the half-open column range `lo..hi` of the
 /// averages that may still hold the wanted rank. Averages left of `lo` are known to rank
 /// before it, those at or right of `hi` after it.
-struct Selection<'a, T, const PLAIN: bool> {
+struct Selection<'a, T, const PLAIN: bool, C> {
     matrix: Matrix<'a, T, PLAIN>,
-    lo: Vec<usize>,
-    hi: Vec<usize>,
-    below: Vec<usize>,
-    above: Vec<usize>,
+    lo: Vec<C>,
+    hi: Vec<C>,
+    below: Vec<C>,
+    above: Vec<C>,
     rng: SplitMix64,
 }
 
-impl<'a, T: Float, const PLAIN: bool> Selection<'a, T, PLAIN> {
+impl<'a, T: Float, const PLAIN: bool, C: Column> Selection<'a, T, PLAIN, C> {
     fn new(sorted: &'a [T], pairs: Pairs) -> Self {
         let n = sorted.len();
-        let lo = (0..n).map(|row| pairs.row_start(row).min(n)).collect();
+        let lo = (0..n)
+            .map(|row| C::of(pairs.row_start(row).min(n)))
+            .collect();
         Selection {
             matrix: Matrix { sorted, pairs },
             lo,
-            hi: vec![n; n],
-            below: vec![0; n],
-            above: vec![0; n],
+            hi: vec![C::of(n); n],
+            below: vec![C::of(0); n],
+            above: vec![C::of(0); n],
             rng: SplitMix64(0x5EED ^ n as u64),
         }
     }
 
     fn remaining(&self) -> usize {
-        self.lo.iter().zip(&self.hi).map(|(lo, hi)| hi - lo).sum()
+        self.lo
+            .iter()
+            .zip(&self.hi)
+            .map(|(lo, hi)| hi.get() - lo.get())
+            .sum()
     }
 
     /// Averages known to rank before every remaining candidate.
@@ -228,7 +269,7 @@ impl<'a, T: Float, const PLAIN: bool> Selection<'a, T, PLAIN> {
         let pairs = self.matrix.pairs;
         let n = self.matrix.len();
         (0..n)
-            .map(|row| self.lo[row] - pairs.row_start(row).min(n))
+            .map(|row| self.lo[row].get() - pairs.row_start(row).min(n))
             .sum()
     }
 
@@ -239,12 +280,12 @@ impl<'a, T: Float, const PLAIN: bool> Selection<'a, T, PLAIN> {
         let mut wanted = positions.iter().peekable();
         let mut before = 0;
         for row in 0..self.matrix.len() {
-            let width = self.hi[row] - self.lo[row];
+            let width = self.hi[row].get() - self.lo[row].get();
             while let Some(&&position) = wanted.peek() {
                 if position >= before + width {
                     break;
                 }
-                found.push(self.matrix.at(row, self.lo[row] + position - before));
+                found.push(self.matrix.at(row, self.lo[row].get() + position - before));
                 wanted.next();
             }
             before += width;
@@ -333,7 +374,9 @@ impl<'a, T: Float, const PLAIN: bool> Selection<'a, T, PLAIN> {
     fn select_among_candidates(&self, target: usize) -> (T, Option<T>) {
         let mut candidates = Vec::with_capacity(self.remaining());
         for row in 0..self.matrix.len() {
-            candidates.extend((self.lo[row]..self.hi[row]).map(|col| self.matrix.at(row, col)));
+            candidates.extend(
+                (self.lo[row].get()..self.hi[row].get()).map(|col| self.matrix.at(row, col)),
+            );
         }
         let (_, &mut found, after) = candidates.select_nth_unstable_by(target, T::cmp_finite);
         let next = after.iter().copied().min_by(T::cmp_finite);
@@ -343,7 +386,10 @@ impl<'a, T: Float, const PLAIN: bool> Selection<'a, T, PLAIN> {
     /// The average of rank `rank` (0-based) among all pairs, and the one of rank
     /// `rank + 1` when the search found it on the way.
     fn select(&mut self, rank: usize) -> (T, Option<T>) {
-        let small_enough = (self.matrix.len() * SMALL_FACTOR).max(256);
+        // Gathered, the candidates take memory: at most the sample's size (past 65 536
+        // values), not the `SMALL_FACTOR` times that small samples can afford.
+        let n = self.matrix.len();
+        let small_enough = (n * SMALL_FACTOR).min(n.max(1 << 16)).max(256);
         loop {
             let remaining = self.remaining();
             let target = rank - self.known_before();
@@ -369,12 +415,13 @@ impl<'a, T: Float, const PLAIN: bool> Selection<'a, T, PLAIN> {
     /// The average of rank `rank + 1`, given `value`, the one of rank `rank`.
     fn next_after(&mut self, rank: usize, value: T) -> T {
         // Search every row in full: the averages just above `value` may lie outside the
-        // candidate ranges the selection of `rank` left behind.
+        // candidate ranges the selection of `rank` left behind. The selection is over, so
+        // its ranges become whole rows (no new arrays: they are a value's worth each).
         let n = self.matrix.len();
-        let whole_rows: Vec<usize> = (0..n)
-            .map(|row| self.matrix.pairs.row_start(row).min(n))
-            .collect();
-        let ends = vec![n; n];
+        for (row, (lo, hi)) in self.lo.iter_mut().zip(&mut self.hi).enumerate() {
+            *lo = C::of(self.matrix.pairs.row_start(row).min(n));
+            *hi = C::of(n);
+        }
         let (through_value, _) = self.matrix.cut_two(
             Sweep {
                 pivot: value,
@@ -386,14 +433,14 @@ impl<'a, T: Float, const PLAIN: bool> Selection<'a, T, PLAIN> {
                 cut: Cut::Below,
                 boundary: &mut self.below,
             },
-            &whole_rows,
-            &ends,
+            &self.lo,
+            &self.hi,
         );
         if through_value > rank + 1 {
             return value;
         }
         let mut next: Option<T> = None;
-        for (row, &col) in self.above.iter().enumerate() {
+        for (row, col) in self.above.iter().map(|col| col.get()).enumerate() {
             if col < n {
                 let candidate = self.matrix.at(row, col);
                 if next.is_none_or(|best| candidate < best) {
@@ -406,13 +453,13 @@ impl<'a, T: Float, const PLAIN: bool> Selection<'a, T, PLAIN> {
     }
 }
 
-fn narrow_from_above(hi: &mut [usize], lo: &[usize], boundary: &[usize]) {
+fn narrow_from_above<C: Column>(hi: &mut [C], lo: &[C], boundary: &[C]) {
     for ((hi, &lo), &bound) in hi.iter_mut().zip(lo).zip(boundary) {
         *hi = (*hi).min(bound).max(lo);
     }
 }
 
-fn narrow_from_below(lo: &mut [usize], hi: &[usize], boundary: &[usize]) {
+fn narrow_from_below<C: Column>(lo: &mut [C], hi: &[C], boundary: &[C]) {
     for ((lo, &hi), &bound) in lo.iter_mut().zip(hi).zip(boundary) {
         *lo = (*lo).max(bound).min(hi);
     }
@@ -438,8 +485,16 @@ pub(crate) fn median_of_pairs<T: Float>(sorted: &[T], pairs: Pairs) -> T {
 }
 
 fn median_with<T: Float, const PLAIN: bool>(sorted: &[T], pairs: Pairs) -> T {
+    if u32::try_from(sorted.len()).is_ok() {
+        median_in::<T, PLAIN, u32>(sorted, pairs)
+    } else {
+        median_in::<T, PLAIN, usize>(sorted, pairs)
+    }
+}
+
+fn median_in<T: Float, const PLAIN: bool, C: Column>(sorted: &[T], pairs: Pairs) -> T {
     let count = pairs.count(sorted.len());
-    let mut selection = Selection::<T, PLAIN>::new(sorted, pairs);
+    let mut selection = Selection::<T, PLAIN, C>::new(sorted, pairs);
     let upper = count / 2;
     if count % 2 == 1 {
         return selection.select(upper).0;
@@ -447,4 +502,25 @@ fn median_with<T: Float, const PLAIN: bool>(sorted: &[T], pairs: Pairs) -> T {
     let (lower, next) = selection.select(upper - 1);
     let next = next.unwrap_or_else(|| selection.next_after(upper - 1, lower));
     T::midpoint(lower, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{median_in, Pairs};
+
+    #[test]
+    fn wide_columns_give_the_narrow_ones_answer() {
+        // Samples past u32::MAX values take `usize` columns: the same code on another
+        // index type, checked here on a sample of a size a test can hold.
+        let mut sample: Vec<f64> = (0..3_000_u32)
+            .map(|i| f64::from(i.wrapping_mul(2_654_435_761) % 10_007) / 7.0)
+            .collect();
+        sample.sort_unstable_by(f64::total_cmp);
+        for pairs in [Pairs::Distinct, Pairs::WithSelf] {
+            assert_eq!(
+                median_in::<f64, true, usize>(&sample, pairs).to_bits(),
+                median_in::<f64, true, u32>(&sample, pairs).to_bits()
+            );
+        }
+    }
 }
