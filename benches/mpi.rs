@@ -12,8 +12,9 @@
 mod common;
 
 use common::{square, uniform_f32, walsh_median_owned};
-use criterion::{criterion_group, Criterion, Throughput};
-use parmemo::parallel::{Backend, Parallel};
+use criterion::{criterion_group, BatchSize as Batches, Criterion, Throughput};
+use parmemo::parallel::{Backend, BatchSize, Parallel};
+use parmemo::Shared;
 use std::hint::black_box;
 
 fn mpi_vs_processes(c: &mut Criterion) {
@@ -51,7 +52,42 @@ fn mpi_vs_processes(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, mpi_vs_processes);
+// Task arguments arrive owned: they are deserialized where the task runs.
+#[allow(clippy::needless_pass_by_value)]
+fn shared_len(array: Shared<[f32]>) -> usize {
+    array.len()
+}
+
+#[allow(clippy::needless_pass_by_value)]
+fn vec_len(array: Vec<f32>) -> usize {
+    array.len()
+}
+
+/// One 64 MB array read by 8 tasks on the ranks: a `Shared` made beforehand goes to
+/// each rank once and stays there while rank 0 holds it; a new `Vec` per task goes
+/// whole with each task.
+fn arrays_to_ranks(c: &mut Criterion) {
+    let on_ranks = Parallel::new()
+        .backend(Backend::Mpi)
+        .batch_size(BatchSize::Fixed(1));
+    let values = uniform_f32(16 << 20, 9);
+    let shared: Shared<[f32]> = Shared::from(values.clone());
+    let mut group = c.benchmark_group("mpi_64mb_to_8_tasks");
+    group.sample_size(10);
+    group.bench_function("shared_made_beforehand", |b| {
+        b.iter(|| on_ranks.map(shared_len, vec![shared.clone(); 8]));
+    });
+    group.bench_function("new_vec_per_task", |b| {
+        b.iter_batched(
+            || vec![values.clone(); 8],
+            |owned| on_ranks.map(vec_len, owned),
+            Batches::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, mpi_vs_processes, arrays_to_ranks);
 
 fn main() {
     // Ranks 1.. serve here; worker processes of the process backend too.

@@ -8,6 +8,7 @@
 //! any test harness starts threads.
 
 use parmemo_parallel::{Backend, BatchSize, Error, Parallel};
+use parmemo_shared::Shared;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,7 +49,7 @@ fn main() {
         eprintln!("the crash run returned: {outcome:?}");
         std::process::exit(0);
     }
-    let checks: [Check; 10] = [
+    let checks: [Check; 12] = [
         (
             "results_come_back_in_input_order",
             results_come_back_in_input_order,
@@ -64,6 +65,14 @@ fn main() {
             an_error_names_its_task_and_comes_back_as_itself,
         ),
         ("a_large_argument_round_trips", a_large_argument_round_trips),
+        (
+            "a_shared_array_serves_every_task_of_a_rank",
+            a_shared_array_serves_every_task_of_a_rank,
+        ),
+        (
+            "a_dropped_shared_array_is_never_confused_with_a_new_one",
+            a_dropped_shared_array_is_never_confused_with_a_new_one,
+        ),
         ("ten_thousand_tiny_tasks", ten_thousand_tiny_tasks),
         ("tasks_run_where_they_should", tasks_run_where_they_should),
         ("a_timeout_names_its_task", a_timeout_names_its_task),
@@ -263,6 +272,52 @@ fn a_large_argument_round_trips() -> Result<(), String> {
         sums == [(8_000_000, expected_sum), (10, 10.0), (0, 0.0)],
         || format!("got {sums:?}"),
     )
+}
+
+// As `checksum`, for an array that each rank receives once and keeps.
+#[allow(clippy::needless_pass_by_value)]
+fn shared_checksum((values, scale): (Shared<[f64]>, f64)) -> (usize, f64) {
+    (values.len(), values.iter().sum::<f64>() * scale)
+}
+
+fn a_shared_array_serves_every_task_of_a_rank() -> Result<(), String> {
+    // 16 MB, named by 40 one-task batches: each rank gets its bytes with its first task
+    // and the later ones by id; every task must still see the whole array.
+    let array: Shared<[f64]> = Shared::from((0..2_000_000).map(f64::from).collect::<Vec<_>>());
+    let expected: f64 = array.iter().sum();
+    let inputs: Vec<(Shared<[f64]>, f64)> =
+        (0..40).map(|i| (array.clone(), f64::from(i))).collect();
+    let sums = Parallel::new()
+        .backend(Backend::Mpi)
+        .batch_size(BatchSize::Fixed(1))
+        .map(shared_checksum, inputs)
+        .map_err(|err| err.to_string())?;
+    let wanted: Vec<(usize, f64)> = (0..40)
+        .map(|i| (2_000_000, expected * f64::from(i)))
+        .collect();
+    expect(sums == wanted, || format!("got {:?}", &sums[..3]))
+}
+
+fn a_dropped_shared_array_is_never_confused_with_a_new_one() -> Result<(), String> {
+    // Ranks keep an array by an id tied to its address on rank 0; once the program drops
+    // it, a new array may take the same address, and must not be answered from the old.
+    for round in 1..=6_u32 {
+        let array: Shared<[f64]> = Shared::from(vec![f64::from(round); 1 << 16]);
+        let inputs = vec![(array.clone(), 1.0); 6];
+        drop(array);
+        let sums = Parallel::new()
+            .backend(Backend::Mpi)
+            .batch_size(BatchSize::Fixed(1))
+            .map(shared_checksum, inputs)
+            .map_err(|err| err.to_string())?;
+        let expected = f64::from(round) * f64::from(1_u32 << 16);
+        expect(
+            sums.iter()
+                .all(|&(len, sum)| len == 1 << 16 && sum == expected),
+            || format!("round {round}: got {sums:?}"),
+        )?;
+    }
+    Ok(())
 }
 
 fn add_one(x: u32) -> u32 {

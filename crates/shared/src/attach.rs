@@ -63,6 +63,37 @@ impl Attachment {
         Attachment(Arc::new(Region::copied(bytes)))
     }
 
+    /// Whether `self` and `other` are handles of one array (not merely equal bytes).
+    ///
+    /// ```
+    /// use parmemo_shared::{attach, Shared};
+    /// let array: Shared<[u8]> = Shared::from(vec![1, 2, 3]);
+    /// let (_, first) = attach::collect(|| serde_json::to_string(&array));
+    /// let (_, again) = attach::collect(|| serde_json::to_string(&array));
+    /// assert!(first[0].same_array(&again[0]));
+    /// assert!(!first[0].same_array(&attach::Attachment::copied(&[1, 2, 3])));
+    /// ```
+    #[must_use]
+    pub fn same_array(&self, other: &Attachment) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// A number that names this array among the live ones: equal for handles of one
+    /// array, and never another live array's (it is its address, held as long as any
+    /// handle is). A receiver that keeps arrays by it must forget them when
+    /// [`others_hold`](Self::others_hold) says the sender's last other handle is gone.
+    #[must_use]
+    pub fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    /// How many handles of this array exist besides this one (in this process): its
+    /// `Shared` values, other attachments.
+    #[must_use]
+    pub fn others_hold(&self) -> usize {
+        Arc::strong_count(&self.0) - 1
+    }
+
     /// The element type, when this is a plain vector moved in whole (see
     /// [`plain`](crate::plain)): what a receiver needs to rebuild it as a vector.
     #[must_use]

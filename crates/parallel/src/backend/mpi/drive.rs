@@ -6,13 +6,17 @@
 //! of the library.
 
 use super::join::take;
-use super::{Backoff, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_HEADER, RUN_PAYLOAD, STOP};
-use crate::backend::remote::wire::{reply_from_parts, request_header, Reply, Request};
+use super::{
+    Backoff, FORGET, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_ARRAY, RUN_HEADER, RUN_PAYLOAD,
+    STOP,
+};
+use crate::backend::remote::wire::{reply_from_parts, request_header, Carried, Reply, Request};
 use crate::backend::remote::{Arrays, Done, Job, JobOutcome, Partial, Workers};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use mpi::point_to_point::Status;
 use mpi::topology::{Rank, SimpleCommunicator};
 use mpi::traits::{Communicator, Destination, MatchedReceiveVec, Source};
+use parmemo_shared::attach::Attachment;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -77,9 +81,10 @@ pub(super) fn stop_servers(world: &SimpleCommunicator) {
 }
 
 impl Workers for Cluster {
-    /// Ranks may run on other machines: arrays travel inside the payload.
+    /// Arrays travel beside the payload, as bytes (ranks may run on other machines): a
+    /// `Shared` once to each rank, which keeps it while rank 0 holds it.
     fn arrays(&self) -> Arrays {
-        Arrays::Inline
+        Arrays::Attached
     }
 
     fn submit(&self, job: Job) {
@@ -123,6 +128,7 @@ pub(super) fn drive(commands: &Receiver<Command>) {
     let mut shutting_down = false;
     let mut shutdown_since: Option<Instant> = None;
     let mut backoff = Backoff::new();
+    let mut kept = Kept::default();
     loop {
         if busy.is_empty() && queue.is_empty() {
             if shutting_down {
@@ -154,7 +160,8 @@ pub(super) fn drive(commands: &Receiver<Command>) {
                 continue;
             }
             if let Some(rank) = idle.pop() {
-                if let Some(entry) = send_job(&world, rank, job) {
+                kept.forget_released(&world);
+                if let Some(entry) = send_job(&world, rank, job, &mut kept) {
                     busy.insert(rank, entry);
                 } else {
                     idle.push(rank);
@@ -261,8 +268,97 @@ fn report_stalled(queue: &mut VecDeque<Queued>, idle: &[Rank], busy: &HashMap<Ra
     }
 }
 
+/// The `Shared` arrays the serving ranks keep, by identity: sent to a rank once, then
+/// named by id. An array is forgotten (here and on its ranks) once rank 0 holds it only
+/// here: no later task can name it, and its address may be reused.
+#[derive(Default)]
+struct Kept {
+    arrays: HashMap<usize, KeptArray>,
+    next_id: u64,
+}
+
+struct KeptArray {
+    id: u64,
+    /// Held so that the array's identity stays its own while ranks keep it.
+    array: Attachment,
+    ranks: Vec<Rank>,
+}
+
+impl Kept {
+    /// How `array` goes to `rank`: by id, its bytes sent only if the rank lacks them.
+    fn carry(&mut self, array: &Attachment, rank: Rank) -> (Carried, bool) {
+        let next_id = &mut self.next_id;
+        let entry = self.arrays.entry(array.identity()).or_insert_with(|| {
+            *next_id += 1;
+            KeptArray {
+                id: *next_id,
+                array: array.clone(),
+                ranks: Vec::new(),
+            }
+        });
+        let fresh = !entry.ranks.contains(&rank);
+        if fresh {
+            entry.ranks.push(rank);
+        }
+        (
+            Carried::Kept {
+                id: entry.id,
+                fresh,
+            },
+            fresh,
+        )
+    }
+
+    /// Tells the ranks to drop the arrays nothing but this table holds any more.
+    fn forget_released(&mut self, world: &SimpleCommunicator) {
+        let mut forgotten: HashMap<Rank, Vec<u8>> = HashMap::new();
+        self.arrays.retain(|_, entry| {
+            if entry.array.others_hold() > 0 {
+                return true;
+            }
+            for &rank in &entry.ranks {
+                forgotten
+                    .entry(rank)
+                    .or_default()
+                    .extend_from_slice(&entry.id.to_le_bytes());
+            }
+            false
+        });
+        for (rank, ids) in forgotten {
+            world.process_at_rank(rank).send_with_tag(&ids[..], FORGET);
+        }
+    }
+}
+
+/// How each attachment of a request goes to `rank`, and the bytes to send after it.
+/// `Shared` arrays (held elsewhere too, by the caller's handles) are kept by the ranks;
+/// plain vectors moved into the request go inline, as the task's own.
+fn carriage<'a>(
+    attached: &'a [Attachment],
+    rank: Rank,
+    kept: &mut Kept,
+) -> (Vec<Carried>, Vec<&'a [u8]>) {
+    let mut carried = Vec::with_capacity(attached.len());
+    let mut sent = Vec::new();
+    for array in attached {
+        if array.element().is_none() && array.others_hold() > 0 {
+            let (how, fresh) = kept.carry(array, rank);
+            carried.push(how);
+            if fresh {
+                sent.push(array.bytes());
+            }
+        } else {
+            carried.push(Carried::Inline {
+                element: array.element().map(str::to_owned),
+            });
+            sent.push(array.bytes());
+        }
+    }
+    (carried, sent)
+}
+
 /// Sends `job` to `rank`; `None` (the job reported as failed) if it cannot go.
-fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job) -> Option<Busy> {
+fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job, kept: &mut Kept) -> Option<Busy> {
     let Job {
         request: Request::Run {
             task,
@@ -275,18 +371,33 @@ fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job) -> Option<Busy> {
         ..
     } = job;
     let failure = |message: String| Some(JobOutcome::Reply(Reply::failed(0, message)));
+    let largest_array = arguments
+        .attached
+        .iter()
+        .map(|array| array.bytes().len())
+        .max()
+        .unwrap_or(0);
     let refusal = if arguments.bytes.len() > MAX_MESSAGE {
         failure(format!(
             "the batch's arguments take {} bytes, more than an MPI message holds (2 GiB): \
              lower batch_size",
             arguments.bytes.len()
         ))
+    } else if largest_array > MAX_MESSAGE {
+        failure(format!(
+            "an array argument takes {largest_array} bytes, more than an MPI message holds \
+             (2 GiB): split it"
+        ))
     } else {
-        match request_header(task, each) {
+        let (carried, sent) = carriage(&arguments.attached, rank, kept);
+        match request_header(task, each, carried) {
             Ok(header) => {
                 let destination = world.process_at_rank(rank);
                 destination.send_with_tag(&header[..], RUN_HEADER);
                 destination.send_with_tag(&arguments.bytes[..], RUN_PAYLOAD);
+                for bytes in sent {
+                    destination.send_with_tag(bytes, RUN_ARRAY);
+                }
                 None
             }
             Err(err) => failure(format!("the request could not be encoded: {err}")),

@@ -21,6 +21,10 @@ const RUN_PAYLOAD: mpi::Tag = 2;
 const REPLY_HEADER: mpi::Tag = 3;
 const REPLY_PAYLOAD: mpi::Tag = 4;
 const STOP: mpi::Tag = 5;
+/// An array of a request, after its payload (one message each).
+const RUN_ARRAY: mpi::Tag = 6;
+/// The ids (little-endian u64s) of kept arrays a rank may drop.
+const FORGET: mpi::Tag = 7;
 
 /// The largest MPI message: counts are C `int`s.
 const MAX_MESSAGE: usize = i32::MAX as usize;

@@ -1,11 +1,18 @@
 //! The loop of ranks 1..: run each batch rank 0 sends until it says stop.
 
-use super::{Backoff, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_PAYLOAD, STOP};
-use crate::backend::remote::wire::{framed, reply_parts, request_from_parts, Reply, Request};
+use super::{
+    Backoff, FORGET, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_ARRAY, RUN_PAYLOAD, STOP,
+};
+use crate::backend::remote::wire::{
+    framed, reply_parts, request_from_parts, Carried, Reply, Request,
+};
 use crate::backend::remote::{call, call_each, Arrays};
 use mpi::point_to_point::Status;
-use mpi::topology::SimpleCommunicator;
+use mpi::topology::{Process, SimpleCommunicator};
 use mpi::traits::{Communicator, Destination, MatchedReceiveVec, Source};
+use parmemo_shared::attach::Attachment;
+use std::collections::HashMap;
+use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Serves rank 0 until it sends `STOP`. `runnable` is false when some rank runs another
@@ -13,6 +20,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub(super) fn serve(world: &SimpleCommunicator, runnable: bool) {
     let root = world.process_at_rank(0);
     let mut backoff = Backoff::new();
+    // The `Shared` arrays rank 0 sent once for all the tasks that name them.
+    let mut kept: HashMap<u64, Attachment> = HashMap::new();
     loop {
         let Some((message, status)) = root.immediate_matched_probe() else {
             backoff.wait();
@@ -23,8 +32,18 @@ pub(super) fn serve(world: &SimpleCommunicator, runnable: bool) {
         if status.tag() == STOP {
             return;
         }
+        if status.tag() == FORGET {
+            for id in header.chunks_exact(8) {
+                let id: [u8; 8] = id.try_into().unwrap_or_default();
+                kept.remove(&u64::from_le_bytes(id));
+            }
+            continue;
+        }
         let (payload, _) = root.receive_vec_with_tag::<u8>(RUN_PAYLOAD);
-        let reply = match request_from_parts(&header, payload) {
+        let request = request_from_parts(&header, payload, |how| {
+            receive_attachment(&root, how, &mut kept)
+        });
+        let reply = match request {
             Ok(request) if runnable => run(request, &root),
             Ok(_) => Reply::Failed {
                 error: Vec::new(),
@@ -38,6 +57,42 @@ pub(super) fn serve(world: &SimpleCommunicator, runnable: bool) {
             },
         };
         send_reply(&root, &reply);
+    }
+}
+
+/// An attachment of the request being received: its bytes are the next `RUN_ARRAY`
+/// message, unless it is an array this rank kept from an earlier request.
+fn receive_attachment(
+    root: &Process<'_>,
+    how: &Carried,
+    kept: &mut HashMap<u64, Attachment>,
+) -> io::Result<Attachment> {
+    match how {
+        Carried::Kept { id, fresh: false } => kept.get(id).cloned().ok_or_else(|| {
+            io::Error::other(format!(
+                "rank 0 named array {id}, which this rank does not keep"
+            ))
+        }),
+        Carried::Kept { id, fresh: true } => {
+            let (bytes, _) = root.receive_vec_with_tag::<u8>(RUN_ARRAY);
+            let array = Attachment::copied(&bytes);
+            kept.insert(*id, array.clone());
+            Ok(array)
+        }
+        Carried::Inline { element: None } => {
+            let (bytes, _) = root.receive_vec_with_tag::<u8>(RUN_ARRAY);
+            Ok(Attachment::copied(&bytes))
+        }
+        Carried::Inline {
+            element: Some(element),
+        } => {
+            let (bytes, _) = root.receive_vec_with_tag::<u8>(RUN_ARRAY);
+            Attachment::read_vec(element, bytes.len(), |into| {
+                into.copy_from_slice(&bytes);
+                Ok(())
+            })
+        }
+        Carried::Descriptor { .. } => Err(io::Error::other("a file descriptor cannot cross MPI")),
     }
 }
 

@@ -51,7 +51,7 @@ pub(crate) struct Payload {
 
 impl Payload {
     /// Bytes with nothing attached.
-    #[cfg(any(test, feature = "mpi"))]
+    #[cfg(test)]
     pub(crate) fn plain(bytes: Vec<u8>) -> Payload {
         Payload {
             bytes,
@@ -62,12 +62,15 @@ impl Payload {
 
 /// How one attachment travels.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-enum Carried {
+pub(crate) enum Carried {
     /// As a file descriptor passed with the frame: `len` bytes at `offset` of its file.
     Descriptor { offset: u64, len: u64 },
     /// As raw bytes after the payload; with an element type, a plain vector's bytes,
     /// read straight into a new vector of them.
     Inline { element: Option<String> },
+    /// An array the receiver keeps under `id` across requests (an MPI rank: a `Shared`
+    /// goes to each rank once): its bytes follow when `fresh`, else the receiver has them.
+    Kept { id: u64, fresh: bool },
 }
 
 /// Attachments smaller than this travel as bytes: a descriptor and a mapping cost more
@@ -195,15 +198,20 @@ fn read_bytes(stream: &mut impl Read, length: u64, limit: u64) -> io::Result<Vec
     Ok(bytes)
 }
 
-/// The encoded header of a request to run a batch whose arguments carry no attachment
-/// (the MPI backend's message format: ranks on other machines cannot map memory).
+/// The encoded header of a request to run a batch whose attachments travel as
+/// `carried` says (the MPI backend's message format: ranks on other machines cannot map
+/// memory, so arrays go as bytes, a `Shared` once per rank).
 #[cfg(feature = "mpi")]
-pub(crate) fn request_header(task: Offsets, each: bool) -> Result<Vec<u8>, String> {
+pub(crate) fn request_header(
+    task: Offsets,
+    each: bool,
+    carried: Vec<Carried>,
+) -> Result<Vec<u8>, String> {
     encode(&RunHeader {
         trampoline: task.trampoline,
         function: task.function,
         each,
-        carried: Vec::new(),
+        carried,
     })
 }
 
@@ -261,16 +269,27 @@ pub(crate) fn unframed(framed: Payload) -> Result<Vec<Payload>, String> {
     Ok(parts)
 }
 
-/// The request made of a header and its payload, for a peer that sends no attachment.
+/// The request made of a header and its payload, with each attachment the header
+/// announces made by `attachment` (which reads the bytes that follow, or finds a kept
+/// array).
 #[cfg(feature = "mpi")]
-pub(crate) fn request_from_parts(header: &[u8], arguments: Vec<u8>) -> io::Result<Request> {
+pub(crate) fn request_from_parts(
+    header: &[u8],
+    arguments: Vec<u8>,
+    attachment: impl FnMut(&Carried) -> io::Result<Attachment>,
+) -> io::Result<Request> {
     let header: RunHeader = decode(header).map_err(io::Error::other)?;
-    if !header.carried.is_empty() {
-        return Err(io::Error::other(
-            "arrays were attached where none can travel",
-        ));
-    }
-    Ok(request_of(&header, Payload::plain(arguments)))
+    // Every announced attachment is taken, even after one fails: their messages must
+    // not be left behind for the next request to read as its own.
+    let attached: Vec<io::Result<Attachment>> = header.carried.iter().map(attachment).collect();
+    let attached = attached.into_iter().collect::<io::Result<Vec<_>>>()?;
+    Ok(request_of(
+        &header,
+        Payload {
+            bytes: arguments,
+            attached,
+        },
+    ))
 }
 
 fn request_of(header: &RunHeader, arguments: Payload) -> Request {
@@ -446,6 +465,9 @@ fn receive_attached(
             Carried::Inline {
                 element: Some(element),
             } => read_vector(stream, element),
+            Carried::Kept { .. } => Err(io::Error::other(
+                "a kept array arrived on a channel that keeps none",
+            )),
         })
         .collect()
 }
