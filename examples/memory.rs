@@ -3,7 +3,8 @@
 //! 5.33 ms the second.
 //!
 //! Here the slow function is the naive Walsh median (every one of the 5e7 pair averages
-//! sorted), cached on the embedded default store in `target/parmemo-cache`. Run the
+//! sorted), cached on the embedded default store in cargo's target directory
+//! (`parmemo-examples/memory`, printed). Run the
 //! example twice: the second run finds the result the first one stored.
 //!
 //! `cargo run --release --example memory`
@@ -16,7 +17,8 @@ use parmemo::stats::reference::walsh_median_naive;
 use std::sync::LazyLock;
 use std::time::Instant;
 
-static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new("target/parmemo-cache").verbose(1));
+static MEMORY: LazyLock<Memory> =
+    LazyLock::new(|| Memory::new(common::cache_dir("memory")).verbose(1));
 
 /// The naive Walsh median: O(n^2 log n), slow on purpose. Errors are cached too (as
 /// text): the same input fails the same way.
@@ -30,7 +32,8 @@ fn main() {
     let handle = walsh_median_naive_cached::cache();
     let stored_before = handle.check_call_in_cache(&sample);
     println!(
-        "Walsh median of 10 000 f32, cached in target/parmemo-cache ({})",
+        "Walsh median of 10 000 f32, cached in {} ({})",
+        common::cache_dir("memory").display(),
         if stored_before {
             "stored by an earlier run"
         } else {

@@ -6,9 +6,9 @@
 //! 3. Normal pdf over 1e7 points: scalar loop vs parallel `vectorize` (1D).
 //! 4. Walsh medians of 10 000 rows x 100 with `guvectorize` (1D).
 //! 5. `Parallel` / `delayed`: 100 samples x 10 000 on threads and processes (2A).
-//! 6. `#[cache]` on the default store (one file per entry, in `target/parmemo-tour`): the
-//!    first call, the second from the store. Run the tour again to see the first run's
-//!    result loaded.
+//! 6. `#[cache]` on the default store (one file per entry, in cargo's target directory,
+//!    `parmemo-examples/tour`): the first call, the second from the store. Run the tour
+//!    again to see the first run's result loaded.
 //!
 //! `cargo run --release --example tour`
 
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 type Failure = Box<dyn std::error::Error>;
 
-static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new("target/parmemo-tour"));
+static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(common::cache_dir("tour")));
 
 /// The tutorial's slow function for 2B: every one of the 5e7 pair averages sorted.
 #[parmemo::cache(MEMORY)]
@@ -260,7 +260,10 @@ fn parallel_and_delayed(report: &Report) -> Result<(), Failure> {
 }
 
 fn memory_cache(report: &Report) {
-    report.section("#[cache] on the default store, target/parmemo-tour (2B)");
+    report.section(&format!(
+        "#[cache] on the default store, {} (2B)",
+        common::cache_dir("tour").display()
+    ));
     let sample = uniform_f32(10_000, SEED);
     let stored_before = walsh_median_slow::cache().check_call_in_cache(&sample);
     if !stored_before {

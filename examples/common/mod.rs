@@ -4,6 +4,7 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Normal};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The seed every example uses, so that runs are comparable.
@@ -68,4 +69,20 @@ pub fn speedup(slow: Duration, fast: Duration) -> String {
 /// One aligned row of a two-column report.
 pub fn row(label: &str, value: impl std::fmt::Display) {
     println!("  {label:<44} {value:>14}");
+}
+
+/// Where an example keeps its cache: `parmemo-examples/<name>` in cargo's target
+/// directory (wherever `CARGO_TARGET_DIR` puts it), found from the example's own path,
+/// `<target>/<profile>/examples/<example>`; `target/` if it is run from elsewhere.
+pub fn cache_dir(name: &str) -> PathBuf {
+    let target = std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            let examples = exe.parent()?;
+            (examples.file_name()? == "examples")
+                .then(|| examples.parent()?.parent().map(PathBuf::from))
+                .flatten()
+        })
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target.join("parmemo-examples").join(name)
 }
