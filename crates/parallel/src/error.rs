@@ -111,6 +111,14 @@ pub enum Error {
     /// `guvectorize` was given a row length of 0.
     #[error("row_len is 0: give the number of values in one row (> 0)")]
     ZeroRowLen,
+    /// The axis given to `guvectorize`'s `apply_axis` is not one of the array's.
+    #[error("axis {axis} is not an axis of a {dims}-d array: use Axis(0) for each column, Axis(1) for each row")]
+    InvalidAxis {
+        /// The axis given.
+        axis: usize,
+        /// The array's number of dimensions.
+        dims: usize,
+    },
     /// The buffer given to `guvectorize` is not a whole number of rows.
     #[error("{len} values do not split into rows of {row_len}: the buffer length must be a multiple of row_len")]
     RaggedRows {

@@ -386,6 +386,46 @@ impl<F> GuVectorize<F> {
         ndarray::Array2::from_shape_vec((rows, out_len), out)
             .map_err(|_| Error::OutputTooLarge { rows, out_len })
     }
+
+    /// The kernel over each lane of a 2-d array along `axis`, as numpy's `axis=`:
+    /// `Axis(1)` gives it each row (as [`apply_array`](Self::apply_array)), `Axis(0)`
+    /// each column. One row of `out_len` outputs per lane, in a `(lanes, out_len)` array.
+    /// Columns of a standard-layout array are copied into rows first (one pass).
+    ///
+    /// # Errors
+    /// [`Error::InvalidAxis`] for an axis other than 0 or 1; as [`apply`](Self::apply).
+    ///
+    /// ```
+    /// use ndarray::{array, Axis};
+    /// use parmemo_parallel::{vectorize::guvectorize, Error};
+    /// let data = array![[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]];
+    /// let sum = guvectorize(|lane: &[f64], o: &mut [f64]| o[0] = lane.iter().sum());
+    /// assert_eq!(sum.apply_axis(&data, Axis(1), 1)?, array![[6.0], [60.0]]); // each row
+    /// assert_eq!(sum.apply_axis(&data, Axis(0), 1)?, array![[11.0], [22.0], [33.0]]); // each column
+    /// assert_eq!(sum.apply_axis(&data, Axis(2), 1), Err(Error::InvalidAxis { axis: 2, dims: 2 }));
+    /// # Ok::<(), parmemo_parallel::Error>(())
+    /// ```
+    pub fn apply_axis<S, T, R>(
+        &self,
+        data: &ndarray::ArrayBase<S, ndarray::Ix2>,
+        axis: ndarray::Axis,
+        out_len: usize,
+    ) -> Result<ndarray::Array2<R>, Error>
+    where
+        S: ndarray::Data<Elem = T>,
+        F: Fn(&[T], &mut [R]) + Sync,
+        T: Clone + Sync,
+        R: Default + Clone + Send,
+    {
+        match axis.index() {
+            1 => self.apply_array(data, out_len),
+            0 => self.apply_array(&data.t(), out_len),
+            other => Err(Error::InvalidAxis {
+                axis: other,
+                dims: 2,
+            }),
+        }
+    }
 }
 
 /// Checks that an output of `got` values holds `rows * out_len`.
@@ -414,6 +454,34 @@ fn output<R: Default + Clone>(rows: usize, out_len: usize) -> Result<Vec<R>, Err
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "ndarray")]
+    #[test]
+    fn each_axis_gives_the_lanes_numpy_would() {
+        use ndarray::{Array2, Axis};
+        let data = Array2::from_shape_fn((37, 11), |(i, j)| (i * 11 + j) as f64 * 0.5);
+        let spread = guvectorize(|lane: &[f64], out: &mut [f64]| {
+            out[0] = lane.iter().copied().fold(f64::MIN, f64::max);
+            out[1] = lane.iter().copied().fold(f64::MAX, f64::min);
+        })
+        .target(Target::Parallel);
+        for (axis, lanes) in [(Axis(0), 11), (Axis(1), 37)] {
+            let got = spread.apply_axis(&data, axis, 2).unwrap();
+            assert_eq!(got.dim(), (lanes, 2));
+            for (index, lane) in data.lanes(axis).into_iter().enumerate() {
+                let max = lane.iter().copied().fold(f64::MIN, f64::max);
+                let min = lane.iter().copied().fold(f64::MAX, f64::min);
+                assert_eq!(
+                    (got[[index, 0]], got[[index, 1]]),
+                    (max, min),
+                    "{axis:?} {index}"
+                );
+            }
+        }
+        // A view that is already transposed goes through the same path.
+        let by_rows = spread.apply_axis(&data.t(), Axis(0), 2).unwrap();
+        assert_eq!(by_rows, spread.apply_axis(&data, Axis(1), 2).unwrap());
+    }
 
     #[test]
     fn two_inputs_and_fallible_rows_in_parallel_match_sequential() {
