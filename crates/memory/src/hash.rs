@@ -57,6 +57,12 @@ pub(crate) fn hash_parts(parts: &[&dyn KeyPart]) -> Result<u128, MemoryError> {
 #[doc(hidden)]
 pub struct KeyFeeder(KeyHasher);
 
+impl std::fmt::Debug for KeyFeeder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyFeeder")
+    }
+}
+
 /// One argument of a call, as the `#[cache]` macro hands it over: a part feeds the same
 /// bytes as serde's encoding of the argument would, by the fastest route for its type.
 #[doc(hidden)]
@@ -72,6 +78,13 @@ pub trait KeyPart {
 #[doc(hidden)]
 pub struct SerdePart<'a, T: ?Sized>(pub &'a T);
 
+// By hand, as for the other parts: the argument need not be `Debug`.
+impl<T: ?Sized> std::fmt::Debug for SerdePart<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SerdePart<{}>", std::any::type_name::<T>())
+    }
+}
+
 impl<T: Serialize + ?Sized> KeyPart for SerdePart<'_, T> {
     fn feed(&self, feeder: &mut KeyFeeder) -> Result<(), MemoryError> {
         feed_value(&mut feeder.0, self.0).map_err(encode_error)
@@ -83,6 +96,17 @@ impl<T: Serialize + ?Sized> KeyPart for SerdePart<'_, T> {
 /// same bytes at memory speed.
 #[doc(hidden)]
 pub struct SlicePart<'a, T>(pub &'a [T]);
+
+impl<T> std::fmt::Debug for SlicePart<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SlicePart<{}>({} values)",
+            std::any::type_name::<T>(),
+            self.0.len()
+        )
+    }
+}
 
 /// The numbers a [`SlicePart`] takes.
 #[doc(hidden)]

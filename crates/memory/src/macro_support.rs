@@ -28,6 +28,13 @@ impl<T, E> Fallible for Result<T, E> {
 /// An argument on its way to becoming a key part.
 pub struct KeyArg<'a, T: ?Sized>(pub &'a T);
 
+// By hand: the argument need not be `Debug`, and its value is not what a reader needs.
+impl<T: ?Sized> std::fmt::Debug for KeyArg<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyArg<{}>", std::any::type_name::<T>())
+    }
+}
+
 /// The general route: any `Serialize` argument.
 pub trait ViaSerde<'a, T: ?Sized> {
     /// The argument as a key part.
