@@ -60,6 +60,8 @@ pub use results::{RunIter, RunUnordered};
 pub use timing::{Timed, Untimed};
 
 mod backend;
+#[doc(hidden)]
+pub mod compile_fail;
 mod config;
 mod delayed;
 mod error;
