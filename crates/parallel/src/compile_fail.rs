@@ -34,9 +34,11 @@
 //! fn unwrap(value: Opaque) -> u64 {
 //!     value.0
 //! }
-//! let _ = Parallel::new()
-//!     .backend(Backend::Processes)
-//!     .map(unwrap, vec![Opaque(1)]);
+//! fn main() {
+//!     let _ = Parallel::new()
+//!         .backend(Backend::Processes)
+//!         .map(unwrap, vec![Opaque(1)]);
+//! }
 //! ```
 //!
 //! And so must a result:
@@ -47,7 +49,9 @@
 //! fn wrap(value: u64) -> Opaque {
 //!     Opaque(value)
 //! }
-//! let _ = Parallel::new().backend(Backend::Processes).map(wrap, 0..4_u64);
+//! fn main() {
+//!     let _ = Parallel::new().backend(Backend::Processes).map(wrap, 0..4_u64);
+//! }
 //! ```
 //!
 //! The same function and arguments compile once they are plain and serializable:
