@@ -25,7 +25,6 @@
 ///     parmemo_parallel::init();
 ///     // ... the program, which may use Backend::Processes
 /// }
-/// # main();
 /// ```
 pub fn init() {
     super::process::serve_if_invited();
