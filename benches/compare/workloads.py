@@ -75,8 +75,8 @@ def walsh_median_numba(x):
     return np.median(averages)
 
 
-@guvectorize(["void(float32[:], float32[:])"], "(n)->()", target="parallel", nopython=True)
-def walsh_median_rows_numba(row, out):
+@njit
+def pair_averages_f32(row):
     n = row.shape[0]
     averages = np.empty(n * (n - 1) // 2, dtype=np.float32)
     k = 0
@@ -84,19 +84,18 @@ def walsh_median_rows_numba(row, out):
         for j in range(i + 1, n):
             averages[k] = (row[i] + row[j]) / np.float32(2)
             k += 1
-    out[0] = np.median(averages)
+    return averages
+
+
+@guvectorize(["void(float32[:], float32[:])"], "(n)->()", target="parallel", nopython=True)
+def walsh_median_rows_numba(row, out):
+    out[0] = np.median(pair_averages_f32(row))
 
 
 @guvectorize(["void(float32[:], float32[:])"], "(n)->()", target="parallel", nopython=True)
 def walsh_median_rows_numba_sort(row, out):
     """The weaker form, kept for reference: a full sort of the averages."""
-    n = row.shape[0]
-    averages = np.empty(n * (n - 1) // 2, dtype=np.float32)
-    k = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            averages[k] = (row[i] + row[j]) / np.float32(2)
-            k += 1
+    averages = pair_averages_f32(row)
     averages.sort()
     m = averages.shape[0]
     if m % 2 == 1:

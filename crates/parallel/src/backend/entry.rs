@@ -26,6 +26,8 @@
 ///     // ... the program, which may use Backend::Processes
 /// }
 /// ```
+// The example is about where the call goes: first thing in `main`.
+#[allow(clippy::needless_doctest_main)]
 pub fn init() {
     super::process::serve_if_invited();
     #[cfg(feature = "mpi")]

@@ -228,6 +228,48 @@ impl SplitMix64 {
     }
 }
 
+/// Ascending positions in `0..count`, one drawn in each of `samples` equal slices of it
+/// (a stratified sample: it covers the values evenly, and comes out sorted).
+pub(crate) fn strata(
+    count: usize,
+    samples: usize,
+    rng: &mut SplitMix64,
+) -> impl Iterator<Item = usize> + '_ {
+    // Floating point, not integer division: this runs hundreds of times a round.
+    let stride = count as f64 / samples as f64;
+    let last_position = (count - 1) as f64;
+    (0..samples).map(move |stratum| {
+        // In 0..count and increasing with the stratum: the cast is exact enough.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let position = ((stratum as f64 + rng.unit()) * stride).min(last_position) as usize;
+        position
+    })
+}
+
+/// Two values of `sample` (drawn evenly from `count` values) expected to bracket rank
+/// `target` of those values closely, as Floyd and Rivest do for arrays: the target's
+/// relative rank in the sample, plus or minus about 2.5 standard deviations of where it
+/// falls there. Found by two selections rather than a sort of the sample.
+pub(crate) fn pivots_in_sample<T: Float>(sample: &mut [T], target: usize, count: usize) -> (T, T) {
+    let samples = sample.len();
+    let centre = (target as f64 + 0.5) / count as f64 * samples as f64;
+    let spread = 1.25 * (samples as f64).sqrt();
+    let last = (samples - 1) as f64;
+    // Clamped to 0..=last first, so the cast neither wraps nor truncates.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let at = |position: f64| position.clamp(0.0, last) as usize;
+    let (low_at, high_at) = (at(centre - spread), at(centre + spread));
+    let (_, &mut low, above) = sample.select_nth_unstable_by(low_at, T::cmp_finite);
+    let high = if high_at == low_at {
+        low
+    } else {
+        *above
+            .select_nth_unstable_by(high_at - low_at - 1, T::cmp_finite)
+            .1
+    };
+    (low, high)
+}
+
 /// The state of one selection: for each row the half-open column range `lo..hi` of the
 /// averages that may still hold the wanted rank. Averages left of `lo` are known to rank
 /// before it, those at or right of `hi` after it.
@@ -293,46 +335,15 @@ impl<'a, T: Float, const PLAIN: bool, C: Column> Selection<'a, T, PLAIN, C> {
         found
     }
 
-    /// Two sampled pivots expected to bracket the target closely (as Floyd and Rivest
-    /// do for arrays): the target's relative rank among the candidates, plus or minus
-    /// about 2.5 standard deviations of where it falls in the sample.
-    ///
-    /// The sample is stratified (one draw in each of `samples` equal slices of the
-    /// candidates), so its positions come out sorted and cover the candidates evenly,
-    /// and the two pivots are found by selection rather than by sorting it.
+    /// Two pivots from a stratified sample of the candidates, expected to bracket the
+    /// target closely ([`pivots_in_sample`]).
     fn bracket(&mut self, target: usize, remaining: usize) -> (T, T) {
         let samples = (remaining / SAMPLE_DIVISOR)
             .clamp(MIN_SAMPLES, MAX_SAMPLES)
             .min(remaining);
-        // Floating point, not integer division: this loop runs hundreds of times a round.
-        let stride = remaining as f64 / samples as f64;
-        let last_position = (remaining - 1) as f64;
-        let positions: Vec<usize> = (0..samples)
-            .map(|stratum| {
-                let offset = self.rng.unit();
-                // In 0..remaining, increasing with the stratum: the cast is exact enough.
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let position = ((stratum as f64 + offset) * stride).min(last_position) as usize;
-                position
-            })
-            .collect();
+        let positions: Vec<usize> = strata(remaining, samples, &mut self.rng).collect();
         let mut values = self.candidates_at(&positions);
-        let centre = (target as f64 + 0.5) / remaining as f64 * samples as f64;
-        let spread = 1.25 * (samples as f64).sqrt();
-        let last = (samples - 1) as f64;
-        // Clamped to 0..=last first, so the cast neither wraps nor truncates.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let at = |position: f64| position.clamp(0.0, last) as usize;
-        let (low_at, high_at) = (at(centre - spread), at(centre + spread));
-        let (_, &mut low, above) = values.select_nth_unstable_by(low_at, T::cmp_finite);
-        let high = if high_at == low_at {
-            low
-        } else {
-            *above
-                .select_nth_unstable_by(high_at - low_at - 1, T::cmp_finite)
-                .1
-        };
-        (low, high)
+        pivots_in_sample(&mut values, target, remaining)
     }
 
     /// Keeps only the candidates on the side of `low <= high` where rank `rank` lies, or

@@ -14,7 +14,7 @@
 //! The answer is exact whatever the pivots: they only decide how much each round
 //! removes. See `README.md` here for the measurements.
 
-use super::select::{Pairs, SplitMix64};
+use super::select::{pivots_in_sample, strata, Pairs, SplitMix64};
 use crate::Float;
 
 /// The longest sample this path takes: measured against the implicit selection (here,
@@ -97,46 +97,13 @@ fn bracket<T: Float>(
     rng: &mut SplitMix64,
     sample: &mut Vec<T>,
 ) -> (T, T) {
-    sample.clear();
-    sample.extend(strata(values.len(), rng).map(|position| values[position]));
-    pivots_in_sample(sample, target, values.len())
-}
-
-/// Ascending positions in `0..count`, one drawn in each of equal slices of it.
-fn strata(count: usize, rng: &mut SplitMix64) -> impl Iterator<Item = usize> + '_ {
+    let count = values.len();
     let samples = (count / SAMPLE_DIVISOR)
         .clamp(SAMPLE_MIN, SAMPLE_MAX)
         .min(count);
-    let stride = count as f64 / samples as f64;
-    let last_position = (count - 1) as f64;
-    (0..samples).map(move |stratum| {
-        // In 0..count and increasing with the stratum: the cast is exact enough.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let position = ((stratum as f64 + rng.unit()) * stride).min(last_position) as usize;
-        position
-    })
-}
-
-/// The two values of `sample` (drawn evenly from `count` values) around the place of
-/// rank `target`, about 2.5 standard deviations of that place apart.
-fn pivots_in_sample<T: Float>(sample: &mut [T], target: usize, count: usize) -> (T, T) {
-    let samples = sample.len();
-    let centre = (target as f64 + 0.5) / count as f64 * samples as f64;
-    let spread = 1.25 * (samples as f64).sqrt();
-    let last = (samples - 1) as f64;
-    // Clamped to 0..=last first, so the cast neither wraps nor truncates.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let at = |position: f64| position.clamp(0.0, last) as usize;
-    let (low_at, high_at) = (at(centre - spread), at(centre + spread));
-    let (_, &mut low, above) = sample.select_nth_unstable_by(low_at, T::cmp_finite);
-    let high = if high_at == low_at {
-        low
-    } else {
-        *above
-            .select_nth_unstable_by(high_at - low_at - 1, T::cmp_finite)
-            .1
-    };
-    (low, high)
+    sample.clear();
+    sample.extend(strata(count, samples, rng).map(|position| values[position]));
+    pivots_in_sample(sample, target, count)
 }
 
 /// Two pivots for rank `rank` among `count` values known to lie in `low..=high`, placed
