@@ -2,7 +2,7 @@
 //! tutorial's joblib job and the per-task overhead of tiny tasks with auto batching.
 //!
 //! ```text
-//! cargo bench --features mpi --bench mpi --no-run
+//! cargo bench -p parmemo-benches --features mpi --bench mpi --no-run
 //! mpirun -n 3 target/release/deps/mpi-<hash> --bench
 //! ```
 //! (one driving rank and two serving ranks against two worker processes). Without

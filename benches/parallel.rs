@@ -1,6 +1,6 @@
 //! `parmemo-parallel` against sequential loops and against rayon, in one run.
 //!
-//! `cargo bench --bench parallel`; the latest numbers are in docs/benchmarks.md.
+//! `cargo bench -p parmemo-benches --bench parallel`; the latest numbers are in docs/benchmarks.md.
 
 mod common;
 

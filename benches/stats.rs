@@ -1,6 +1,6 @@
 //! `parmemo-stats` kernels against their naive versions, in one run.
 //!
-//! `cargo bench --bench stats`; the latest numbers are in docs/benchmarks.md.
+//! `cargo bench -p parmemo-benches --bench stats`; the latest numbers are in docs/benchmarks.md.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use parmemo::stats::reference::walsh_median_naive;
