@@ -105,10 +105,10 @@ fn portable<T: Copy + PartialOrd + Default>(
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
-        __m256i, _mm256_add_ps, _mm256_castpd_ps, _mm256_cmp_pd, _mm256_cmp_ps, _mm256_loadu_pd,
-        _mm256_loadu_ps, _mm256_loadu_si256, _mm256_movemask_pd, _mm256_movemask_ps, _mm256_mul_ps,
-        _mm256_permutevar8x32_ps, _mm256_set1_pd, _mm256_set1_ps, _mm256_storeu_ps, _CMP_LE_OQ,
-        _CMP_LT_OQ,
+        __m256, __m256i, _mm256_add_ps, _mm256_castpd_ps, _mm256_cmp_pd, _mm256_cmp_ps,
+        _mm256_loadu_pd, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_movemask_pd,
+        _mm256_movemask_ps, _mm256_mul_ps, _mm256_permutevar8x32_ps, _mm256_set1_pd,
+        _mm256_set1_ps, _mm256_storeu_ps, _CMP_LE_OQ, _CMP_LT_OQ,
     };
 
     /// For each mask of eight lanes, the lanes to move to the front, in order.
@@ -155,6 +155,83 @@ mod avx2 {
         table
     }
 
+    /// Where the kept values go: each block's kept lanes are stored, packed, at the
+    /// write position, which only kept values advance; what lands past it is
+    /// overwritten by the next block or cut off at the end.
+    struct Packer<T> {
+        out: *mut T,
+        below: usize,
+        through: usize,
+    }
+
+    impl<T: Copy + PartialOrd> Packer<T> {
+        /// A packer into `kept`, emptied, with room for `count` values and a block more.
+        fn new(kept: &mut Vec<T>, count: usize) -> Self {
+            kept.clear();
+            kept.reserve(count + 8);
+            Packer {
+                out: kept.as_mut_ptr(),
+                below: 0,
+                through: 0,
+            }
+        }
+
+        /// Stores the lanes of a block that `keep` (a row of a permutation table) moves
+        /// to the front, and counts the block's lanes below the low pivot and at or
+        /// below the high one.
+        ///
+        /// # Safety
+        /// At most `count` values (as given to [`new`](Self::new)) are kept in all, so
+        /// the 32 bytes stored at the write position fit the reserved room.
+        #[inline]
+        #[target_feature(enable = "avx2,popcnt")]
+        unsafe fn block(&mut self, lanes: __m256, under: u32, at_or_under: u32, keep: &[u32; 8]) {
+            let packed = _mm256_permutevar8x32_ps(lanes, order_of(keep));
+            // SAFETY: by this function's contract the write position is at most `count`,
+            // and the vector has room for `count` values and 32 bytes more.
+            unsafe {
+                _mm256_storeu_ps(
+                    self.out.add(self.through - self.below).cast::<f32>(),
+                    packed,
+                );
+            };
+            self.below += under.count_ones() as usize;
+            self.through += at_or_under.count_ones() as usize;
+        }
+
+        /// One value, outside the blocks.
+        ///
+        /// # Safety
+        /// As [`block`](Self::block).
+        #[inline]
+        unsafe fn one(&mut self, value: T, low: T, high: T) {
+            // SAFETY: as in `block`, one value at the write position.
+            unsafe { self.out.add(self.through - self.below).write(value) };
+            self.below += usize::from(value < low);
+            self.through += usize::from(value <= high);
+        }
+
+        /// The counts, with `kept` cut to the values kept.
+        fn finish(self, kept: &mut Vec<T>) -> (usize, usize) {
+            // SAFETY: the first `through - below` values were written: each kept value
+            // was stored at its position before the position moved past it.
+            unsafe { kept.set_len(self.through - self.below) };
+            (self.below, self.through)
+        }
+    }
+
+    /// The masks of the lanes below `lows` and at or below `highs`, as bits.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn masks_ps(lanes: __m256, lows: __m256, highs: __m256) -> (u32, u32) {
+        let under = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(lanes, lows));
+        let at_or_under = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(lanes, highs));
+        // The masks are eight bits: the casts are exact.
+        #[allow(clippy::cast_sign_loss)]
+        let masks = (under as u32, at_or_under as u32);
+        masks
+    }
+
     /// [`KeepBetween::keep_between`](super::KeepBetween::keep_between) for `f32`.
     ///
     /// # Safety
@@ -166,42 +243,23 @@ mod avx2 {
         high: f32,
         kept: &mut Vec<f32>,
     ) -> (usize, usize) {
-        kept.clear();
-        // Each block stores eight lanes at the write position, kept or not.
-        kept.reserve(values.len() + 8);
-        let out = kept.as_mut_ptr();
+        let mut packer = Packer::new(kept, values.len());
         let (lows, highs) = (_mm256_set1_ps(low), _mm256_set1_ps(high));
-        let mut below = 0;
-        let mut through = 0;
         let blocks = values.chunks_exact(8);
         let tail = blocks.remainder();
         for block in blocks {
             // SAFETY: `block` holds eight f32s; the load is unaligned.
             let lanes = unsafe { _mm256_loadu_ps(block.as_ptr()) };
-            let under = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(lanes, lows));
-            let at_or_under = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(lanes, highs));
-            // The masks are eight bits: the casts are exact.
-            #[allow(clippy::cast_sign_loss)]
-            let (under, at_or_under) = (under as u32, at_or_under as u32);
-            let keep = (at_or_under & !under) as usize;
-            let order = order_of(&PACK_8[keep]);
-            let written = through - below;
-            // SAFETY: `written <= values.len()` (only kept values advance it), and the
-            // vector has room for `values.len() + 8` values: the eight lanes fit.
-            unsafe { _mm256_storeu_ps(out.add(written), _mm256_permutevar8x32_ps(lanes, order)) };
-            below += under.count_ones() as usize;
-            through += at_or_under.count_ones() as usize;
+            let (under, at_or_under) = masks_ps(lanes, lows, highs);
+            let keep = &PACK_8[(at_or_under & !under) as usize];
+            // SAFETY: at most `values.len()` values are kept.
+            unsafe { packer.block(lanes, under, at_or_under, keep) };
         }
         for &value in tail {
-            // SAFETY: as above, one value at `written <= values.len()`.
-            unsafe { out.add(through - below).write(value) };
-            below += usize::from(value < low);
-            through += usize::from(value <= high);
+            // SAFETY: as above.
+            unsafe { packer.one(value, low, high) };
         }
-        // SAFETY: the first `through - below` values were written: each kept value was
-        // stored at its position before the position moved past it.
-        unsafe { kept.set_len(through - below) };
-        (below, through)
+        packer.finish(kept)
     }
 
     /// [`KeepBetween::keep_half_sums_between`](super::KeepBetween::keep_half_sums_between)
@@ -223,17 +281,12 @@ mod avx2 {
         padded.extend_from_slice(sorted);
         padded.extend_from_slice(&[0.0; 8]);
         let pairs: usize = (0..n).map(|row| n - (row + first_column).min(n)).sum();
-        kept.clear();
-        // Each block stores eight lanes at the write position, kept or not.
-        kept.reserve(pairs + 8);
-        let out = kept.as_mut_ptr();
+        let mut packer = Packer::new(kept, pairs);
         let (lows, highs, halves) = (
             _mm256_set1_ps(low),
             _mm256_set1_ps(high),
             _mm256_set1_ps(0.5),
         );
-        let mut below = 0;
-        let mut through = 0;
         // The row's averages above `high` start at or before where the previous row's
         // did (its values are smaller): past that, nothing is counted or kept.
         let mut above_from = n;
@@ -241,36 +294,22 @@ mod avx2 {
             let xs = _mm256_set1_ps(x);
             let start = (row + first_column).min(n);
             let mut column = start;
-            let through_before = through;
+            let through_before = packer.through;
             while column < above_from {
-                let in_row = (n - column).min(8);
-                let lanes = (1_u32 << in_row) - 1;
+                let in_row = (1_u32 << (n - column).min(8)) - 1;
                 // SAFETY: `column < n` and `padded` holds `n + 8` values: eight fit.
                 let ys = unsafe { _mm256_loadu_ps(padded.as_ptr().add(column)) };
                 let averages = _mm256_mul_ps(_mm256_add_ps(xs, ys), halves);
-                let under = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(averages, lows));
-                let at_or_under = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(averages, highs));
-                // The masks are eight bits: the casts are exact.
-                #[allow(clippy::cast_sign_loss)]
-                let (under, at_or_under) = (under as u32 & lanes, at_or_under as u32 & lanes);
-                let keep = (at_or_under & !under) as usize;
-                let order = order_of(&PACK_8[keep]);
-                let written = through - below;
-                // SAFETY: `written` counts kept pairs, at most `pairs`, and the vector has
-                // room for `pairs + 8` values: the eight lanes fit.
-                unsafe {
-                    _mm256_storeu_ps(out.add(written), _mm256_permutevar8x32_ps(averages, order));
-                };
-                below += under.count_ones() as usize;
-                through += at_or_under.count_ones() as usize;
+                let (under, at_or_under) = masks_ps(averages, lows, highs);
+                let (under, at_or_under) = (under & in_row, at_or_under & in_row);
+                let keep = &PACK_8[(at_or_under & !under) as usize];
+                // SAFETY: at most `pairs` averages are kept.
+                unsafe { packer.block(averages, under, at_or_under, keep) };
                 column += 8;
             }
-            above_from = start + (through - through_before);
+            above_from = start + (packer.through - through_before);
         }
-        // SAFETY: the first `through - below` values were written: each kept value was
-        // stored at its position before the position moved past it.
-        unsafe { kept.set_len(through - below) };
-        (below, through)
+        packer.finish(kept)
     }
 
     /// [`KeepBetween::keep_between`](super::KeepBetween::keep_between) for `f64`.
@@ -284,13 +323,8 @@ mod avx2 {
         high: f64,
         kept: &mut Vec<f64>,
     ) -> (usize, usize) {
-        kept.clear();
-        // Each block stores four lanes at the write position, kept or not.
-        kept.reserve(values.len() + 4);
-        let out = kept.as_mut_ptr();
+        let mut packer = Packer::new(kept, values.len());
         let (lows, highs) = (_mm256_set1_pd(low), _mm256_set1_pd(high));
-        let mut below = 0;
-        let mut through = 0;
         let blocks = values.chunks_exact(4);
         let tail = blocks.remainder();
         for block in blocks {
@@ -301,26 +335,15 @@ mod avx2 {
             // The masks are four bits: the casts are exact.
             #[allow(clippy::cast_sign_loss)]
             let (under, at_or_under) = (under as u32, at_or_under as u32);
-            let keep = (at_or_under & !under) as usize;
-            let order = order_of(&PACK_4[keep]);
-            let packed = _mm256_permutevar8x32_ps(_mm256_castpd_ps(lanes), order);
-            let written = through - below;
-            // SAFETY: `written <= values.len()`, and the vector has room for
-            // `values.len() + 4` values: the four lanes fit.
-            unsafe { _mm256_storeu_ps(out.add(written).cast::<f32>(), packed) };
-            below += under.count_ones() as usize;
-            through += at_or_under.count_ones() as usize;
+            let keep = &PACK_4[(at_or_under & !under) as usize];
+            // SAFETY: at most `values.len()` values are kept.
+            unsafe { packer.block(_mm256_castpd_ps(lanes), under, at_or_under, keep) };
         }
         for &value in tail {
-            // SAFETY: as above, one value at `written <= values.len()`.
-            unsafe { out.add(through - below).write(value) };
-            below += usize::from(value < low);
-            through += usize::from(value <= high);
+            // SAFETY: as above.
+            unsafe { packer.one(value, low, high) };
         }
-        // SAFETY: the first `through - below` values were written: each kept value was
-        // stored at its position before the position moved past it.
-        unsafe { kept.set_len(through - below) };
-        (below, through)
+        packer.finish(kept)
     }
 }
 
