@@ -1,8 +1,9 @@
 //! `parmemo-memory`: hits, misses and scale, on both stores, in one run.
 //!
-//! `cargo bench -p parmemo-benches --bench memory`; the latest numbers are in docs/benchmarks.md. joblib's
-//! figures on this kind of machine, for comparison: hit with a 40 KB argument 296 us,
-//! with an 8 MB argument 11.7 ms, miss overhead with a 40 KB argument 667 us.
+//! `cargo bench -p parmemo-benches --bench memory`; the latest numbers are in
+//! docs/benchmarks.md. joblib's figures on this kind of machine, for comparison: hit
+//! with a 40 KB argument 296 us, with an 8 MB argument 11.7 ms, miss overhead with a
+//! 40 KB argument 667 us.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use parmemo::memory::{FunctionId, Memory, Store};

@@ -1,10 +1,11 @@
 //! `parmemo-parallel` against sequential loops and against rayon, in one run.
 //!
-//! `cargo bench -p parmemo-benches --bench parallel`; the latest numbers are in docs/benchmarks.md.
+//! `cargo bench -p parmemo-benches --bench parallel`; the latest numbers are in
+//! docs/benchmarks.md.
 
 mod common;
 
-use common::{length_of, square, uniform_f32, walsh_median_owned};
+use common::{length_of, square, uniform, uniform_f32, walsh_median_owned};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use parmemo::parallel::vectorize::{vectorize, Target};
 use parmemo::parallel::{delayed, Backend, Parallel};
@@ -12,10 +13,6 @@ use parmemo::stats::{correction, wald, walsh_median, walsh_median_rows, Normal};
 use parmemo::Shared;
 use rayon::prelude::*;
 use std::hint::black_box;
-
-fn uniform(n: usize, seed: u64) -> Vec<f64> {
-    uniform_f32(n, seed).into_iter().map(f64::from).collect()
-}
 
 /// Dispatch cost: 100 000 tasks that do almost nothing.
 fn tiny_tasks(c: &mut Criterion) {

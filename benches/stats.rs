@@ -1,36 +1,15 @@
 //! `parmemo-stats` kernels against their naive versions, in one run.
 //!
-//! `cargo bench -p parmemo-benches --bench stats`; the latest numbers are in docs/benchmarks.md.
+//! `cargo bench -p parmemo-benches --bench stats`; the latest numbers are in
+//! docs/benchmarks.md.
 
+mod common;
+
+use common::{uniform, uniform_f32};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use parmemo::stats::reference::walsh_median_naive;
 use parmemo::stats::{correction, wald, walsh_median, Normal};
 use std::hint::black_box;
-
-/// Deterministic 64-bit draws (a PCG-style LCG), so every run measures the same data.
-fn draws(n: usize, seed: u64) -> impl Iterator<Item = u64> {
-    let mut state = seed;
-    (0..n).map(move |_| {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        state
-    })
-}
-
-/// Uniform [0, 1) f64 values: the top 53 bits of each draw.
-fn uniform(n: usize, seed: u64) -> Vec<f64> {
-    draws(n, seed)
-        .map(|d| (d >> 11) as f64 / (1_u64 << 53) as f64)
-        .collect()
-}
-
-/// Uniform [0, 1) f32 values, as the tutorial's `astype(np.float32)`: the top 24 bits.
-fn uniform_f32(n: usize, seed: u64) -> Vec<f32> {
-    draws(n, seed)
-        .map(|d| (d >> 40) as f32 / (1_u32 << 24) as f32)
-        .collect()
-}
 
 fn walsh(c: &mut Criterion) {
     let mut group = c.benchmark_group("walsh_median");

@@ -4,16 +4,32 @@
 
 use parmemo::stats::walsh_median;
 
-/// `n` values in [0, 1) from a fixed LCG: the same data in every run, no rand needed.
-pub fn uniform_f32(n: usize, seed: u64) -> Vec<f32> {
+/// Deterministic 64-bit draws from `seed` (a PCG-style LCG step): the same data in
+/// every run, no rand needed.
+pub fn draws(seed: u64) -> impl Iterator<Item = u64> {
     let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 40) as f32 / (1_u32 << 24) as f32
-        })
+    std::iter::repeat_with(move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state
+    })
+}
+
+/// `n` values uniform in [0, 1): the top 53 bits of each draw.
+pub fn uniform(n: usize, seed: u64) -> Vec<f64> {
+    draws(seed)
+        .take(n)
+        .map(|draw| (draw >> 11) as f64 / (1_u64 << 53) as f64)
+        .collect()
+}
+
+/// `n` values uniform in [0, 1) as `f32` (the tutorial's `astype(np.float32)`): the
+/// top 24 bits of each draw.
+pub fn uniform_f32(n: usize, seed: u64) -> Vec<f32> {
+    draws(seed)
+        .take(n)
+        .map(|draw| (draw >> 40) as f32 / (1_u32 << 24) as f32)
         .collect()
 }
 

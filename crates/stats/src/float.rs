@@ -290,16 +290,14 @@ mod tests {
     #[test]
     fn half_sum_equals_the_midpoint_wherever_the_sample_allows_it() {
         use super::sealed::Sealed;
-        let mut state = 3_u64;
+        let mut draws = crate::test_data::draws(3);
         let mut checked = 0;
         for _ in 0..400 {
             // Eight values of random sign, mantissa and exponent within 2^-31..2^1.
-            let mut sample: Vec<f32> = (0..8)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1_442_695_040_888_963_407);
-                    let bits = (state >> 32) as u32;
+            let mut sample: Vec<f32> = (&mut draws)
+                .take(8)
+                .map(|draw| {
+                    let bits = (draw >> 32) as u32;
                     let exponent = 96 + (bits % 33);
                     f32::from_bits((bits & 0x8000_0000) | exponent << 23 | (bits >> 7 & 0x7F_FFFF))
                 })

@@ -49,6 +49,8 @@ mod exp;
 mod float;
 mod normal;
 mod output;
+#[cfg(test)]
+mod test_data;
 mod validate;
 pub mod wald;
 mod walsh;

@@ -3,15 +3,14 @@
 
 use parmemo_stats::{hodges_lehmann, wald, walsh_median, walsh_median_rows, Normal, StatsError};
 
+#[path = "../src/test_data.rs"]
+mod test_data;
+
+/// Values around zero, both signs.
 fn values(n: usize, seed: u64) -> Vec<f64> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 11) as f64 / (1_u64 << 53) as f64 - 0.45
-        })
+    test_data::uniform_f64(n, seed)
+        .into_iter()
+        .map(|value| value - 0.45)
         .collect()
 }
 

@@ -5,6 +5,9 @@ use parmemo_stats::reference::{hodges_lehmann_naive, walsh_median_naive};
 use parmemo_stats::{hodges_lehmann, walsh_median};
 use proptest::prelude::*;
 
+#[path = "../src/test_data.rs"]
+mod test_data;
+
 /// Samples that stress the selection: few distinct values (heavy ties), wide ranges of
 /// magnitude, both signs.
 fn sample_f64() -> impl Strategy<Value = Vec<f64>> {
@@ -137,15 +140,7 @@ fn a_zero_median_is_positive_zero_whatever_the_order() {
 #[test]
 fn larger_samples_than_the_properties_cover() {
     for n in [1_000_usize, 2_001] {
-        let mut state = n as u64;
-        let sample: Vec<f32> = (0..n)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                (state >> 40) as f32 / (1_u64 << 24) as f32
-            })
-            .collect();
+        let sample = test_data::uniform_f32(n, n as u64);
         assert_eq!(walsh_median(&sample), walsh_median_naive(&sample));
         assert_eq!(hodges_lehmann(&sample), hodges_lehmann_naive(&sample));
     }

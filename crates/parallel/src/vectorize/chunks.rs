@@ -24,9 +24,9 @@ pub enum Target {
 
 /// The smallest input, in elements, that [`Target::Parallel`] splits across threads.
 ///
-/// Measured with `cargo bench -p parmemo-benches --bench parallel -- vectorize_threshold` on 2 cores: an
-/// elementwise `exp` pays from about 16 000 elements, cheaper kernels later, so smaller
-/// inputs run on the calling thread whatever the target.
+/// Measured with `cargo bench -p parmemo-benches --bench parallel -- vectorize_threshold`
+/// on 2 cores: an elementwise `exp` pays from about 16 000 elements, cheaper kernels
+/// later, so smaller inputs run on the calling thread whatever the target.
 pub const PARALLEL_MIN_LEN: usize = 16_384;
 
 /// Input elements each parallel chunk holds at least: a few microseconds of work, large

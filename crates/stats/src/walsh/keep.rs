@@ -392,15 +392,11 @@ mod tests {
 
     #[test]
     fn keeps_the_half_sums_between_as_the_table_would() {
-        let mut state = 11_u64;
         for n in [0_usize, 1, 2, 7, 8, 9, 16, 17, 40, 100] {
-            let mut sorted: Vec<f32> = (0..n)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1_442_695_040_888_963_407);
-                    f32::from(u16::try_from(state >> 54).unwrap_or(0)) / 8.0
-                })
+            // Values in 0..128 by eighths: ties and exact half sums.
+            let mut sorted: Vec<f32> = crate::test_data::draws(n as u64)
+                .take(n)
+                .map(|draw| f32::from(u16::try_from(draw >> 54).unwrap_or(0)) / 8.0)
                 .collect();
             sorted.sort_unstable_by(f32::total_cmp);
             for first_column in [0, 1] {

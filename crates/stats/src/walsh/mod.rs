@@ -142,15 +142,7 @@ mod tests {
 
     #[test]
     fn large_samples_match_the_reference() {
-        let mut state = 7_u64;
-        let sample: Vec<f64> = (0..1500)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1);
-                (state >> 11) as f64 / (1_u64 << 53) as f64
-            })
-            .collect();
+        let sample = crate::test_data::uniform_f64(1500, 7);
         assert_eq!(
             walsh_median(&sample),
             reference::walsh_median_naive(&sample)
