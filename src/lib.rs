@@ -53,7 +53,8 @@ pub mod prelude {
     pub use parmemo_stats::{hodges_lehmann, walsh_median, Normal, StatsError};
 }
 
-/// The README's code blocks, compiled and run as doctests so that they stay true.
+/// The README's code blocks, compiled as doctests so that they stay true (the example
+/// that caches into `target/` is `no_run`: tests leave nothing in the source tree).
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
