@@ -88,6 +88,13 @@ fn keep_where<T: Float>(values: &[T], kept: &mut Vec<T>, pick: impl Fn(T) -> boo
     kept.truncate(at);
 }
 
+/// How many values a round samples to place its pivots among `count` in play.
+fn sample_size(count: usize) -> usize {
+    (count / SAMPLE_DIVISOR)
+        .clamp(SAMPLE_MIN, SAMPLE_MAX)
+        .min(count)
+}
+
 /// Two pivots from a stratified sample of `values` that should bracket rank `target`
 /// closely (Floyd and Rivest): its relative rank, plus or minus about 2.5 standard
 /// deviations of where it falls in the sample.
@@ -98,9 +105,7 @@ fn bracket<T: Float>(
     sample: &mut Vec<T>,
 ) -> (T, T) {
     let count = values.len();
-    let samples = (count / SAMPLE_DIVISOR)
-        .clamp(SAMPLE_MIN, SAMPLE_MAX)
-        .min(count);
+    let samples = sample_size(count);
     sample.clear();
     sample.extend(strata(count, samples, rng).map(|position| values[position]));
     pivots_in_sample(sample, target, count)
@@ -124,46 +129,35 @@ fn interpolate<T: Float>(rank: usize, count: usize, low: T, high: T) -> Option<(
     Some((at(centre - margin), at(centre + margin)))
 }
 
-/// How the pivots of the next round are chosen.
-#[derive(Clone, Copy, PartialEq)]
-enum Pivots {
-    /// From a sample: always works, costs a selection in the sample.
-    Sampled,
-    /// By interpolation in the value range the last round kept: nearly free.
-    Interpolated(f64, f64),
-}
-
 /// The value of rank `rank` among `values` (consumed), and the one of rank `rank + 1`
-/// when it was found on the way.
+/// when it was found on the way. `kept_between` is the value range the values are known
+/// to lie in (what a previous round kept), if any: the first round then interpolates.
 fn select<T: Float>(
     mut values: Vec<T>,
     mut rank: usize,
-    kept_between: Option<(T, T)>,
+    mut kept_between: Option<(T, T)>,
     rng: &mut SplitMix64,
 ) -> (T, Option<T>) {
     let mut sample = Vec::with_capacity(SAMPLE_MAX);
     let mut kept = Vec::with_capacity(values.len());
-    let mut pivots = kept_between.map_or(Pivots::Sampled, |(low, high)| {
-        Pivots::Interpolated(low.to_f64(), high.to_f64())
-    });
     loop {
         let count = values.len();
         if count <= DIRECT_UP_TO {
             let (_, &mut found, after) = values.select_nth_unstable_by(rank, T::cmp_finite);
             return (found, after.iter().copied().min_by(T::cmp_finite));
         }
-        let interpolated = match pivots {
-            Pivots::Interpolated(low, high) => interpolate(
-                rank,
-                count,
-                T::from_f64_rounded(low),
-                T::from_f64_rounded(high),
-            ),
-            Pivots::Sampled => None,
-        };
-        let (low, high) = interpolated.unwrap_or_else(|| bracket(&values, rank, rng, &mut sample));
-        let (below, through) = T::keep_between(&values, low, high, &mut kept);
-        pivots = Pivots::Sampled;
+        let interpolated = kept_between.and_then(|(low, high)| interpolate(rank, count, low, high));
+        let (mut low, mut high) =
+            interpolated.unwrap_or_else(|| bracket(&values, rank, rng, &mut sample));
+        let (mut below, mut through) = T::keep_between(&values, low, high, &mut kept);
+        if below <= rank && rank < through && low != high && kept.len() == count {
+            // The pivots are at or beyond the least and greatest values (heavy ties):
+            // one random pivot removes at least itself, or is the answer.
+            let pivot = values[rng.below(count)];
+            (low, high) = (pivot, pivot);
+            (below, through) = T::keep_between(&values, pivot, pivot, &mut kept);
+        }
+        kept_between = None;
         if rank < below {
             keep_where(&values, &mut kept, |value| value < low);
         } else if rank >= through {
@@ -171,25 +165,12 @@ fn select<T: Float>(
             rank -= through;
         } else if low == high {
             return (low, None);
-        } else if kept.len() == count {
-            // The pivots are at or beyond the least and greatest values (heavy ties):
-            // one random pivot removes at least itself, or is the answer.
-            let pivot = values[rng.below(count)];
-            let (below, through) = T::keep_between(&values, pivot, pivot, &mut kept);
-            if rank < below {
-                keep_where(&values, &mut kept, |value| value < pivot);
-            } else if rank >= through {
-                keep_where(&values, &mut kept, |value| value > pivot);
-                rank -= through;
-            } else {
-                return (pivot, None);
-            }
         } else {
             rank -= below;
             // Interpolate next time only while it pays: a round that kept more than half
             // says the values are far from uniform (ties, gaps).
             if interpolated.is_none() || kept.len() <= count / 2 {
-                pivots = Pivots::Interpolated(low.to_f64(), high.to_f64());
+                kept_between = Some((low, high));
             }
         }
         std::mem::swap(&mut values, &mut kept);
@@ -224,8 +205,8 @@ pub(crate) fn median_short<T: Float>(sorted: &[T], pairs: Pairs, plain: bool) ->
 
 fn median_with<T: Float, const HOW: u8>(sorted: &[T], pairs: Pairs) -> T {
     let count = pairs.count(sorted.len());
-    let upper = count / 2;
-    let rank = if count % 2 == 1 { upper } else { upper - 1 };
+    // The middle one, or the lower of the two middle ones.
+    let rank = (count - 1) / 2;
     let mut rng = SplitMix64(0x5EED ^ sorted.len() as u64);
     let fused = if HOW == OWN {
         fused_first_round(sorted, pairs, rank, &mut rng)
@@ -260,7 +241,7 @@ fn fused_first_round<T: Float>(
     if count <= DIRECT_UP_TO {
         return None;
     }
-    let samples = (count / SAMPLE_DIVISOR).clamp(SAMPLE_MIN, SAMPLE_MAX);
+    let samples = sample_size(count);
     let first_column = pairs.row_start(0);
     let mut sample = Vec::with_capacity(samples);
     for _ in 0..samples {
