@@ -285,8 +285,9 @@ struct KeptArray {
 }
 
 impl Kept {
-    /// How `array` goes to `rank`: by id, its bytes sent only if the rank lacks them.
-    fn carry(&mut self, array: &Attachment, rank: Rank) -> (Carried, bool) {
+    /// How `array` goes to `rank`: by id, `fresh` (its bytes sent) only if the rank
+    /// lacks it.
+    fn carry(&mut self, array: &Attachment, rank: Rank) -> Carried {
         let next_id = &mut self.next_id;
         let entry = self.arrays.entry(array.identity()).or_insert_with(|| {
             *next_id += 1;
@@ -300,13 +301,10 @@ impl Kept {
         if fresh {
             entry.ranks.push(rank);
         }
-        (
-            Carried::Kept {
-                id: entry.id,
-                fresh,
-            },
+        Carried::Kept {
+            id: entry.id,
             fresh,
-        )
+        }
     }
 
     /// Tells the ranks to drop the arrays nothing but this table holds any more.
@@ -341,18 +339,17 @@ fn carriage<'a>(
     let mut carried = Vec::with_capacity(attached.len());
     let mut sent = Vec::new();
     for array in attached {
-        if array.element().is_none() && array.others_hold() > 0 {
-            let (how, fresh) = kept.carry(array, rank);
-            carried.push(how);
-            if fresh {
-                sent.push(array.bytes());
-            }
+        let how = if array.element().is_none() && array.others_hold() > 0 {
+            kept.carry(array, rank)
         } else {
-            carried.push(Carried::Inline {
+            Carried::Inline {
                 element: array.element().map(str::to_owned),
-            });
+            }
+        };
+        if !matches!(how, Carried::Kept { fresh: false, .. }) {
             sent.push(array.bytes());
         }
+        carried.push(how);
     }
     (carried, sent)
 }
