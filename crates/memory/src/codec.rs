@@ -1,8 +1,9 @@
 //! The one place that turns results into bytes and back, and frames them as entries.
 //!
-//! Results are encoded with bincode 2.0.1 through its serde support (bincode 3.0.0 is a
-//! deliberate compile error upstream); swapping the codec means changing this file and
-//! [`CODEC_VERSION`], which is part of every key and every entry header.
+//! Results are encoded with `parmemo_shared::codec` (postcard 1 through serde, since
+//! version 5; bincode before, which is no longer maintained); swapping the codec means
+//! bumping [`CODEC_VERSION`], which is part of every key and every entry header, so that
+//! an older entry is a miss and never decoded by a new codec.
 //!
 //! An entry is `MAGIC` (4 bytes), the codec version (u16), a flags byte (bit 0: the
 //! payload is zstd-compressed), a reserved byte, the payload length (u64), the XXH3-64 of
@@ -28,7 +29,7 @@
 use crate::store::Entry;
 use crate::MemoryError;
 use parmemo_shared::attach::{self, Attachment};
-use parmemo_shared::plain;
+use parmemo_shared::{codec, plain};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::hash::Hasher;
@@ -37,8 +38,9 @@ use twox_hash::XxHash3_64;
 /// The version of the entry format, payload encoding and key scheme; bump it when any
 /// changes. Version 2: the header carries the result type's fingerprint, and maps and
 /// unordered sets hash by content. Version 3: `Shared` arrays stored raw after the payload.
-/// Version 4: a plain vector of numbers stored raw as well.
-pub const CODEC_VERSION: u16 = 4;
+/// Version 4: a plain vector of numbers stored raw as well. Version 5: postcard payloads
+/// (bincode before).
+pub const CODEC_VERSION: u16 = 5;
 
 const MAGIC: &[u8; 4] = b"PMC\x01";
 
@@ -170,10 +172,6 @@ impl Header {
     }
 }
 
-fn config() -> bincode::config::Configuration {
-    bincode::config::standard()
-}
-
 /// How a result is framed: its type's fingerprint, when and how long it was computed,
 /// and the zstd level to compress a large payload with, if any.
 #[derive(Debug, Clone, Copy)]
@@ -256,13 +254,12 @@ pub(crate) fn encode_entry<R: Serialize + 'static>(
         .flatten();
     let (encoded, arrays, plain_flag) = if let Some((element, bytes)) = raw {
         (
-            bincode::serde::encode_to_vec(element, config()),
+            codec::encode(element),
             vec![ArrayBytes::Borrowed(bytes)],
             PLAIN_VECTOR,
         )
     } else {
-        let (encoded, attached) =
-            attach::collect(|| bincode::serde::encode_to_vec(result, config()));
+        let (encoded, attached) = attach::collect(|| codec::encode(result));
         let arrays = attached.into_iter().map(ArrayBytes::Attached).collect();
         (encoded, arrays, 0)
     };
@@ -414,26 +411,15 @@ pub(crate) fn decode_entry<R: DeserializeOwned + 'static>(
             })
             .collect::<Result<Vec<Attachment>, Unusable>>()?
     };
-    let decoded = attach::provide(arrays, || {
-        bincode::serde::decode_from_slice(payload, config())
-    });
-    let (result, used) =
-        decoded.map_err(|err| Unusable::Damaged(format!("undecodable payload: {err}")))?;
-    if used == payload.len() {
-        Ok(result)
-    } else {
-        Err(Unusable::Damaged(format!(
-            "{} trailing bytes after the result",
-            payload.len() - used
-        )))
-    }
+    attach::provide(arrays, || codec::decode_whole(payload))
+        .map_err(|err| Unusable::Damaged(format!("undecodable payload: {err}")))
 }
 
 /// The plain vector an entry holds as its one array, read from the entry's file (or
 /// copied from its bytes) into a new vector, and checked against its checksum.
 fn plain_vector<R: 'static>(entry: &Entry, header: &Header, payload: &[u8]) -> Result<R, Unusable> {
     let damaged = Unusable::Damaged;
-    let (element, _): (String, usize) = bincode::serde::decode_from_slice(payload, config())
+    let element: String = codec::decode_whole(payload)
         .map_err(|err| damaged(format!("undecodable element type: {err}")))?;
     if plain::element_of::<R>() != Some(element.as_str()) {
         return Err(Unusable::OtherType);
@@ -550,6 +536,9 @@ mod tests {
         let mut other_version = entry.clone();
         other_version[4] = 99;
         assert!(reason(&other_version).contains("codec version 99"));
+        // Version 4 was bincode: its entries are never handed to postcard.
+        other_version[4] = 4;
+        assert!(reason(&other_version).contains("codec version 4,"));
         assert!(
             decode_entry::<(Vec<u64>, String)>(&Entry::Owned(entry.clone()), 7, false).is_err(),
             "a payload of another shape"

@@ -1,6 +1,6 @@
 //! Argument hashing: serde's data model streamed straight into XXH3-128.
 //!
-//! The encoding is bincode-like (fixed-width little-endian numbers, lengths before
+//! The encoding is a plain binary one (fixed-width little-endian numbers, lengths before
 //! variable-sized data, variant indices), which is unambiguous for a given type; the
 //! function's identity, part of every key, fixes the types. Bytes go through a small
 //! fixed block into the hasher, so even a large argument is never copied whole.

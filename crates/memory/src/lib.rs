@@ -17,7 +17,7 @@
 //! * A [`Key`] is the function's [`FunctionId`] (its full path, a hash of its code taken
 //!   at compile time) and the XXH3-128 of its arguments streamed through serde, maps and
 //!   unordered sets by content rather than iteration order.
-//! * Entries are bincode with a checksummed header ([`CODEC_VERSION`]) that records the
+//! * Entries are postcard with a checksummed header ([`CODEC_VERSION`]) that records the
 //!   result type's fingerprint; a damaged entry, or one of another type, is a miss,
 //!   recomputed and rewritten, never a panic or a wrong value.
 //!

@@ -178,7 +178,7 @@ fn an_entry_never_decodes_into_a_changed_type() {
     assert_eq!(warned.len(), 1, "{warned:?}");
     assert!(warned[0].contains("another type"), "{warned:?}");
 
-    // A struct whose fields were reordered (same field types, so bincode would swap them).
+    // A struct whose fields were reordered (same field types, a binary codec would swap them).
     memory.call(&G, &2_u8, || MeanSd { mean: 1.0, sd: 2.0 });
     let reordered: SdMean = memory.call(&G, &2_u8, || SdMean { sd: 2.0, mean: 1.0 });
     assert_eq!(reordered, SdMean { sd: 2.0, mean: 1.0 });

@@ -5,7 +5,8 @@
 //! `parmemo-parallel` and `parmemo-memory` do not know each other; both know this crate.
 //! The [`attach`] module is how they move a `Shared` beside a serialized value: the
 //! process backend passes its memory as a file descriptor, the cache writes it raw and
-//! page-aligned and maps it back.
+//! page-aligned and maps it back. [`codec`] is the binary codec both encode values with:
+//! arguments and results on the worker wire, results in the cache.
 //!
 //! ```
 //! use parmemo_shared::Shared;
@@ -19,6 +20,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod attach;
+pub mod codec;
 mod element;
 pub mod plain;
 mod region;

@@ -3,6 +3,7 @@
 //! travels beside the value. Both forms name the element type, which is checked when read.
 
 use crate::attach;
+use crate::codec;
 use crate::element::Element;
 use crate::region::Region;
 use crate::Shared;
@@ -183,7 +184,7 @@ impl Fields {
     fn finish<E: Element, Er: de::Error>(self) -> Result<Shared<[E]>, Er> {
         let element = self.element.ok_or_else(|| Er::missing_field("element"))?;
         if element != E::NAME {
-            return Err(Er::custom(format!(
+            return Err(codec::refused(format!(
                 "an array of {element} cannot be read as an array of {}",
                 E::NAME
             )));
@@ -191,15 +192,16 @@ impl Fields {
         let region = match (self.bytes, self.index) {
             (Some(bytes), _) => Arc::new(bytes),
             (None, Some(index)) => {
-                let index = usize::try_from(index).map_err(Er::custom)?;
-                attach::take(index).map_err(Er::custom)?
+                let index =
+                    usize::try_from(index).map_err(|err| codec::refused(err.to_string()))?;
+                attach::take(index).map_err(codec::refused)?
             }
             (None, None) => return Err(Er::missing_field("bytes")),
         };
-        let array = Shared::<[E]>::from_region(region).map_err(Er::custom)?;
+        let array = Shared::<[E]>::from_region(region).map_err(codec::refused)?;
         if let Some(len) = self.len {
             if array.len() as u64 != len {
-                return Err(Er::custom(format!(
+                return Err(codec::refused(format!(
                     "an array of {len} {element} arrived with {} of them",
                     array.len()
                 )));

@@ -1,39 +1,37 @@
 //! `Shared` arrays through serde, inline and attached, in a binary and a self-describing
 //! format; what a wrong or missing attachment does.
 
-use parmemo_shared::{attach, Shared};
+use parmemo_shared::{attach, codec, Shared};
 
-fn bincode_encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    bincode::serde::encode_to_vec(value, bincode::config::standard()).unwrap()
+fn binary_encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    codec::encode(value).unwrap()
 }
 
-fn bincode_decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-        .map(|(value, _)| value)
-        .map_err(|err| err.to_string())
+fn binary_decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    codec::decode_whole(bytes).map_err(|err| err.to_string())
 }
 
 #[test]
 fn inline_round_trips_in_binary_and_json() {
     let array: Shared<[f64]> = Shared::from_fn(10_000, |i| i as f64 * 0.25);
-    let bytes = bincode_encode(&array);
+    let bytes = binary_encode(&array);
     assert!(
         bytes.len() < 80_100,
         "raw bytes, not one varint per element"
     );
-    let back: Shared<[f64]> = bincode_decode(&bytes).unwrap();
+    let back: Shared<[f64]> = binary_decode(&bytes).unwrap();
     assert_eq!(back, array);
     let json = serde_json::to_string(&Shared::<[i16]>::from(vec![-1, 2, 300])).unwrap();
     let back: Shared<[i16]> = serde_json::from_str(&json).unwrap();
     assert_eq!(back, vec![-1, 2, 300]);
-    let empty: Shared<[u8]> = bincode_decode(&bincode_encode(&Shared::<[u8]>::default())).unwrap();
+    let empty: Shared<[u8]> = binary_decode(&binary_encode(&Shared::<[u8]>::default())).unwrap();
     assert!(empty.is_empty());
 }
 
 #[test]
 fn an_array_is_never_read_as_another_element_type() {
-    let bytes = bincode_encode(&Shared::<[f32]>::from(vec![1.0, 2.0]));
-    let wrong = bincode_decode::<Shared<[u32]>>(&bytes).unwrap_err();
+    let bytes = binary_encode(&Shared::<[f32]>::from(vec![1.0, 2.0]));
+    let wrong = binary_decode::<Shared<[u32]>>(&bytes).unwrap_err();
     assert!(
         wrong.contains("array of f32 cannot be read as an array of u32"),
         "{wrong}"
@@ -53,11 +51,11 @@ fn attached_arrays_travel_beside_the_value_and_come_back_as_the_same_memory() {
         "label".to_owned(),
         vec![small.clone(), small.clone()],
     );
-    let (bytes, attached) = attach::collect(|| bincode_encode(&value));
+    let (bytes, attached) = attach::collect(|| binary_encode(&value));
     assert!(bytes.len() < 100, "{} bytes: references only", bytes.len());
     assert_eq!(attached.len(), 3);
     assert_eq!(attached[0].bytes().len(), 8 << 20);
-    let back: Labelled = attach::provide(attached, || bincode_decode(&bytes)).unwrap();
+    let back: Labelled = attach::provide(attached, || binary_decode(&bytes)).unwrap();
     assert_eq!(back, value);
     assert_eq!(
         back.0.as_ptr(),
@@ -70,13 +68,13 @@ fn attached_arrays_travel_beside_the_value_and_come_back_as_the_same_memory() {
 fn an_attachment_mapped_from_its_file_is_the_array() {
     let array: Shared<[u32]> = Shared::from_fn(100_000, |i| u32::try_from(i).unwrap() * 3);
     assert!(array.is_mappable());
-    let (bytes, attached) = attach::collect(|| bincode_encode(&array));
+    let (bytes, attached) = attach::collect(|| binary_encode(&array));
     let (file, offset) = attached[0].file().unwrap();
     // What a worker does with a descriptor it received: map it.
     let mapped =
         attach::Attachment::map(file.try_clone().unwrap(), offset, attached[0].bytes().len())
             .unwrap();
-    let back: Shared<[u32]> = attach::provide(vec![mapped], || bincode_decode(&bytes)).unwrap();
+    let back: Shared<[u32]> = attach::provide(vec![mapped], || binary_decode(&bytes)).unwrap();
     assert_eq!(back, array);
     assert_ne!(
         back.as_ptr(),
@@ -88,15 +86,15 @@ fn an_attachment_mapped_from_its_file_is_the_array() {
 #[test]
 fn a_missing_or_short_attachment_is_an_error_not_a_wrong_array() {
     let array: Shared<[u64]> = Shared::from(vec![5; 100]);
-    let (bytes, attached) = attach::collect(|| bincode_encode(&array));
-    let without = bincode_decode::<Shared<[u64]>>(&bytes).unwrap_err();
+    let (bytes, attached) = attach::collect(|| binary_encode(&array));
+    let without = binary_decode::<Shared<[u64]>>(&bytes).unwrap_err();
     assert!(without.contains("without it"), "{without}");
     let short = attach::Attachment::copied(&attached[0].bytes()[..792]);
     let wrong =
-        attach::provide(vec![short], || bincode_decode::<Shared<[u64]>>(&bytes)).unwrap_err();
+        attach::provide(vec![short], || binary_decode::<Shared<[u64]>>(&bytes)).unwrap_err();
     assert!(wrong.contains("arrived with 99"), "{wrong}");
     let odd = attach::Attachment::copied(&[0; 7]);
-    let wrong = attach::provide(vec![odd], || bincode_decode::<Shared<[u64]>>(&bytes)).unwrap_err();
+    let wrong = attach::provide(vec![odd], || binary_decode::<Shared<[u64]>>(&bytes)).unwrap_err();
     assert!(wrong.contains("not a whole number"), "{wrong}");
 }
 
@@ -104,20 +102,20 @@ fn a_missing_or_short_attachment_is_an_error_not_a_wrong_array() {
 fn collections_nest_and_end_even_when_serializing_panics() {
     let array: Shared<[i8]> = Shared::from(vec![1; 10]);
     let ((inner, inner_attached), outer_attached) = attach::collect(|| {
-        let _ = bincode_encode(&array);
-        attach::collect(|| bincode_encode(&array))
+        let _ = binary_encode(&array);
+        attach::collect(|| binary_encode(&array))
     });
     assert_eq!((inner_attached.len(), outer_attached.len()), (1, 1));
     assert!(inner.len() < 20);
     let unwound = std::panic::catch_unwind(|| {
         attach::collect(|| {
-            let _ = bincode_encode(&array);
+            let _ = binary_encode(&array);
             panic!("while serializing");
         })
     });
     assert!(unwound.is_err());
     // No collection is left running: the array serializes inline again.
-    assert!(bincode_encode(&array).len() > 10);
+    assert!(binary_encode(&array).len() > 10);
 }
 
 #[test]

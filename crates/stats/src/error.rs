@@ -11,9 +11,8 @@ use thiserror::Error;
 /// ```
 /// use parmemo_stats::StatsError;
 /// let error = StatsError::TooFew { what: "walsh_median", needed: 2, got: 1 };
-/// let config = bincode::config::standard();
-/// let bytes = bincode::serde::encode_to_vec(&error, config)?;
-/// let (back, _): (StatsError, usize) = bincode::serde::decode_from_slice(&bytes, config)?;
+/// let bytes = postcard::to_stdvec(&error)?;
+/// let back: StatsError = postcard::from_bytes(&bytes)?;
 /// assert_eq!(back, error);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -30,7 +30,7 @@ pub(crate) type Trampoline = unsafe fn(usize, Payload, Arrays) -> Reply;
 pub(crate) struct RemoteFn {
     trampoline: Trampoline,
     function: usize,
-    /// Turns the bincode of a failing task's error value back into the value, in the
+    /// Turns the encoding of a failing task's error value back into the value, in the
     /// parent (it never crosses: only the two offsets do).
     error: fn(&[u8]) -> TaskError,
 }
@@ -260,7 +260,7 @@ unsafe fn init_trampoline(function: usize, _arguments: Payload, _arrays: Arrays)
     }
 }
 
-/// A task's `Err`: its message and the bincode of its value.
+/// A task's `Err`: its message and the encoding of its value.
 struct Refusal {
     message: String,
     error: Vec<u8>,

@@ -271,7 +271,7 @@ fn outcome_of<R: DeserializeOwned + 'static>(
     }
 }
 
-/// Why a batch failed: the offset of its failing task, the message, the bincode of the
+/// Why a batch failed: the offset of its failing task, the message, the encoding of the
 /// task's error value (empty when there is none).
 type Failed = (usize, String, Vec<u8>);
 

@@ -1,7 +1,7 @@
 //! A batch of values (a batch's arguments, or its results) as a payload, in one of two
 //! forms, named by its first byte:
 //!
-//! - **encoded**: the bincode of the `Vec<T>`, its `Shared` arrays attached (where the
+//! - **encoded**: the encoding of the `Vec<T>`, its `Shared` arrays attached (where the
 //!   other side can map memory) or inline;
 //! - **plain vectors**: when `T` is itself a `Vec` of numbers (`Vec<f64>`, `Vec<u32>`...)
 //!   and the other side takes attachments, each value is moved whole into an attachment

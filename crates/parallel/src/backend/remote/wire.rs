@@ -1,7 +1,11 @@
 //! What a parent and its workers say to each other (the child's stdout and stderr stay
-//! free for its own output). A message is a small bincode header and a payload of raw
+//! free for its own output). A message is a small postcard header and a payload of raw
 //! bytes, each length-prefixed: the payload (a batch's encoded arguments or results) is
 //! never encoded a second time, which would cost a call per byte.
+//!
+//! The format carries no version of its own because both ends are always one build of one
+//! program: a worker process is started from the parent's own image (`/proc/self/exe`),
+//! and MPI ranks compare a hash of their executables before any task is sent.
 //!
 //! Lengths are bounded and never trusted for an allocation: a peer that claims 2^50
 //! bytes gets an error, and memory grows only with the bytes that really arrive.
@@ -14,6 +18,7 @@
 
 use super::function::Offsets;
 use parmemo_shared::attach::Attachment;
+use parmemo_shared::codec;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -32,7 +37,7 @@ const RESERVE_AHEAD: usize = 1 << 28;
 /// Parent to child.
 #[derive(Debug)]
 pub(crate) enum Request {
-    /// Run a batch of the function that `task` names. `arguments` is the bincode of the
+    /// Run a batch of the function that `task` names. `arguments` is the encoding of the
     /// batch's `Vec<A>`; with `each`, its tasks' one-task batches [`framed`] instead,
     /// and the worker answers each task as it ends ([`Reply::Partial`]).
     Run {
@@ -94,15 +99,15 @@ struct RunHeader {
 pub(crate) enum Reply {
     /// The child is up (sent once, first): its process id and the nonce its parent gave it.
     Hello { pid: u32, nonce: u128 },
-    /// Every task of the batch ran: the bincode of its `Vec<R>` (empty when the tasks
+    /// Every task of the batch ran: the encoding of its `Vec<R>` (empty when the tasks
     /// were answered one by one).
     Done(Payload),
     /// Tasks of a batch run with `each` ended, the next ones in order: each one's
-    /// bincode of a `Vec<R>` of one, [`framed`] together. More replies follow for the
+    /// encoding of a `Vec<R>` of one, [`framed`] together. More replies follow for the
     /// same batch.
     Partial(Payload),
     /// Task `offset` of the batch panicked or returned an error: its message, and the
-    /// bincode of the error value it returned (empty after a panic, or for `map`).
+    /// encoding of the error value it returned (empty after a panic, or for `map`).
     Failed {
         offset: usize,
         message: String,
@@ -121,12 +126,8 @@ impl Reply {
     }
 }
 
-pub(crate) fn config() -> bincode::config::Configuration {
-    bincode::config::standard()
-}
-
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|err| err.to_string())
+    codec::encode(value).map_err(|err| err.to_string())
 }
 
 /// `value` encoded at the end of `bytes` (after a leading tag, without copying the
@@ -135,15 +136,11 @@ pub(crate) fn encode_onto<T: Serialize + ?Sized>(
     bytes: &mut Vec<u8>,
     value: &T,
 ) -> Result<(), String> {
-    bincode::serde::encode_into_std_write(value, bytes, config())
-        .map(|_| ())
-        .map_err(|err| err.to_string())
+    codec::encode_onto(bytes, value).map_err(|err| err.to_string())
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    bincode::serde::decode_from_slice(bytes, config())
-        .map(|(value, _)| value)
-        .map_err(|err| err.to_string())
+    codec::decode(bytes).map_err(|err| err.to_string())
 }
 
 /// The header of a reply, without its payload.
