@@ -12,6 +12,9 @@ use crate::config::{self, Chosen};
 use crate::progress::LogSink;
 use crate::results::{OrderedResults, RunIter, RunUnordered};
 use crate::{jobs, Config, Configured, Delayed, Error, Timed, Untimed};
+// Named in the docs of the methods that start workers.
+#[cfg(doc)]
+use crate::init;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Display;
@@ -195,7 +198,11 @@ impl<B: ExecutionBackend, T> Parallel<B, T> {
     /// doubling task counts, at every finished batch from 10 on, and a closing
     /// `Done N out of N | elapsed: ... finished` line. They go to stderr (or to
     /// [`log_to`](Self::log_to)); with the `progress` feature,
-    /// [`progress_bar`](Self::progress_bar) draws a bar instead.
+    #[cfg_attr(
+        feature = "progress",
+        doc = "[`progress_bar`](Self::progress_bar) draws a bar instead."
+    )]
+    #[cfg_attr(not(feature = "progress"), doc = "`progress_bar` draws a bar instead.")]
     ///
     /// ```
     /// let p = parmemo_parallel::Parallel::new().verbose(1);
@@ -645,7 +652,7 @@ macro_rules! out_of_process_api {
             /// [`Error::WorkerDied`] when a worker process died (a signal, `abort`, `exit`) and
             /// [`Error::Timeout`] when it ran past the timeout and was killed, in both cases
             /// replaced by a new one; [`Error::WorkerStart`] when no worker could start (the
-            /// program does not call [`init`](crate::init) first, or an MPI rank runs another
+            /// program does not call [`init`] first, or an MPI rank runs another
             /// executable); [`Error::InvalidNJobs`].
             ///
             /// ```no_run
