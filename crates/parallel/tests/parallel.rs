@@ -329,15 +329,19 @@ fn verbose_lines_look_like_joblib() {
 
 #[test]
 fn timeouts_name_the_slow_task() {
+    // Margins of 250 ms and more either side of each deadline, so that a loaded 2-core
+    // machine that delays a thread for a while cannot turn a quick task into a slow one.
     let slow = |ms: u64| std::thread::sleep(Duration::from_millis(ms));
     {
-        let p = Parallel::new().n_jobs(2).timeout(Duration::from_millis(50));
+        let p = Parallel::new()
+            .n_jobs(2)
+            .timeout(Duration::from_millis(250));
         assert_eq!(
-            p.map(slow, [0, 0, 400, 0]),
+            p.map(slow, [0, 0, 1_000, 0]),
             Err(Error::Timeout { index: 2 })
         );
         let streamed: Vec<_> = p
-            .run_iter([0, 400, 0].map(|ms| delayed(move || slow(ms))))
+            .run_iter([0, 1_000, 0].map(|ms| delayed(move || slow(ms))))
             .unwrap()
             .collect();
         assert_eq!(streamed.last(), Some(&Err(Error::Timeout { index: 1 })));
@@ -345,9 +349,9 @@ fn timeouts_name_the_slow_task() {
     }
     let sequential = Parallel::new()
         .backend(Backend::Sequential)
-        .timeout(Duration::from_millis(20));
+        .timeout(Duration::from_millis(250));
     assert_eq!(
-        sequential.map(slow, [0, 100, 0]),
+        sequential.map(slow, [0, 600, 0]),
         Err(Error::Timeout { index: 1 })
     );
 }
