@@ -358,6 +358,16 @@ mod tests {
     }
 
     #[test]
+    fn a_claimed_length_beyond_the_bytes_is_an_error_not_an_allocation() {
+        // A varint length of about 2^63, then nothing.
+        let huge = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
+        assert!(decode::<Vec<u64>>(&huge).is_err());
+        assert!(decode::<String>(&huge).is_err());
+        assert!(decode::<Vec<u8>>(&huge).is_err());
+        assert!(decode::<BTreeMap<u32, u32>>(&huge).is_err());
+    }
+
+    #[test]
     fn an_array_says_why_it_refused_its_bytes() {
         let bytes = encode(&Shared::<[f32]>::from(vec![1.0, 2.0])).unwrap();
         let err = decode::<Shared<[u32]>>(&bytes).unwrap_err().to_string();
