@@ -483,3 +483,65 @@ fn compressed_results_round_trip() {
         stats.bytes
     );
 }
+
+/// Writes less than it reads back: `note` is skipped when `None`, which a binary codec
+/// cannot tell from its absence.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Skipping {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+    count: u32,
+}
+
+/// Needs a self-describing format: a flattened map.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Flattened {
+    id: u32,
+    #[serde(flatten)]
+    rest: std::collections::BTreeMap<String, u32>,
+}
+
+#[test]
+fn a_result_the_codec_cannot_hold_is_computed_again_and_the_warning_says_why() {
+    static SKIPPING: FunctionId = FunctionId::new("tests::trust", "skipping", 1);
+    static FLATTENED: FunctionId = FunctionId::new("tests::trust", "flattened", 1);
+    common::capture_warnings();
+    let memory = Memory::new(fresh_dir());
+    let computed = AtomicUsize::new(0);
+    for _ in 0..3 {
+        let value = memory.call(&SKIPPING, &1_u8, || {
+            computed.fetch_add(1, Ordering::SeqCst);
+            Skipping {
+                note: None,
+                count: 4,
+            }
+        });
+        assert_eq!(
+            value,
+            Skipping {
+                note: None,
+                count: 4
+            }
+        );
+    }
+    assert_eq!(
+        computed.load(Ordering::SeqCst),
+        3,
+        "never a hit, never a wrong value"
+    );
+    let warned = common::warnings_containing("tests::trust::skipping");
+    assert!(!warned.is_empty());
+    assert!(warned[0].contains("skip_serializing_if"), "{warned:?}");
+
+    let rest: std::collections::BTreeMap<String, u32> = [("a".to_owned(), 1)].into();
+    for _ in 0..2 {
+        let value = memory.call(&FLATTENED, &1_u8, || Flattened {
+            id: 7,
+            rest: rest.clone(),
+        });
+        assert_eq!(value.id, 7);
+    }
+    let warned = common::warnings_containing("tests::trust::flattened");
+    assert!(!warned.is_empty());
+    assert!(warned[0].contains("#[serde(flatten)]"), "{warned:?}");
+}
