@@ -17,13 +17,8 @@ use std::cell::RefCell;
 use std::fmt;
 
 /// An error of a value being decoded: the message a `Deserialize` gave, or the format's.
-/// Boxed, so that every `Result` of the decode stays as small as the format's own.
 #[derive(Debug)]
-pub(super) struct Kept(pub(super) Box<Why>);
-
-/// What a [`Kept`] error holds.
-#[derive(Debug)]
-pub(super) enum Why {
+pub(super) enum Kept {
     /// From the type's own `Deserialize` (`de::Error::custom` and the like).
     Message(String),
     /// From the format, as its `Display` says it.
@@ -32,8 +27,8 @@ pub(super) enum Why {
 
 impl fmt::Display for Kept {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &*self.0 {
-            Why::Message(text) | Why::Format(text) => f.write_str(text),
+        match self {
+            Kept::Message(text) | Kept::Format(text) => f.write_str(text),
         }
     }
 }
@@ -41,9 +36,8 @@ impl fmt::Display for Kept {
 impl std::error::Error for Kept {}
 
 impl de::Error for Kept {
-    #[inline]
     fn custom<T: fmt::Display>(message: T) -> Self {
-        Kept(Box::new(Why::Message(message.to_string())))
+        Kept::Message(message.to_string())
     }
 }
 
@@ -58,7 +52,6 @@ pub(super) fn reset() {
 }
 
 /// A `Kept` error entering a layer of the format, whose error type may not hold it.
-#[inline]
 fn into_format<E: de::Error>(kept: Kept) -> E {
     let error = E::custom(&kept);
     IN_FLIGHT.with(|parked| *parked.borrow_mut() = Some(kept));
@@ -68,14 +61,13 @@ fn into_format<E: de::Error>(kept: Kept) -> E {
 /// An error leaving a layer of the format: the `Kept` error it stands for, when it is the
 /// one parked (a type that swallowed an error and went on must not lend its message to
 /// a later failure).
-#[inline]
 #[allow(clippy::needless_pass_by_value)] // `map_err` hands it over by value
 fn from_format<E: de::Error>(error: E) -> Kept {
     let text = error.to_string();
     let parked = IN_FLIGHT.with(|parked| parked.borrow_mut().take());
     match parked {
         Some(kept) if E::custom(&kept).to_string() == text => kept,
-        _ => Kept(Box::new(Why::Format(text))),
+        _ => Kept::Format(text),
     }
 }
 
@@ -96,7 +88,6 @@ struct KeepingVariant<A>(A);
 
 macro_rules! forward_deserialize {
     ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
-        #[inline]
         fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, Kept> {
             self.0.$method($($arg,)* KeepingVisitor(visitor)).map_err(from_format)
         }
@@ -140,7 +131,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Keeping<D> {
         deserialize_ignored_any();
     }
 
-    #[inline]
     fn is_human_readable(&self) -> bool {
         self.0.is_human_readable()
     }
@@ -148,7 +138,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Keeping<D> {
 
 macro_rules! forward_visit {
     ($($method:ident($ty:ty);)*) => {$(
-        #[inline]
         fn $method<E: de::Error>(self, value: $ty) -> Result<V::Value, E> {
             self.0.$method::<Kept>(value).map_err(into_format)
         }
@@ -185,24 +174,20 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for KeepingVisitor<V> {
         visit_byte_buf(Vec<u8>);
     }
 
-    #[inline]
     fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
         self.0.visit_none::<Kept>().map_err(into_format)
     }
 
-    #[inline]
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
         self.0.visit_unit::<Kept>().map_err(into_format)
     }
 
-    #[inline]
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<V::Value, D::Error> {
         self.0
             .visit_some(Keeping(deserializer))
             .map_err(into_format)
     }
 
-    #[inline]
     fn visit_newtype_struct<D: Deserializer<'de>>(
         self,
         deserializer: D,
@@ -212,17 +197,14 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for KeepingVisitor<V> {
             .map_err(into_format)
     }
 
-    #[inline]
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
         self.0.visit_seq(KeepingSeq(seq)).map_err(into_format)
     }
 
-    #[inline]
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
         self.0.visit_map(KeepingMap(map)).map_err(into_format)
     }
 
-    #[inline]
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
         self.0.visit_enum(KeepingEnum(data)).map_err(into_format)
     }
@@ -231,7 +213,6 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for KeepingVisitor<V> {
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for KeepingSeed<S> {
     type Value = S::Value;
 
-    #[inline]
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<S::Value, D::Error> {
         self.0
             .deserialize(Keeping(deserializer))
@@ -242,7 +223,6 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for KeepingSeed<S> {
 impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for KeepingSeq<A> {
     type Error = Kept;
 
-    #[inline]
     fn next_element_seed<S: DeserializeSeed<'de>>(
         &mut self,
         seed: S,
@@ -252,7 +232,6 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for KeepingSeq<A> {
             .map_err(from_format)
     }
 
-    #[inline]
     fn size_hint(&self) -> Option<usize> {
         self.0.size_hint()
     }
@@ -261,7 +240,6 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for KeepingSeq<A> {
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for KeepingMap<A> {
     type Error = Kept;
 
-    #[inline]
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
@@ -269,14 +247,12 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for KeepingMap<A> {
         self.0.next_key_seed(KeepingSeed(seed)).map_err(from_format)
     }
 
-    #[inline]
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, Kept> {
         self.0
             .next_value_seed(KeepingSeed(seed))
             .map_err(from_format)
     }
 
-    #[inline]
     fn size_hint(&self) -> Option<usize> {
         self.0.size_hint()
     }
@@ -286,7 +262,6 @@ impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for KeepingEnum<A> {
     type Error = Kept;
     type Variant = KeepingVariant<A::Variant>;
 
-    #[inline]
     fn variant_seed<S: DeserializeSeed<'de>>(
         self,
         seed: S,
@@ -301,26 +276,22 @@ impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for KeepingEnum<A> {
 impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for KeepingVariant<A> {
     type Error = Kept;
 
-    #[inline]
     fn unit_variant(self) -> Result<(), Kept> {
         self.0.unit_variant().map_err(from_format)
     }
 
-    #[inline]
     fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, Kept> {
         self.0
             .newtype_variant_seed(KeepingSeed(seed))
             .map_err(from_format)
     }
 
-    #[inline]
     fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Kept> {
         self.0
             .tuple_variant(len, KeepingVisitor(visitor))
             .map_err(from_format)
     }
 
-    #[inline]
     fn struct_variant<V: Visitor<'de>>(
         self,
         fields: &'static [&'static str],

@@ -119,9 +119,10 @@ fn own_message<T: DeserializeOwned>(bytes: &[u8]) -> String {
     let again = T::deserialize(keep::Keeping(&mut deserializer));
     keep::reset();
     let array_refused = take_refusal().is_some();
-    match again.map_err(|kept| *kept.0) {
-        Err(keep::Why::Message(message)) if !array_refused => message,
-        Err(keep::Why::Format(text)) if !array_refused => explain_text(&text),
+    // The same bytes fail at the same place again, now with the type's message; only a
+    // type that decodes differently on a second try ends anywhere else.
+    match again {
+        Err(keep::Kept::Message(message)) if !array_refused => message,
         _ => "the type's Deserialize implementation refused the bytes: they were written \
               by another type, or its Serialize and Deserialize disagree"
             .to_owned(),
@@ -143,36 +144,6 @@ pub(crate) fn refused<E: serde::de::Error>(message: String) -> E {
     let error = E::custom(&message);
     REFUSAL.with(|refusal| *refusal.borrow_mut() = Some(message));
     error
-}
-
-/// The kinds of postcard's errors, to explain one known only by its text.
-const KINDS: [postcard::Error; 16] = {
-    use postcard::Error as E;
-    [
-        E::WontImplement,
-        E::NotYetImplemented,
-        E::SerializeBufferFull,
-        E::SerializeSeqLengthUnknown,
-        E::DeserializeUnexpectedEnd,
-        E::DeserializeBadVarint,
-        E::DeserializeBadBool,
-        E::DeserializeBadChar,
-        E::DeserializeBadUtf8,
-        E::DeserializeBadOption,
-        E::DeserializeBadEnum,
-        E::DeserializeBadEncoding,
-        E::DeserializeBadCrc,
-        E::SerdeSerCustom,
-        E::SerdeDeCustom,
-        E::CollectStrError,
-    ]
-};
-
-fn explain_text(text: &str) -> String {
-    KINDS
-        .iter()
-        .find(|kind| kind.to_string() == text)
-        .map_or_else(|| text.to_owned(), explain)
 }
 
 fn explain(err: &postcard::Error) -> String {
