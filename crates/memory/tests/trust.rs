@@ -1,6 +1,7 @@
 //! The cache on the paths a real program takes, where it once missed silently or returned
 //! a wrong value: unordered arguments, failures, a changed result type, local functions
-//! of one name, a store that cannot be written, a deleted directory, header-only checks.
+//! of one name, a store that cannot be written, a deleted directory, header-only checks, results the
+//! codec cannot hold, a map as a result.
 //!
 //! Children are this test binary again, run with `--ignored` on `child_entry` in the
 //! role named by `PARMEMO_TEST_ROLE`.
@@ -544,4 +545,19 @@ fn a_result_the_codec_cannot_hold_is_computed_again_and_the_warning_says_why() {
     let warned = common::warnings_containing("tests::trust::flattened");
     assert!(!warned.is_empty());
     assert!(warned[0].contains("#[serde(flatten)]"), "{warned:?}");
+}
+
+#[test]
+fn a_hashmap_result_comes_back_whole_from_another_memory_on_the_store() {
+    static F: FunctionId = FunctionId::new("tests::trust", "hashmap_result", 1);
+    let dir = fresh_dir();
+    let table: HashMap<String, Vec<f64>> = (0..50)
+        .map(|i| (format!("key {i}"), vec![f64::from(i); i as usize % 7]))
+        .collect();
+    let stored = Memory::new(&dir).call(&F, &3_u8, || table.clone());
+    assert_eq!(stored, table);
+    // A new `Memory` reads the entry from its file: no value kept in this process helps.
+    let read: HashMap<String, Vec<f64>> =
+        Memory::new(&dir).call(&F, &3_u8, || unreachable!("a hit, decoded from the file"));
+    assert_eq!(read, table);
 }
