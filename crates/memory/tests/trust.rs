@@ -1,7 +1,7 @@
 //! The cache on the paths a real program takes, where it once missed silently or returned
 //! a wrong value: unordered arguments, failures, a changed result type, local functions
-//! of one name, a store that cannot be written, a deleted directory, header-only checks, results the
-//! codec cannot hold, a map as a result.
+//! of one name, a store that cannot be written, a deleted directory, header-only checks,
+//! results the codec cannot hold, a map as a result.
 //!
 //! Children are this test binary again, run with `--ignored` on `child_entry` in the
 //! role named by `PARMEMO_TEST_ROLE`.
@@ -551,8 +551,8 @@ fn a_result_the_codec_cannot_hold_is_computed_again_and_the_warning_says_why() {
 fn a_hashmap_result_comes_back_whole_from_another_memory_on_the_store() {
     static F: FunctionId = FunctionId::new("tests::trust", "hashmap_result", 1);
     let dir = fresh_dir();
-    let table: HashMap<String, Vec<f64>> = (0..50)
-        .map(|i| (format!("key {i}"), vec![f64::from(i); i as usize % 7]))
+    let table: HashMap<String, Vec<f64>> = (0_u8..50)
+        .map(|i| (format!("key {i}"), vec![f64::from(i); usize::from(i) % 7]))
         .collect();
     let stored = Memory::new(&dir).call(&F, &3_u8, || table.clone());
     assert_eq!(stored, table);
