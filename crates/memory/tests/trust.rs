@@ -255,11 +255,16 @@ fn a_read_only_cache_serves_its_hits() {
     // shared cache, which is read-only for them.
     // Not under TMPDIR, which may be private to this user (CI makes it 0700): another
     // user must be able to reach the cache.
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("pm-read-only-{}", std::process::id()));
+    // A new directory (made 0755 below), never one named by the process id, which a
+    // killed run can leave behind.
+    let scratch = tempfile::Builder::new()
+        .prefix("pm-read-only")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let dir = scratch.path();
     let cache = dir.join("cache");
     Memory::new(&cache).call(&READ_ONLY, &1_u8, || 11_u8);
-    for entry in walk(&dir) {
+    for entry in walk(dir) {
         let mode = if entry.is_dir() { 0o755 } else { 0o444 };
         std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode)).unwrap();
     }
@@ -292,10 +297,10 @@ fn a_read_only_cache_serves_its_hits() {
         let hit: u8 = Memory::new(&cache).call(&READ_ONLY, &1_u8, || 0);
         assert_eq!(hit, 11);
     }
-    for entry in walk(&dir) {
+    for entry in walk(dir) {
         std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    std::fs::remove_dir_all(&dir).unwrap();
+    scratch.close().unwrap();
 }
 
 fn walk(dir: &std::path::Path) -> Vec<PathBuf> {

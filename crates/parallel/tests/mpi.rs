@@ -176,10 +176,13 @@ fn stuck_at_5_until((i, release): (u32, String)) -> u32 {
 }
 
 fn as_completed_means_per_task() -> Result<(), String> {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("pm-mpi-unordered-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|err| err.to_string())?;
-    let release = dir.join("release").display().to_string();
+    // A new directory, not one named by the process id: a killed run leaves that
+    // behind, with the marker that would release task 5 at once.
+    let dir = tempfile::Builder::new()
+        .prefix("pm-mpi-unordered")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .map_err(|err| err.to_string())?;
+    let release = dir.path().join("release").display().to_string();
     let tasks: Vec<(u32, String)> = (0..10).map(|i| (i, release.clone())).collect();
     // Batched by four, without an exact length: task 5 is stuck in 4..8, on one rank.
     let mut done = Parallel::new()
@@ -190,7 +193,7 @@ fn as_completed_means_per_task() -> Result<(), String> {
     let first: Result<Vec<(usize, u32)>, Error> = done.by_ref().take(7).collect();
     std::fs::write(&release, b"").map_err(|err| err.to_string())?;
     let rest: Result<Vec<(usize, u32)>, Error> = done.collect();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     let mut first: Vec<usize> = first
         .map_err(|err| err.to_string())?
         .into_iter()

@@ -66,14 +66,15 @@ fn wait_for_line(
     panic!("the child ended without printing {prefix:?}");
 }
 
-/// A new directory under TMPDIR, with a short name: socket paths in it must stay under
-/// the 108 bytes a Unix socket address holds.
+/// A new, empty directory under TMPDIR (never one a killed run left behind), with a
+/// short name: socket paths in it must stay under the 108 bytes a Unix socket address
+/// holds. The tests remove it themselves, after their checks.
 fn fresh_dir(name: &str) -> PathBuf {
-    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("pm-{name}-{}-{made}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    tempfile::Builder::new()
+        .prefix(&format!("pm-{name}-"))
+        .tempdir()
+        .unwrap()
+        .keep()
 }
 
 fn listing(dir: &Path) -> HashSet<PathBuf> {

@@ -6,13 +6,15 @@ mod common;
 
 use common::within_a_minute;
 
-/// A directory of this test run for marker files under cargo's test tmp dir, named for
-/// the test and this process.
-fn scratch_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A new, empty directory for marker files under cargo's test tmp dir, removed when
+/// dropped. Never one named by the process id alone: that directory can outlive a
+/// killed run, and CI containers hand out the same ids run after run, so its stale
+/// markers would release a test's gates before its tasks start.
+fn scratch_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(name)
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap()
 }
 use parmemo_parallel::{delayed, Backend, BatchSize, Error, Parallel};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -235,7 +237,7 @@ fn a_stream_starts_at_the_call() {
 #[test]
 fn a_stream_starts_at_the_call_on_processes() {
     let dir = scratch_dir("pm-eager");
-    let marker = dir.join("started").display().to_string();
+    let marker = dir.path().join("started").display().to_string();
     let stream = Parallel::new()
         .backend(Backend::Processes)
         .n_jobs(1)
@@ -247,7 +249,7 @@ fn a_stream_starts_at_the_call_on_processes() {
         }
     });
     assert_eq!(stream.count(), 1);
-    std::fs::remove_dir_all(&dir).unwrap();
+    dir.close().unwrap();
 }
 
 #[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
@@ -314,7 +316,7 @@ fn a_dropped_stream_on_processes_never_delays_later_runs() {
     let before = p.worker_pids().unwrap();
     let dir = scratch_dir("pm-dropped");
     let markers: Vec<String> = (0..2)
-        .map(|i| dir.join(i.to_string()).display().to_string())
+        .map(|i| dir.path().join(i.to_string()).display().to_string())
         .collect();
     let later = within_a_minute(move || {
         // Two tasks that would hold both workers for ten minutes, abandoned once both
@@ -326,8 +328,22 @@ fn a_dropped_stream_on_processes_never_delays_later_runs() {
         drop(stream);
         p.map(square, 0..10)
     });
-    std::fs::remove_dir_all(&dir).unwrap();
+    dir.close().unwrap();
     assert_eq!(later, Ok((0..10).map(square).collect::<Vec<u64>>()));
+    // Each worker's parent thread sees the cancellation at its next poll (20 ms), and the
+    // later run may have been served whole by a replacement before the other poll came:
+    // wait for both to be killed and reaped rather than look at once.
+    within_a_minute({
+        let before = before.clone();
+        move || {
+            while before
+                .iter()
+                .any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
     let after = Parallel::new()
         .backend(Backend::Processes)
         .n_jobs(2)
@@ -543,7 +559,7 @@ fn stuck_at_5_until((i, release): (u32, String)) -> u32 {
 #[test]
 fn as_completed_means_per_task_on_processes_too() {
     let dir = scratch_dir("pm-unordered");
-    let release = dir.join("release").display().to_string();
+    let release = dir.path().join("release").display().to_string();
     let tasks: Vec<(u32, String)> = (0..10).map(|i| (i, release.clone())).collect();
     let (before_release, all) = within_a_minute({
         let release = release.clone();
@@ -562,7 +578,7 @@ fn as_completed_means_per_task_on_processes_too() {
             (before_release, seen)
         }
     });
-    std::fs::remove_dir_all(&dir).unwrap();
+    dir.close().unwrap();
     let mut first_seven: Vec<usize> = before_release.iter().map(|(i, _)| *i).collect();
     first_seven.sort_unstable();
     assert_eq!(first_seven, [0, 1, 2, 3, 4, 8, 9], "4 did not wait for 5");
