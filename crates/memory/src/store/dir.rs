@@ -207,6 +207,42 @@ impl DirStore {
     }
 }
 
+fn write_entry(mut file: File, parts: &[&[u8]]) -> std::io::Result<()> {
+    for part in parts {
+        file.write_all(part)?;
+    }
+    // The kernel stamps writes with a coarse clock (one tick, milliseconds), so entries
+    // written in a burst would tie for eviction; the precise time orders them.
+    file.set_modified(SystemTime::now())?;
+    file.sync_data()
+}
+
+/// A new temporary file for an entry of `key` in `shard`, opened only if no file had its
+/// name. The name holds the process id, but ids repeat: in another pid namespace (two
+/// containers on one cache) or after a killed writer left its file. Opening an existing
+/// one would mix two writers' bytes in one entry.
+fn create_temp(shard: &Path, key: &Key) -> std::io::Result<(PathBuf, File)> {
+    let mut attempts = 0;
+    loop {
+        let temp = shard.join(format!(
+            ".{}.{}.{}.tmp",
+            hex(&key.0[16..24]),
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+        {
+            Err(err) if err.kind() == ErrorKind::AlreadyExists && attempts < 64 => {
+                attempts += 1;
+            }
+            opened => return opened.map(|file| (temp, file)),
+        }
+    }
+}
+
 fn ignore_missing(result: std::io::Result<()>) -> std::io::Result<()> {
     match result {
         Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
@@ -253,21 +289,8 @@ impl Store for DirStore {
         let path = self.path_of(key);
         let shard = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(shard).map_err(|source| Self::io(shard, source))?;
-        let temp = shard.join(format!(
-            ".{}.{}.{}.tmp",
-            hex(&key.0[16..24]),
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = File::create(&temp).and_then(|mut file| {
-            for part in parts {
-                file.write_all(part)?;
-            }
-            // The kernel stamps writes with a coarse clock (one tick, milliseconds), so
-            // entries written in a burst would tie for eviction; the precise time orders them.
-            file.set_modified(SystemTime::now())?;
-            file.sync_data()
-        });
+        let (temp, file) = create_temp(shard, key).map_err(|source| Self::io(shard, source))?;
+        let written = write_entry(file, parts);
         if let Err(source) = written.and_then(|()| fs::rename(&temp, &path)) {
             let _ = fs::remove_file(&temp);
             return Err(Self::io(&path, source));
@@ -323,5 +346,34 @@ impl Store for DirStore {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_temporary_file_left_at_the_next_name_is_never_reopened() {
+        let shard = tempfile::tempdir().unwrap();
+        let key = Key([7; 32]);
+        // The names the next writes of this process would take, as a killed writer of the
+        // same id (another container, or before a restart) leaves them.
+        let next = TEMP_COUNTER.load(Ordering::Relaxed);
+        let planted: Vec<PathBuf> = (next..next + 8)
+            .map(|n| {
+                let name = format!(".{}.{}.{n}.tmp", hex(&key.0[16..24]), std::process::id());
+                let path = shard.path().join(name);
+                fs::write(&path, b"the other writer's bytes").unwrap();
+                path
+            })
+            .collect();
+        let (temp, mut file) = create_temp(shard.path(), &key).unwrap();
+        file.write_all(b"ours").unwrap();
+        assert!(!planted.contains(&temp), "{temp:?} was reopened");
+        for path in &planted {
+            assert_eq!(fs::read(path).unwrap(), b"the other writer's bytes");
+        }
+        assert_eq!(fs::read(&temp).unwrap(), b"ours");
     }
 }
