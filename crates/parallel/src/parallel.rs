@@ -266,9 +266,9 @@ impl<B: ExecutionBackend, T> Parallel<B, T> {
     /// ```
     /// use parmemo_parallel::{Error, Parallel};
     /// use std::time::Duration;
-    /// let p = Parallel::new().timeout(Duration::from_millis(10));
+    /// let p = Parallel::new().timeout(Duration::from_millis(250));
     /// let slow = |ms: u64| std::thread::sleep(Duration::from_millis(ms));
-    /// assert_eq!(p.map(slow, [0, 200]), Err(Error::Timeout { index: 1 }));
+    /// assert_eq!(p.map(slow, [0, 1_000]), Err(Error::Timeout { index: 1 }));
     /// ```
     pub fn timeout(self, timeout: Duration) -> Parallel<B, Timed> {
         Parallel {
@@ -456,7 +456,7 @@ impl<B: InProcess> Parallel<B, Timed> {
     /// ```
     /// use parmemo_parallel::{delayed, Error, Parallel};
     /// use std::time::Duration;
-    /// let p = Parallel::new().timeout(Duration::from_millis(20));
+    /// let p = Parallel::new().timeout(Duration::from_millis(250));
     /// let tasks = [0_u64, 5_000].map(|ms| delayed(move || std::thread::sleep(Duration::from_millis(ms))));
     /// assert_eq!(p.run(tasks), Err(Error::Timeout { index: 1 })); // at once, not in 5 s
     /// ```

@@ -26,7 +26,7 @@ pub struct Untimed;
 /// ```
 /// use parmemo_parallel::{Error, Parallel, Threads, Timed};
 /// use std::time::Duration;
-/// let p: Parallel<Threads, Timed> = Parallel::new().timeout(Duration::from_millis(50));
+/// let p: Parallel<Threads, Timed> = Parallel::new().timeout(Duration::from_millis(250));
 /// let never_ends = |x: u64| loop {
 ///     if x == 0 {
 ///         break x;

@@ -404,7 +404,7 @@ fn tasks_run_where_they_should() -> Result<(), String> {
 
 fn oversleep(x: u32) -> u32 {
     if x == 3 {
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(800));
     }
     x
 }
@@ -412,7 +412,7 @@ fn oversleep(x: u32) -> u32 {
 fn a_timeout_names_its_task() -> Result<(), String> {
     match Parallel::new()
         .backend(Backend::Mpi)
-        .timeout(Duration::from_millis(100))
+        .timeout(Duration::from_millis(250))
         .map(oversleep, 0..6u32)
     {
         Err(Error::Timeout { index: 3 }) => Ok(()),
@@ -430,7 +430,7 @@ fn ranks_held_by_overrun_work_count_against_the_timeout() -> Result<(), String> 
         .backend(Backend::Mpi)
         .batch_size(BatchSize::Fixed(1));
     let servers = p.effective_n_jobs().map_err(|err| err.to_string())?;
-    // The check before this one left a rank on a task that overran by 300 ms: let it end.
+    // The check before this one left a rank on a task that overran by 550 ms: let it end.
     std::thread::sleep(Duration::from_secs(1));
     // Every serving rank left on a task past its timeout (a rank cannot be stopped).
     let first = p
