@@ -333,17 +333,7 @@ fn a_dropped_stream_on_processes_never_delays_later_runs() {
     // Each worker's parent thread sees the cancellation at its next poll (20 ms), and the
     // later run may have been served whole by a replacement before the other poll came:
     // wait for both to be killed and reaped rather than look at once.
-    within_a_minute({
-        let before = before.clone();
-        move || {
-            while before
-                .iter()
-                .any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-    });
+    wait_until_reaped(before.clone());
     let after = Parallel::new()
         .backend(Backend::Processes)
         .n_jobs(2)
@@ -362,8 +352,14 @@ fn shutdown_ends_the_kept_workers_and_reaps_them() {
     let pids = p.worker_pids().unwrap();
     assert_eq!(pids.len(), 3);
     parmemo_parallel::shutdown();
+    wait_until_reaped(pids);
+    assert_eq!(p.map(square, [5]), Ok(vec![25]), "the next run starts anew");
+}
+
+/// Waits (within a minute) until the processes `pids` are gone from the process table:
+/// exited and reaped, no zombie left.
+fn wait_until_reaped(pids: Vec<u32>) {
     within_a_minute(move || {
-        // Gone from the process table: exited and reaped, no zombie left.
         while pids
             .iter()
             .any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
@@ -371,7 +367,6 @@ fn shutdown_ends_the_kept_workers_and_reaps_them() {
             std::thread::sleep(Duration::from_millis(5));
         }
     });
-    assert_eq!(p.map(square, [5]), Ok(vec![25]), "the next run starts anew");
 }
 
 static SCALE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);

@@ -224,12 +224,7 @@ fn write_entry(mut file: File, parts: &[&[u8]]) -> std::io::Result<()> {
 fn create_temp(shard: &Path, key: &Key) -> std::io::Result<(PathBuf, File)> {
     let mut attempts = 0;
     loop {
-        let temp = shard.join(format!(
-            ".{}.{}.{}.tmp",
-            hex(&key.0[16..24]),
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let temp = shard.join(temp_name(key, TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
         match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -241,6 +236,11 @@ fn create_temp(shard: &Path, key: &Key) -> std::io::Result<(PathBuf, File)> {
             opened => return opened.map(|file| (temp, file)),
         }
     }
+}
+
+/// The name of this process's `n`th temporary file for an entry of `key`.
+fn temp_name(key: &Key, n: u64) -> String {
+    format!(".{}.{}.{n}.tmp", hex(&key.0[16..24]), std::process::id())
 }
 
 fn ignore_missing(result: std::io::Result<()>) -> std::io::Result<()> {
@@ -362,8 +362,7 @@ mod tests {
         let next = TEMP_COUNTER.load(Ordering::Relaxed);
         let planted: Vec<PathBuf> = (next..next + 8)
             .map(|n| {
-                let name = format!(".{}.{}.{n}.tmp", hex(&key.0[16..24]), std::process::id());
-                let path = shard.path().join(name);
+                let path = shard.path().join(temp_name(&key, n));
                 fs::write(&path, b"the other writer's bytes").unwrap();
                 path
             })
