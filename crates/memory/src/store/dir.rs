@@ -375,4 +375,22 @@ mod tests {
         }
         assert_eq!(fs::read(&temp).unwrap(), b"ours");
     }
+
+    #[test]
+    fn a_symlink_planted_at_the_next_name_is_never_followed() {
+        // Another user who can write the shard links the next names to a file this user
+        // owns: opening them as before (create and truncate) would have emptied it.
+        let shard = tempfile::tempdir().unwrap();
+        let victim = shard.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let key = Key([9; 32]);
+        let next = TEMP_COUNTER.load(Ordering::Relaxed);
+        for n in next..next + 8 {
+            std::os::unix::fs::symlink(&victim, shard.path().join(temp_name(&key, n))).unwrap();
+        }
+        let (temp, mut file) = create_temp(shard.path(), &key).unwrap();
+        file.write_all(b"ours").unwrap();
+        assert!(!fs::symlink_metadata(&temp).unwrap().is_symlink());
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    }
 }
