@@ -58,3 +58,70 @@ fn workers_and_their_parent_share_the_default_store() {
     }
     assert_eq!(computations(), 20, "no call computed twice");
 }
+
+/// The file that backs `address` in this process, as `/proc/self/maps` names it.
+fn backing_file(address: usize) -> String {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    maps.lines()
+        .find_map(|line| {
+            let (range, rest) = line.split_once(' ')?;
+            let (start, end) = range.split_once('-')?;
+            let start = usize::from_str_radix(start, 16).ok()?;
+            let end = usize::from_str_radix(end, 16).ok()?;
+            (start <= address && address < end)
+                .then(|| rest.split_whitespace().nth(4).unwrap_or("").to_owned())
+        })
+        .unwrap_or_default()
+}
+
+#[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
+fn sum_where_it_lies(array: parmemo::Shared<[f64]>) -> (f64, String) {
+    (array.iter().sum(), backing_file(array.as_ptr() as usize))
+}
+
+/// A mapped hit's array (an ordinary file, not a sealed memfd) goes to a worker as the
+/// entry file's descriptor, which the worker maps too: the one path where a worker maps
+/// an unsealed file, on the cache's promise that entries are never written in place.
+#[test]
+fn a_mapped_hit_reaches_a_worker_as_the_entry_file() {
+    let root = tempfile::tempdir().unwrap();
+    let n = 1 << 18; // 2 MiB: mapped on a hit
+                     // Written by a worker (its miss), so the parent's call below is a hit from the file.
+    let entry_dir = root.path().join("arrays");
+    let written = Parallel::new()
+        .backend(Backend::Processes)
+        .n_jobs(1)
+        .map(write_ramp_in, vec![(entry_dir.display().to_string(), n)])
+        .unwrap();
+    assert_eq!(written, [n]);
+    let hit = parmemo::memory::Memory::new(&entry_dir).call(&RAMP_ID, &n, || unreachable_ramp(n));
+    let in_parent = backing_file(hit.as_ptr() as usize);
+    assert!(
+        in_parent.ends_with(".pmc"),
+        "the hit maps the entry file: {in_parent}"
+    );
+    let answers = Parallel::new()
+        .backend(Backend::Processes)
+        .n_jobs(2)
+        .map(sum_where_it_lies, vec![hit.clone(); 2])
+        .unwrap();
+    for (sum, in_worker) in answers {
+        assert_eq!(sum, (0..n).map(|i| i as f64).sum::<f64>());
+        assert_eq!(in_worker, in_parent, "the worker maps the same entry file");
+    }
+}
+
+static RAMP_ID: parmemo::memory::FunctionId =
+    parmemo::memory::FunctionId::new("tests::memory_in_workers", "ramp_in", 1);
+
+fn unreachable_ramp(_: usize) -> parmemo::Shared<[f64]> {
+    panic!("a hit was expected: the worker stored this entry")
+}
+
+/// Stores the ramp under `dir` from a worker.
+fn write_ramp_in((dir, n): (String, usize)) -> usize {
+    let stored = parmemo::memory::Memory::new(dir).call(&RAMP_ID, &n, || {
+        parmemo::Shared::<[f64]>::from_fn(n, |i| i as f64)
+    });
+    stored.len()
+}

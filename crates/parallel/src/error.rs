@@ -63,6 +63,18 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The function given to the process or MPI backend lies where another process of
+    /// this program would not find it: in a shared library loaded after the program
+    /// started (`dlopen`), or in no loaded object at all (code generated at run time).
+    /// Refused before any task is sent. Functions of the executable and of the libraries
+    /// it links (`std` of a `-C prefer-dynamic` build, `dylib` crates) can be sent.
+    #[error("the function given to worker processes cannot be found there: {object} {reason}; pass a function of the program or of a library it links, or use Backend::Threads")]
+    FunctionNotReachable {
+        /// The object that holds the function (its path), or where the function is.
+        object: String,
+        /// Why another process would not find it.
+        reason: String,
+    },
     /// The operating system refused to start the threads of a pool.
     #[error("could not start a pool of {threads} threads ({message}): lower n_jobs or raise the process's thread limit")]
     ThreadPool {

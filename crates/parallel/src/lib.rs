@@ -60,6 +60,13 @@ pub use results::{RunIter, RunUnordered};
 pub use timing::{Timed, Untimed};
 
 mod backend;
+
+/// The entry points of the fuzz targets in `fuzz/` (feature `fuzzing`): not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::backend::remote::fuzzing::wire;
+}
 #[doc(hidden)]
 pub mod compile_fail;
 mod config;

@@ -35,12 +35,55 @@ impl Attachment {
         self.0.file()
     }
 
-    /// `len` bytes at `offset` of `file`, mapped read-only (what another process sent).
+    /// `len` bytes at `offset` of a sealed `file`, mapped read-only (what another process
+    /// sent: a [`Shared`](crate::Shared) array's memfd). The file must be sealed against
+    /// writes and shrinking (`F_SEAL_WRITE | F_SEAL_SHRINK`), so that no handle of it can
+    /// change the bytes this hands out as `&[u8]`; an ordinary file is refused.
+    ///
+    /// ```
+    /// use parmemo_shared::{attach::Attachment, Shared};
+    /// let array: Shared<[u8]> = Shared::from(vec![5; 100_000]);
+    /// let (_, attached) = parmemo_shared::attach::collect(|| serde_json::to_string(&array));
+    /// let (memfd, offset) = attached[0].file().expect("a sealed memfd, on Linux");
+    /// let mapped = Attachment::map(memfd.try_clone()?, offset, 100_000)?;
+    /// assert_eq!(mapped.bytes(), &array[..]);
+    ///
+    /// let ordinary = tempfile::tempfile()?;
+    /// ordinary.set_len(100)?;
+    /// assert!(Attachment::map(ordinary, 0, 100).is_err(), "anyone could rewrite it");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// When the file is not sealed (`InvalidInput`: use
+    /// [`map_unsealed`](Self::map_unsealed) if you can promise what a seal would), when
+    /// it is shorter than `offset + len`, or cannot be mapped.
+    pub fn map(file: File, offset: u64, len: usize) -> io::Result<Attachment> {
+        if !crate::region::is_sealed(&file) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the file is not sealed against writes and shrinking, so its mapped bytes \
+                 could change under a shared reference: map only a sealed memfd",
+            ));
+        }
+        // SAFETY: sealed, checked above: no handle can write or shrink the file.
+        unsafe { Region::mapped(file, offset, len) }.map(|region| Attachment(Arc::new(region)))
+    }
+
+    /// `len` bytes at `offset` of `file`, mapped read-only, sealed or not: a stored cache
+    /// entry, which its store writes once and replaces by renaming.
     ///
     /// # Errors
     /// When the file is shorter than `offset + len`, or cannot be mapped.
-    pub fn map(file: File, offset: u64, len: usize) -> io::Result<Attachment> {
-        Region::mapped(file, offset, len).map(|region| Attachment(Arc::new(region)))
+    ///
+    /// # Safety
+    /// Nobody may write or shrink the file while the attachment or any handle of its
+    /// array lives, in this process or any other: the bytes are handed out as `&[u8]`
+    /// (a change is undefined behaviour; a truncation, `SIGBUS`). `memmap2::Mmap::map`
+    /// has the same contract.
+    pub unsafe fn map_unsealed(file: File, offset: u64, len: usize) -> io::Result<Attachment> {
+        // SAFETY: this function's contract.
+        unsafe { Region::mapped(file, offset, len) }.map(|region| Attachment(Arc::new(region)))
     }
 
     /// `len` bytes at `offset` of a mapping that several attachments share (the arrays

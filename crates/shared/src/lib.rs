@@ -22,6 +22,8 @@
 pub mod attach;
 pub mod codec;
 mod element;
+#[cfg(any(test, feature = "fuzzing"))]
+mod fuzzing;
 pub mod plain;
 mod region;
 mod shared;
@@ -29,3 +31,10 @@ mod wire;
 
 pub use element::Element;
 pub use shared::Shared;
+
+/// The entry points of the fuzz targets in `fuzz/` (feature `fuzzing`): not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::fuzzing::arrays;
+}

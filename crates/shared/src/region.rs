@@ -105,12 +105,14 @@ impl Region {
     }
 
     /// `len` bytes at `offset` of `file`, mapped read-only: what another process sent.
-    /// The file must not shrink while mapped (a memfd is sealed against it; a cache entry
-    /// is replaced by renaming, never truncated).
     ///
     /// # Errors
     /// When the file is shorter than `offset + len`, or cannot be mapped.
-    pub(crate) fn mapped(file: File, offset: u64, len: usize) -> io::Result<Region> {
+    ///
+    /// # Safety
+    /// Nobody may write or shrink the file while the region (or a clone of its handle)
+    /// lives: the bytes are handed out as `&[u8]`. [`is_sealed`] proves it for a memfd.
+    pub(crate) unsafe fn mapped(file: File, offset: u64, len: usize) -> io::Result<Region> {
         let file = Arc::new(file);
         let size = file.metadata()?.len();
         u64::try_from(len)
@@ -126,8 +128,8 @@ impl Region {
         if len == 0 {
             return Ok(Region::filled(0, |_| {}));
         }
-        // SAFETY: the file is never written while mapped (sealed, or a cache entry written
-        // once and replaced by rename), and its size was checked to cover the map.
+        // SAFETY: by this function's contract the file is never written or shrunk while
+        // mapped, and its size was checked to cover the map.
         let map = unsafe { MmapOptions::new().offset(offset).len(len).map(&*file)? };
         Ok(Region {
             start: map.as_ptr(),
@@ -229,6 +231,24 @@ impl Region {
     }
 }
 
+/// Whether `file` is sealed against writes and against shrinking (a memfd whose creator
+/// called `F_ADD_SEALS`): then no handle of it, anywhere, can change mapped bytes.
+pub(crate) fn is_sealed(file: &File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        const NEEDED: libc::c_int = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK;
+        // SAFETY: `fcntl` reads the seals of a descriptor this borrow keeps open.
+        let seals = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GET_SEALS) };
+        seals >= 0 && seals & NEEDED == NEEDED
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        false
+    }
+}
+
 /// A new memfd of `len` bytes (it can be sealed), mapped writable for its creator.
 #[cfg(target_os = "linux")]
 fn memfd(len: usize) -> io::Result<(File, MmapMut)> {
@@ -285,7 +305,8 @@ fn copied_to_memfd(bytes: &[u8]) -> Option<Region> {
     if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
         return None;
     }
-    Region::mapped(file, 0, bytes.len()).ok()
+    // SAFETY: sealed just above against every write and every change of size.
+    unsafe { Region::mapped(file, 0, bytes.len()) }.ok()
 }
 
 /// Seals a written memfd against every change and maps it read-only. Should sealing
@@ -302,7 +323,10 @@ fn seal_and_map(file: File, writable: MmapMut, len: usize) -> io::Result<Region>
     };
     #[cfg(not(target_os = "linux"))]
     let sealed = false;
-    let mut region = Region::mapped(file, 0, len)?;
+    // SAFETY: sealed against every write and change of size; or, where sealing failed,
+    // a file that only this function holds (its writable map dropped above), and the
+    // region keeps no handle to pass on.
+    let mut region = unsafe { Region::mapped(file, 0, len)? };
     if !sealed {
         region.file = None;
     }
@@ -345,9 +369,12 @@ mod tests {
         let region = Region::filled(100, |bytes| bytes[99] = 1);
         let (file, _) = region.file().unwrap();
         let again = file.try_clone().unwrap();
-        assert!(Region::mapped(again, 50, 51).is_err());
+        assert!(is_sealed(&again));
+        // SAFETY: a sealed memfd.
+        assert!(unsafe { Region::mapped(again, 50, 51) }.is_err());
         let again = file.try_clone().unwrap();
-        let tail = Region::mapped(again, 0, 100).unwrap();
+        // SAFETY: a sealed memfd.
+        let tail = unsafe { Region::mapped(again, 0, 100) }.unwrap();
         assert_eq!(tail.bytes()[99], 1);
         assert_eq!(Region::filled(0, |_| {}).bytes(), &[] as &[u8]);
     }

@@ -133,3 +133,17 @@ fn threads_read_the_same_memory() {
     });
     assert!(seen.iter().all(|&seen| seen == address));
 }
+
+#[test]
+fn an_ordinary_file_is_never_mapped_by_the_safe_call() {
+    use std::io::Write;
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(&[7; 4096]).unwrap();
+    let refused = attach::Attachment::map(file.try_clone().unwrap(), 0, 4096).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(refused.to_string().contains("not sealed"), "{refused}");
+    // The same file, under the promise a seal would make, maps.
+    // SAFETY: nothing writes or shrinks this private temporary file while it is mapped.
+    let mapped = unsafe { attach::Attachment::map_unsealed(file, 0, 4096) }.unwrap();
+    assert_eq!(mapped.bytes(), &[7; 4096][..]);
+}

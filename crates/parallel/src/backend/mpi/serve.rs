@@ -105,7 +105,8 @@ fn run(request: Request, root: &mpi::topology::Process<'_>) -> Reply {
     let mut too_large = None;
     // SAFETY: rank 0 computed the offsets with `RemoteFn::offsets`, and
     // `check_same_executable` found every rank running an executable with the same
-    // contents, in which offsets name the same functions.
+    // contents; `call` finds each library by the digest of its contents, so the names
+    // land on the same functions.
     let reply = catch_unwind(AssertUnwindSafe(|| unsafe {
         if each {
             // Each result at once: an MPI message costs little, and a second thread

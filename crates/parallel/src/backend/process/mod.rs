@@ -65,6 +65,9 @@ impl Processes {
 
     /// The pool of `workers` processes whose workers ran `initializer` first.
     fn pool(workers: usize, initializer: Option<fn()>) -> Result<Arc<pool::ProcessPool>, Error> {
-        pool::pool(workers, initializer.map(|f| RemoteFn::init(f).offsets()))
+        let initializer = initializer
+            .map(|setup| RemoteFn::init(setup).offsets())
+            .transpose()?;
+        pool::pool(workers, initializer)
     }
 }

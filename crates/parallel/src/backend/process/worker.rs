@@ -25,8 +25,12 @@ static INVITED_BUT_NOT_SERVING: AtomicBool = AtomicBool::new(false);
 /// of its own. Everything it needs of std (allocation, threads, the environment, sockets,
 /// unwinding) works before `main` on the platforms `ctor` supports; what Rust's runtime
 /// would have set up (SIGPIPE ignored) is done by `serve` itself.
+///
+/// It also takes note of the shared objects loaded at start: a function in one of those
+/// can be named to a worker, which loads them too; one `dlopen`ed later cannot.
 #[ctor::ctor(unsafe)]
 fn recognise_worker_before_main() {
+    crate::backend::remote::remember_start();
     serve_if_invited();
 }
 
@@ -141,7 +145,8 @@ fn serve(channel: &UnixStream, nonce: u128) -> i32 {
         };
         // SAFETY: the offsets come from the only peer of this channel, the parent that
         // started this same executable image (`/proc/self/exe`) and computed them with
-        // `RemoteFn::offsets`.
+        // `RemoteFn::offsets`; `call` finds each named object by the digest of its
+        // contents, so a library rebuilt since the parent loaded it is an error.
         let reply = catch_unwind(AssertUnwindSafe(|| unsafe {
             if each {
                 Answers::gathered(channel, |answer| {

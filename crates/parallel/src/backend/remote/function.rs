@@ -1,13 +1,14 @@
 //! Naming a function to another process without registration: the other process runs
-//! the same executable, so a function is its code address relative to a known function
-//! of ours (as procspawn does). A task travels as two offsets: the user's `fn(A) -> R`
-//! and the trampoline monomorphized for `A` and `R`, which decodes the arguments, calls
-//! the function on each and encodes the results.
+//! the same executable and loads the same libraries, so a function is its object (by
+//! digest) and its offset in it (see [`objects`](super::objects)). A task travels as two
+//! such names: the user's `fn(A) -> R` and the trampoline monomorphized for `A` and `R`,
+//! which decodes the arguments, calls the function on each and encodes the results.
 //!
 //! The pairing of a trampoline with the function it was monomorphized for is the whole
 //! safety argument, so it is made in one place: [`RemoteFn`], whose constructors take a
 //! typed `fn` and derive both halves from it. Nothing else turns a number into a function.
 
+use super::objects::{self, Located, Unreachable};
 use super::values::{decode_values, encode_values};
 use super::wire::{decode, encode, unframed, Payload, Reply};
 use crate::backend::panic_message;
@@ -49,12 +50,12 @@ fn decode_error<E: DeserializeOwned + Send + Sync + 'static>(bytes: &[u8]) -> Ta
     decode::<E>(bytes).map_or_else(|_| TaskError::default(), TaskError::new)
 }
 
-/// A [`RemoteFn`] as offsets from the anchor: what crosses to a process running the same
-/// executable.
+/// A [`RemoteFn`] as places in loaded objects: what crosses to a process running the
+/// same executable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Offsets {
-    pub(crate) trampoline: usize,
-    pub(crate) function: usize,
+    pub(crate) trampoline: Located,
+    pub(crate) function: Located,
 }
 
 impl RemoteFn {
@@ -106,29 +107,16 @@ impl RemoteFn {
     }
 
     /// What names this function to a process running the same executable.
-    pub(crate) fn offsets(self) -> Offsets {
-        Offsets {
-            trampoline: offset_of(self.trampoline as usize),
-            function: offset_of(self.function),
-        }
+    ///
+    /// # Errors
+    /// When the function (or its trampoline) lies in an object that such a process does
+    /// not load, or in none.
+    pub(crate) fn offsets(self) -> Result<Offsets, Unreachable> {
+        Ok(Offsets {
+            trampoline: objects::locate(self.trampoline as usize)?,
+            function: objects::locate(self.function)?,
+        })
     }
-}
-
-/// The reference point of every offset: any function of this crate would do.
-#[inline(never)]
-fn anchor() {}
-
-fn anchor_address() -> usize {
-    anchor as fn() as *const () as usize
-}
-
-/// The distance from the anchor, in wrapping arithmetic (a function may lie below it).
-fn offset_of(address: usize) -> usize {
-    address.wrapping_sub(anchor_address())
-}
-
-fn address_of(offset: usize) -> usize {
-    anchor_address().wrapping_add(offset)
 }
 
 /// Whether the arrays of a task's values (its `Shared` arrays, its plain vectors) travel
@@ -140,21 +128,29 @@ pub(crate) enum Arrays {
     Inline,
 }
 
-/// Calls, in a worker, the function that `offsets` names.
+/// Calls, in a worker, the function that `offsets` names; a name that lands in no code
+/// of an object with the named digest (another build of a library, one not loaded here)
+/// fails the batch instead.
 ///
 /// # Safety
 /// `offsets` must come from [`RemoteFn::offsets`] in a process running this same
-/// executable image: then each offset lands on the function it named there. The process
-/// backend receives them only over a channel that only its own parent holds; an MPI rank
-/// only after every rank proved it runs the same executable (a hash of its contents).
+/// program: then each name, found in an object with the same contents, lands on the
+/// function it named there. The process backend receives them only over a channel that
+/// only its own parent holds; an MPI rank only after every rank proved it runs the same
+/// executable (a hash of its contents), each library checked here by its digest.
 pub(crate) unsafe fn call(offsets: Offsets, arguments: Payload, arrays: Arrays) -> Reply {
-    let address = address_of(offsets.trampoline);
+    let found = objects::address_of(offsets.trampoline)
+        .and_then(|trampoline| Ok((trampoline, objects::address_of(offsets.function)?)));
+    let (trampoline, function) = match found {
+        Ok(found) => found,
+        Err(err) => return Reply::failed(0, format!("the task's function cannot be found: {err}")),
+    };
     // SAFETY: by this function's contract the address is that of a `Trampoline` of this
-    // executable; fn pointers and usize have the same size on every platform Rust supports.
-    let trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(address) };
-    // SAFETY: by the same contract, the function's offset names the `fn` type this
+    // program; fn pointers and usize have the same size on every platform Rust supports.
+    let trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(trampoline) };
+    // SAFETY: by the same contract, the function's name lands on the `fn` type this
     // trampoline was monomorphized for.
-    unsafe { trampoline(address_of(offsets.function), arguments, arrays) }
+    unsafe { trampoline(function, arguments, arrays) }
 }
 
 /// Calls, in a worker, the function that `offsets` names on each task of a batch sent
@@ -324,7 +320,7 @@ mod tests {
         let task = RemoteFn::map(double);
         let arguments = encode_values(vec![1_u32, 20], Arrays::Inline).unwrap();
         // SAFETY: the offsets were made in this very process.
-        let reply = unsafe { call(task.offsets(), arguments.clone(), Arrays::Attached) };
+        let reply = unsafe { call(task.offsets().unwrap(), arguments.clone(), Arrays::Attached) };
         let Reply::Done(results) = reply else {
             panic!("expected results")
         };

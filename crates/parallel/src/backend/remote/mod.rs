@@ -5,7 +5,10 @@
 
 mod descriptors;
 mod function;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fuzzing;
 mod job;
+mod objects;
 mod values;
 pub(crate) mod wire;
 
@@ -13,6 +16,7 @@ pub(crate) use function::{call, call_each, no_values, Arrays, Offsets, RemoteFn}
 #[cfg(feature = "mpi")]
 pub(crate) use job::Done;
 pub(crate) use job::{Job, JobOutcome, Partial, Split, Workers};
+pub(crate) use objects::remember_start;
 
 use super::batch::{Batch, Completion, Outcome, RunState};
 use super::{drive, execute_scoped, Dispatcher, EventSource, Failure, Plan, Stream, TaskResult};
@@ -54,9 +58,10 @@ where
     let on_event = |event| collected.take(event);
     match remote {
         Remote::Workers(workers) => {
+            let offsets = task.offsets()?;
             let mut dispatcher = Dispatcher::new(items, &plan, false, false);
             let (sender, state) = dispatcher.reporting();
-            let mut spawn = spawner(workers, sender, state, task, plan.timeout, false);
+            let mut spawn = spawner(workers, sender, state, (task, offsets), plan.timeout, false);
             drive(&mut dispatcher, &mut spawn, &mut { on_event });
         }
         Remote::Local => execute_scoped(
@@ -85,9 +90,17 @@ where
 {
     match remote {
         Remote::Workers(workers) => {
+            let offsets = task.offsets()?;
             let dispatcher = Dispatcher::new(items, &plan, false, true);
             let (sender, state) = dispatcher.reporting();
-            let spawn = spawner(workers, sender, state, task, plan.timeout, per_task);
+            let spawn = spawner(
+                workers,
+                sender,
+                state,
+                (task, offsets),
+                plan.timeout,
+                per_task,
+            );
             Ok(Box::new(Stream::new(dispatcher, Box::new(spawn), true)))
         }
         Remote::Local => super::execute_streaming(
@@ -108,7 +121,7 @@ fn spawner<A, R>(
     workers: Arc<dyn Workers>,
     sender: Sender<Completion<R>>,
     state: Arc<RunState>,
-    task: RemoteFn,
+    (task, offsets): (RemoteFn, Offsets),
     timeout: Option<Duration>,
     per_task: bool,
 ) -> impl FnMut(Batch<A>) + 'static
@@ -116,7 +129,6 @@ where
     A: Serialize + DeserializeOwned + 'static,
     R: DeserializeOwned + Send + 'static,
 {
-    let offsets = task.offsets();
     let arrays = workers.arrays();
     move |batch: Batch<A>| {
         let Batch { start, jobs, .. } = batch;

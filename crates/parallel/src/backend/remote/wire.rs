@@ -17,6 +17,7 @@
 //! payload as raw bytes. The header lists how each one came.
 
 use super::function::Offsets;
+use super::objects::Located;
 use parmemo_shared::attach::Attachment;
 use parmemo_shared::codec;
 use serde::de::DeserializeOwned;
@@ -88,8 +89,8 @@ const MAX_DESCRIPTORS: usize = 250;
 /// The header of a request, without its payload.
 #[derive(Serialize, Deserialize)]
 struct RunHeader {
-    trampoline: usize,
-    function: usize,
+    trampoline: Located,
+    function: Located,
     each: bool,
     carried: Vec<Carried>,
 }
@@ -439,6 +440,22 @@ fn receive_header(stream: &mut impl Channel) -> io::Result<(Vec<u8>, Vec<OwnedFd
     Ok((header, descriptors))
 }
 
+/// An array that came as a descriptor, mapped: a sealed memfd (a `Shared` made in
+/// memory), or a stored cache entry that the other end had mapped for a hit.
+fn map_received(file: File, offset: u64, len: usize) -> io::Result<Attachment> {
+    match Attachment::map(file.try_clone()?, offset, len) {
+        Err(err) if err.kind() == io::ErrorKind::InvalidInput => {
+            // SAFETY: an unsealed descriptor on this channel, which only a parent and its
+            // own worker hold, is a cache entry file the other end mapped for a hit. Its
+            // store writes an entry once and replaces or removes it by rename and unlink,
+            // never in place; a process that could rewrite it can already change what the
+            // cache returns, and is outside the threat model (SECURITY.md, "The cache").
+            unsafe { Attachment::map_unsealed(file, offset, len) }
+        }
+        mapped => mapped,
+    }
+}
+
 /// Reads the attachments `carried` announces: mapped from `descriptors`, or as bytes.
 fn receive_attached(
     stream: &mut impl Channel,
@@ -454,7 +471,7 @@ fn receive_attached(
                     .next()
                     .ok_or_else(|| io::Error::other("an array's descriptor did not arrive"))?;
                 let len = usize::try_from(*len).map_err(io::Error::other)?;
-                Attachment::map(File::from(descriptor), *offset, len)
+                map_received(File::from(descriptor), *offset, len)
             }
             Carried::Inline { element: None } => {
                 Ok(Attachment::copied(&read_part(stream, MAX_PAYLOAD)?))
@@ -558,8 +575,14 @@ mod tests {
         let (writer, reader) = UnixStream::pair().unwrap();
         let mut wire = &writer;
         let task = Offsets {
-            trampoline: 7,
-            function: usize::MAX - 3,
+            trampoline: Located {
+                object: 7,
+                offset: 8,
+            },
+            function: Located {
+                object: u64::MAX,
+                offset: usize::MAX - 3,
+            },
         };
         let request = Request::Run {
             task,
