@@ -27,12 +27,14 @@
 //! against its checksum, since it is copied anyway.
 
 use crate::store::Entry;
+use crate::verify::Unchecked;
 use crate::MemoryError;
 use parmemo_shared::attach::{self, Attachment};
 use parmemo_shared::{codec, plain};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::hash::Hasher;
+use std::sync::Arc;
 use twox_hash::XxHash3_64;
 
 /// The version of the entry format, payload encoding and key scheme; bump it when any
@@ -340,10 +342,16 @@ fn array_table(entry: &[u8], header: &Header) -> Result<Vec<StoredArray>, String
             .ok_or_else(|| "the array table is cut short (truncated?)".to_owned())
     };
     let count = usize::try_from(word(start)?).map_err(|err| err.to_string())?;
+    // Every sum checked: the count is the file's word, and may be anything.
     let table_len = count
         .checked_mul(24)
         .and_then(|len| len.checked_add(8))
-        .filter(|&len| start + len + 8 <= entry.len())
+        .filter(|&len| {
+            start
+                .checked_add(len)
+                .and_then(|end| end.checked_add(8))
+                .is_some_and(|end| end <= entry.len())
+        })
         .ok_or("the array table is cut short (truncated?)")?;
     let table = &entry[start..start + table_len];
     if XxHash3_64::oneshot(table) != word(start + table_len)? {
@@ -370,19 +378,20 @@ fn array_table(entry: &[u8], header: &Header) -> Result<Vec<StoredArray>, String
 
 /// The result in `entry`, if it is whole and of the type whose fingerprint is
 /// `result_type`; else why not, for the warning that names it. The arrays of a mapped
-/// entry are slices of its mapping, their checksums verified only with `verify_mapped`.
+/// entry are slices of its mapping, their checksums verified here only with
+/// `verify_mapped`; otherwise they come back [`Unchecked`], for a check right after.
 pub(crate) fn decode_entry<R: DeserializeOwned + 'static>(
     entry: &Entry,
     result_type: u64,
     verify_mapped: bool,
-) -> Result<R, Unusable> {
+) -> Result<(R, Option<Unchecked>), Unusable> {
     let bytes = entry.bytes();
     let (header, payload) = checked_payload(bytes).map_err(Unusable::Damaged)?;
     if header.result_type != result_type {
         return Err(Unusable::OtherType);
     }
     if header.flags & PLAIN_VECTOR != 0 {
-        return plain_vector(entry, &header, payload);
+        return plain_vector(entry, &header, payload).map(|value| (value, None));
     }
     let decompressed;
     let payload = if header.flags & COMPRESSED == 0 {
@@ -392,27 +401,43 @@ pub(crate) fn decode_entry<R: DeserializeOwned + 'static>(
             .map_err(|err| Unusable::Damaged(format!("undecompressable payload: {err}")))?;
         &decompressed[..]
     };
+    let mut unchecked = None;
     let arrays = if header.flags & ARRAYS == 0 {
         Vec::new()
     } else {
-        let verify = verify_mapped || !entry.is_mapped();
-        array_table(bytes, &header)
-            .map_err(Unusable::Damaged)?
+        let table = array_table(bytes, &header).map_err(Unusable::Damaged)?;
+        match entry {
+            Entry::Mapped { map, .. } if !verify_mapped => {
+                unchecked = Some(Unchecked {
+                    map: Arc::clone(map),
+                    arrays: table
+                        .iter()
+                        .map(|stored| (stored.offset, stored.len, stored.checksum))
+                        .collect(),
+                });
+            }
+            _ => {
+                for (i, stored) in table.iter().enumerate() {
+                    let range = stored.offset..stored.offset + stored.len;
+                    if XxHash3_64::oneshot(&bytes[range]) != stored.checksum {
+                        return Err(Unusable::Damaged(format!("array {i} checksum mismatch")));
+                    }
+                }
+            }
+        }
+        table
             .into_iter()
             .enumerate()
             .map(|(i, stored)| {
-                let range = stored.offset..stored.offset + stored.len;
-                if verify && XxHash3_64::oneshot(&bytes[range]) != stored.checksum {
-                    return Err(Unusable::Damaged(format!("array {i} checksum mismatch")));
-                }
                 entry
                     .array(stored.offset, stored.len)
                     .map_err(|err| Unusable::Damaged(format!("array {i}: {err}")))
             })
             .collect::<Result<Vec<Attachment>, Unusable>>()?
     };
-    attach::provide(arrays, || codec::decode_whole(payload))
-        .map_err(|err| Unusable::Damaged(format!("undecodable payload: {err}")))
+    let value = attach::provide(arrays, || codec::decode_whole(payload))
+        .map_err(|err| Unusable::Damaged(format!("undecodable payload: {err}")))?;
+    Ok((value, unchecked))
 }
 
 /// The plain vector an entry holds as its one array, read from the entry's file (or
@@ -496,6 +521,15 @@ pub(crate) fn checked_payload(entry: &[u8]) -> Result<(Header, &[u8]), String> {
 mod tests {
     use super::*;
 
+    /// The value `decode_entry` finds, without the arrays left for a later check.
+    fn decoded<R: DeserializeOwned + 'static>(
+        entry: &Entry,
+        result_type: u64,
+        verify_mapped: bool,
+    ) -> Result<R, Unusable> {
+        decode_entry(entry, result_type, verify_mapped).map(|(value, _)| value)
+    }
+
     #[test]
     fn results_round_trip() {
         let value = (
@@ -506,8 +540,7 @@ mod tests {
         let entry = encode_entry(&value, Framing::now(7))
             .unwrap()
             .concatenated();
-        let back: (Vec<f64>, String, Option<u8>) =
-            decode_entry(&Entry::Owned(entry), 7, false).unwrap();
+        let back: (Vec<f64>, String, Option<u8>) = decoded(&Entry::Owned(entry), 7, false).unwrap();
         assert_eq!(back.0[1].to_bits(), (-0.0_f64).to_bits());
         assert_eq!((back.1, back.2), (value.1, value.2));
     }
@@ -517,7 +550,7 @@ mod tests {
         let entry = encode_entry(&vec![Some(42_u64); 100], Framing::now(7))
             .unwrap()
             .concatenated();
-        let reason = |bytes: &[u8]| match decode_entry::<Vec<Option<u64>>>(
+        let reason = |bytes: &[u8]| match decoded::<Vec<Option<u64>>>(
             &Entry::Owned(bytes.to_vec()),
             7,
             false,
@@ -540,11 +573,11 @@ mod tests {
         other_version[4] = 4;
         assert!(reason(&other_version).contains("codec version 4,"));
         assert!(
-            decode_entry::<(Vec<u64>, String)>(&Entry::Owned(entry.clone()), 7, false).is_err(),
+            decoded::<(Vec<u64>, String)>(&Entry::Owned(entry.clone()), 7, false).is_err(),
             "a payload of another shape"
         );
         assert_eq!(
-            decode_entry::<Vec<Option<u64>>>(&Entry::Owned(entry.clone()), 8, false),
+            decoded::<Vec<Option<u64>>>(&Entry::Owned(entry.clone()), 8, false),
             Err(Unusable::OtherType),
             "a result of another type is never decoded"
         );
@@ -572,9 +605,9 @@ mod tests {
             header.length < 16,
             "the payload names the element type only"
         );
-        let back: Vec<f64> = decode_entry(&Entry::Owned(entry.clone()), 7, false).unwrap();
+        let back: Vec<f64> = decoded(&Entry::Owned(entry.clone()), 7, false).unwrap();
         assert_eq!(back, value);
-        let damaged = |bytes: Vec<u8>| decode_entry::<Vec<f64>>(&Entry::Owned(bytes), 7, false);
+        let damaged = |bytes: Vec<u8>| decoded::<Vec<f64>>(&Entry::Owned(bytes), 7, false);
         let mut flipped = entry.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
@@ -588,7 +621,7 @@ mod tests {
             Err(Unusable::Damaged(_))
         ));
         assert_eq!(
-            decode_entry::<Vec<u64>>(&Entry::Owned(entry), 7, false),
+            decoded::<Vec<u64>>(&Entry::Owned(entry), 7, false),
             Err(Unusable::OtherType),
             "the element type is checked as well as the fingerprint"
         );
@@ -603,7 +636,7 @@ mod tests {
             zeros.len() < 100_000,
             "a compressed cache compresses vectors too"
         );
-        let back: Vec<f64> = decode_entry(&Entry::Owned(zeros), 7, false).unwrap();
+        let back: Vec<f64> = decoded(&Entry::Owned(zeros), 7, false).unwrap();
         assert_eq!(back.len(), 100_000);
     }
 
@@ -637,7 +670,7 @@ mod tests {
         );
         for entry in [&compressed, &plain] {
             assert_eq!(
-                decode_entry::<Vec<u32>>(&Entry::Owned(entry.clone()), 3, false).unwrap(),
+                decoded::<Vec<u32>>(&Entry::Owned(entry.clone()), 3, false).unwrap(),
                 value
             );
             assert_eq!(Header::read(entry).unwrap().meta(), meta);

@@ -19,7 +19,12 @@
 //!   unordered sets by content rather than iteration order.
 //! * Entries are postcard with a checksummed header ([`CODEC_VERSION`]) that records the
 //!   result type's fingerprint; a damaged entry, or one of another type, is a miss,
-//!   recomputed and rewritten, never a panic or a wrong value.
+//!   recomputed and rewritten, never a panic. An entry read from the file is checked
+//!   whole before it is served. A large entry with `Shared` arrays, on a local file
+//!   system, is mapped and served in O(1), its arrays checked right after on a background
+//!   thread: a damaged one is served at most once, then reported and removed
+//!   ([`Memory::verify_mapped_arrays`] checks before serving; SECURITY.md says exactly
+//!   what is promised). On a network or FUSE file system entries are read, never mapped.
 //!
 //! # Example
 //!
@@ -47,10 +52,19 @@
 //! # Ok::<(), parmemo_memory::MemoryError>(())
 //! ```
 #![warn(missing_docs)]
-// One `unsafe` block, mapping a stored entry (store/dir.rs), is allowed where it is.
+// Two `unsafe` blocks are allowed where they are: mapping a stored entry (store/dir.rs)
+// and asking which file system holds it (store/filesystem.rs); docs/architecture.md lists
+// both with their premises.
 #![deny(unsafe_code)]
 
 pub use codec::{EntryMeta, CODEC_VERSION};
+
+/// The entry points of the fuzz targets in `fuzz/` (feature `fuzzing`): not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::fuzzing::entry;
+}
 pub use error::MemoryError;
 pub use function::CachedFunction;
 pub use identity::FunctionId;
@@ -64,9 +78,13 @@ pub mod __private;
 mod codec;
 mod error;
 mod function;
+#[cfg(any(test, feature = "fuzzing"))]
+mod fuzzing;
 mod hash;
 mod identity;
 mod memory;
 mod shape;
 mod shelved;
 mod store;
+mod verify;
+mod warn;

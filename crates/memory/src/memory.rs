@@ -5,6 +5,8 @@ use crate::function::CachedFunction;
 use crate::shape::fingerprint;
 use crate::shelved::Shelved;
 use crate::store::{DirStore, Key, SledStore, Store};
+use crate::verify;
+use crate::warn::warn;
 use crate::{FunctionId, MemoryError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -240,15 +242,21 @@ impl Memory {
     }
 
     /// Whether a hit on a large entry checks the checksum of every `Shared` array in the
-    /// result before returning it. A large entry is mapped, not read, and its arrays are
-    /// handed out as slices of the mapping (joblib's `mmap_mode='r'`): a 200 MB array
-    /// comes back in microseconds. What is checked at once is the header, the payload
-    /// with the array table (their checksums), and that every array lies inside the file;
-    /// the arrays' own checksums, which would read every byte, only with this set. Entries
-    /// are written once and renamed into place, so a mapped entry is never a torn or
-    /// half-written one; what this adds is detecting damage on the disk itself. Entries
-    /// read rather than mapped (small ones, or from a sled store) are always checked
-    /// whole.
+    /// result before returning it. A large entry on a local file system is mapped, not
+    /// read, and its arrays are handed out as slices of the mapping (joblib's
+    /// `mmap_mode='r'`): a 200 MB array comes back in microseconds. What is checked at
+    /// once is the header, the payload with the array table (their checksums), and that
+    /// every array lies inside the file. The arrays' own checksums, which read every
+    /// byte, are checked right after the hit by a background thread (default), or before
+    /// it returns (with this set).
+    ///
+    /// Entries are written once and renamed into place, so a mapped entry is never a torn
+    /// or half-written one; the checksums catch damage to the file itself. Without this
+    /// setting, a damaged mapped entry is served once: the background check reports it on
+    /// stderr and removes it (within milliseconds; [`wait_for_checks`](Self::wait_for_checks)
+    /// waits for it), so no later call, through any `Memory`, is served it again. With it,
+    /// a damaged entry is never served. Entries read rather than mapped (small ones, those
+    /// on a network or FUSE file system, or from a sled store) are always checked whole.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -259,6 +267,21 @@ impl Memory {
     pub fn verify_mapped_arrays(mut self, verify: bool) -> Self {
         self.verify_mapped = verify;
         self
+    }
+
+    /// Waits until the background checks of the mapped hits made so far in this process
+    /// (see [`verify_mapped_arrays`](Self::verify_mapped_arrays)) are done: after it, any
+    /// damaged entry those hits served has been reported and removed. For a program that
+    /// wants to know, before it reports its results, that they came from sound entries.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::new(dir.path());
+    /// memory.wait_for_checks(); // nothing was checked: returns at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_checks(&self) {
+        verify::settled();
     }
 
     /// A cache on a store of your own.
@@ -362,13 +385,7 @@ impl Memory {
         if !warned.insert(cause.to_owned()) {
             return;
         }
-        // `log` has no way to ask whether a logger is installed; every logger sets the
-        // maximum level it wants, which stays `Off` without one.
-        if log::max_level() >= log::LevelFilter::Warn {
-            log::warn!("[Memory] {message}");
-        } else {
-            eprintln!("[Memory] warning: {message}");
-        }
+        warn(message);
     }
 
     /// Returns the stored result of `function` on `arguments`, or runs `compute`, stores
@@ -512,7 +529,17 @@ impl Memory {
         match store.fetch(key) {
             Ok(Some(entry)) if !still_valid(entry.bytes(), function) => None,
             Ok(Some(entry)) => match decode_entry(&entry, fingerprint::<R>(), self.verify_mapped) {
-                Ok(result) => Some(result),
+                Ok((result, unchecked)) => {
+                    if let Some(unchecked) = unchecked {
+                        verify::check_later(
+                            unchecked,
+                            Arc::clone(store),
+                            *key,
+                            &function.qualified_name(),
+                        );
+                    }
+                    Some(result)
+                }
                 Err(Unusable::OtherType) => {
                     let name = function.qualified_name();
                     self.warn_once_per(
@@ -646,12 +673,15 @@ impl Memory {
         let entry = store
             .fetch(key)?
             .ok_or_else(|| MemoryError::Missing { key: key.to_hex() })?;
-        decode_entry(&entry, fingerprint::<R>(), self.verify_mapped).map_err(|reason| {
-            MemoryError::Corrupt {
+        let (value, unchecked) = decode_entry(&entry, fingerprint::<R>(), self.verify_mapped)
+            .map_err(|reason| MemoryError::Corrupt {
                 key: key.to_hex(),
                 reason: reason.to_string(),
-            }
-        })
+            })?;
+        if let Some(unchecked) = unchecked {
+            verify::check_later(unchecked, Arc::clone(store), *key, &key.to_hex());
+        }
+        Ok(value)
     }
 
     /// Removes the entry under `key`, for [`Shelved`].

@@ -77,12 +77,13 @@ impl<'m, R: DeserializeOwned + 'static> Shelved<'m, R> {
     /// ```
     pub fn get(&self) -> Result<R, MemoryError> {
         match (&self.kept, &self.key) {
-            (Some(entry), key) => decode_entry(entry, fingerprint::<R>(), true).map_err(|reason| {
-                MemoryError::Corrupt {
+            // Verified (`true`): nothing comes back unchecked.
+            (Some(entry), key) => decode_entry(entry, fingerprint::<R>(), true)
+                .map(|(value, _)| value)
+                .map_err(|reason| MemoryError::Corrupt {
                     key: key.map_or_else(|| "(not stored)".to_owned(), |k| k.to_hex()),
                     reason: reason.to_string(),
-                }
-            }),
+                }),
             (None, Some(key)) => self.memory.load_key(key),
             (None, None) => Err(MemoryError::Missing {
                 key: "(not stored)".to_owned(),

@@ -1,6 +1,7 @@
 //! One file per entry: the default store ([`Memory::new`](crate::Memory::new)), safe for
 //! many processes at once and for network file systems.
 
+use super::filesystem::shared_file_system;
 use super::{hex, Entry, EntryInfo, Key, Store};
 use crate::MemoryError;
 use std::fs::{self, File};
@@ -185,10 +186,14 @@ impl DirStore {
         if !recent {
             let _ = file.set_modified(now);
         }
-        if metadata.len() >= map_above {
+        if metadata.len() >= map_above && shared_file_system(&file).is_none() {
             // SAFETY: entries are written to a temporary file and renamed into place,
             // never written or truncated in place, so the mapped bytes do not change
-            // (a replaced or removed entry keeps its old inode alive under the map).
+            // (a replaced or removed entry keeps its old inode alive under the map, which
+            // only a local file system promises: on others the entry is read, above).
+            // A process that writes an entry file in place is outside the threat model
+            // (SECURITY.md); accidental damage is found by the arrays' checksums, checked
+            // after the hit (`Memory`'s background check).
             #[allow(unsafe_code)]
             let map = unsafe { memmap2::Mmap::map(&file) };
             let map = map.map_err(|source| Self::io(&path, source))?;

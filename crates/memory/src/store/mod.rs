@@ -1,6 +1,7 @@
 //! Where entries live: a small interface and its two implementations.
 
 mod dir;
+mod filesystem;
 mod sled;
 
 pub use self::dir::DirStore;
