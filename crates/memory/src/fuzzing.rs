@@ -1,7 +1,7 @@
 //! What the fuzz targets (`fuzz/`, feature `fuzzing`) and this crate's property tests
 //! feed arbitrary bytes to: the entry decoder, as a hit reads a file from disk.
 
-use crate::codec::{decode_entry, CODEC_VERSION, HEADER};
+use crate::entry::{decode_entry, CODEC_VERSION, HEADER};
 use crate::shape::fingerprint;
 use crate::store::Entry;
 use parmemo_shared::Shared;
@@ -72,7 +72,7 @@ fn repaired(data: &[u8], result_type: u64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{encode_entry, Framing};
+    use crate::entry::{encode_entry, Framing};
     use proptest::prelude::*;
 
     /// Real entries, to start the random changes from.

@@ -1,7 +1,7 @@
 //! Which function a cache entry belongs to: its path, its name, a hash of its code, and
 //! the type it returns.
 
-use crate::codec::{EntryMeta, CODEC_VERSION};
+use crate::entry::{EntryMeta, CODEC_VERSION};
 use crate::hash::{hash_parts, name_digest, KeyPart, SerdePart};
 use crate::store::Key;
 use crate::MemoryError;

@@ -6,8 +6,9 @@
 //! # Brief overview
 //!
 //! * [`Memory`] is the cache: [`Memory::new`] on the one-file-per-entry [`DirStore`]
-//!   (many processes at once, shared file systems, constant-time open), or
-//!   [`Memory::sled`] on the embedded [`SledStore`] (one process at a time). It runs
+//!   (many processes at once, shared file systems, constant-time open), or, with the
+//!   feature `sled`, `Memory::sled` on the embedded `SledStore` (one process at a time);
+//!   the feature `zstd` adds `Memory::compress`. It runs
 //!   calls ([`Memory::call`], [`PreparedCall::run_fallible`] for results whose failures
 //!   are not stored), and clears, evicts ([`Memory::reduce_size`]) and counts
 //!   ([`Memory::stats`]).
@@ -52,12 +53,13 @@
 //! # Ok::<(), parmemo_memory::MemoryError>(())
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // Two `unsafe` blocks are allowed where they are: mapping a stored entry (store/dir.rs)
 // and asking which file system holds it (store/filesystem.rs); docs/architecture.md lists
 // both with their premises.
 #![deny(unsafe_code)]
 
-pub use codec::{EntryMeta, CODEC_VERSION};
+pub use entry::{EntryMeta, CODEC_VERSION};
 
 /// The entry points of the fuzz targets in `fuzz/` (feature `fuzzing`): not an API.
 #[cfg(feature = "fuzzing")]
@@ -70,12 +72,15 @@ pub use function::CachedFunction;
 pub use identity::FunctionId;
 pub use memory::{Memory, MemoryStats, PreparedCall};
 pub use shelved::Shelved;
-pub use store::{DirStore, Entry, EntryInfo, Key, SledStore, Store};
+#[cfg(feature = "sled")]
+pub use store::SledStore;
+pub use store::{DirStore, Entry, EntryInfo, Key, Store};
 
 #[doc(hidden)]
 #[path = "macro_support.rs"]
 pub mod __private;
-mod codec;
+mod compression;
+mod entry;
 mod error;
 mod function;
 #[cfg(any(test, feature = "fuzzing"))]

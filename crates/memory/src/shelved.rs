@@ -1,6 +1,6 @@
 //! `Shelved`: a handle to a stored result, loaded when asked for.
 
-use crate::codec::decode_entry;
+use crate::entry::decode_entry;
 use crate::shape::fingerprint;
 use crate::store::Entry;
 use crate::store::Key;

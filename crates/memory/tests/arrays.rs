@@ -136,6 +136,7 @@ fn small_entries_with_arrays_are_read_and_checked_whole() {
 }
 
 #[test]
+#[cfg(feature = "sled")]
 fn arrays_round_trip_through_the_sled_store() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().to_path_buf();

@@ -4,7 +4,9 @@ mod common;
 
 use common::{capture_warnings, fresh_dir, warnings_containing};
 use parmemo_macros::cache;
-use parmemo_memory::{DirStore, FunctionId, Memory, SledStore};
+#[cfg(feature = "sled")]
+use parmemo_memory::SledStore;
+use parmemo_memory::{DirStore, FunctionId, Memory};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -12,6 +14,7 @@ use std::time::Duration;
 static MODEL_OLD: FunctionId = FunctionId::new("tests::caching", "model", 1);
 static MODEL_NEW: FunctionId = FunctionId::new("tests::caching", "model", 2);
 static EVICT: FunctionId = FunctionId::new("tests::caching", "evict", 1);
+#[cfg(feature = "sled")]
 static SLED_VICTIM: FunctionId = FunctionId::new("tests::caching", "sled_victim", 1);
 static FILE_VICTIM: FunctionId = FunctionId::new("tests::caching", "file_victim", 1);
 static UNCACHED: FunctionId = FunctionId::new("tests::caching", "uncached", 1);
@@ -81,7 +84,7 @@ fn arrays_hashed_in_bulk_find_the_same_entries_as_the_handle() {
 
 #[test]
 fn ignored_parameters_do_not_change_the_key() {
-    static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::shared(fresh_dir()));
+    static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()));
     static RUNS: AtomicUsize = AtomicUsize::new(0);
 
     #[cache(MEMORY, ignore = [label])]
@@ -189,7 +192,7 @@ fn threads_on_one_key_agree_and_leave_one_entry() {
 
 #[test]
 fn reduce_size_evicts_the_least_recently_used() {
-    for memory in [Memory::new(fresh_dir()), Memory::shared(fresh_dir())] {
+    for memory in [Memory::new(fresh_dir()), Memory::open(fresh_dir()).unwrap()] {
         for i in 0..6_u8 {
             memory.call(&EVICT, &i, || vec![i; 1000]);
             std::thread::sleep(Duration::from_millis(20));
@@ -223,6 +226,7 @@ fn reduce_size_evicts_the_least_recently_used() {
 }
 
 #[test]
+#[cfg(feature = "sled")]
 fn a_corrupt_sled_entry_is_recomputed_rewritten_and_reported() {
     capture_warnings();
     let store = SledStore::open(fresh_dir()).unwrap();

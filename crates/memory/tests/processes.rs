@@ -7,7 +7,7 @@
 mod common;
 
 use parmemo_macros::cache;
-use parmemo_memory::{Memory, MemoryError};
+use parmemo_memory::Memory;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -21,11 +21,11 @@ fn dir_from_env() -> PathBuf {
 /// The store under test: the default (one file per entry), or sled when
 /// `PARMEMO_TEST_STORE=sled`.
 fn store_from_env(dir: &Path) -> Memory {
+    #[cfg(feature = "sled")]
     if std::env::var("PARMEMO_TEST_STORE").as_deref() == Ok("sled") {
-        Memory::sled(dir)
-    } else {
-        Memory::new(dir)
+        return Memory::sled(dir);
     }
+    Memory::new(dir)
 }
 
 static EITHER: LazyLock<Memory> = LazyLock::new(|| store_from_env(&dir_from_env()));
@@ -46,6 +46,7 @@ fn shared_row(key: u64) -> Vec<u64> {
     expected_row(key)
 }
 
+#[cfg(feature = "sled")]
 static LOCKED: parmemo_memory::FunctionId = parmemo_memory::FunctionId::new("tests", "locked", 1);
 
 const SHARED_KEYS: u64 = 500;
@@ -89,6 +90,7 @@ fn wait_for(child: &mut Child, marker: &str) -> String {
 fn child_entry() {
     let role = std::env::var("PARMEMO_TEST_ROLE").unwrap_or_default();
     match role.as_str() {
+        #[cfg(feature = "sled")]
         "hold" => {
             let _memory =
                 Memory::open_sled(dir_from_env()).expect("the first process gets the lock");
@@ -124,13 +126,17 @@ fn child_entry() {
 }
 
 #[test]
+#[cfg(feature = "sled")]
 fn a_second_process_on_a_sled_store_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut holder = spawn_child("hold", dir.path(), 0);
     wait_for(&mut holder, "ready");
 
     let error = Memory::open_sled(dir.path()).expect_err("the store is held by the child");
-    assert!(matches!(error, MemoryError::Locked { .. }), "{error:?}");
+    assert!(
+        matches!(error, parmemo_memory::MemoryError::Locked { .. }),
+        "{error:?}"
+    );
     assert!(
         error.to_string().contains("Memory::new(dir)"),
         "the message names the fix: {error}"
@@ -151,18 +157,26 @@ fn a_second_process_on_a_sled_store_gets_a_clear_error() {
 
 #[test]
 fn a_result_survives_a_kill_right_after_the_call_returns() {
-    for store in ["files", "sled"] {
+    let stores: &[&str] = if cfg!(feature = "sled") {
+        &["files", "sled"]
+    } else {
+        &["files"]
+    };
+    for &store in stores {
         let dir = tempfile::tempdir().unwrap();
         let mut child = spawn_child_on("call_then_wait", dir.path(), 0, store);
         assert_eq!(wait_for(&mut child, "returned"), "returned 49");
         child.kill().expect("SIGKILL reaches the child");
         child.wait().unwrap();
 
+        #[cfg(feature = "sled")]
         let memory = if store == "sled" {
             Memory::open_sled(dir.path()).expect("the dead child's lock is released")
         } else {
             Memory::open(dir.path()).expect("the directory opens")
         };
+        #[cfg(not(feature = "sled"))]
+        let memory = Memory::open(dir.path()).expect("the directory opens");
         let identity = durable_square::cache().id();
         assert!(memory.check_call_in_cache(identity, &(&7_u64,)), "{store}");
         let loaded: u64 = memory.call(identity, &(&7_u64,), || {
@@ -183,7 +197,7 @@ fn four_processes_share_one_directory_without_losing_or_corrupting_anything() {
         assert!(worker.wait().unwrap().success());
     }
 
-    let memory = Memory::open_shared(dir.path()).unwrap();
+    let memory = Memory::open(dir.path()).unwrap();
     let identity = shared_row::cache().id();
     assert_eq!(
         memory.function(identity).len().unwrap(),

@@ -470,14 +470,17 @@ fn a_disabled_memory_computes_every_call_and_writes_nothing() {
     assert_eq!(OFF.location(), None);
 }
 
+#[cfg(feature = "zstd")]
 static COMPRESSED: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()).compress(3));
 
+#[cfg(feature = "zstd")]
 #[cache(COMPRESSED)]
 fn counts(n: usize) -> Vec<u64> {
     (0..n as u64).map(|i| i % 10).collect()
 }
 
 #[test]
+#[cfg(feature = "zstd")]
 fn compressed_results_round_trip() {
     let first = counts(200_000);
     assert_eq!(counts(200_000), first);

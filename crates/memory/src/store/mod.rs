@@ -2,9 +2,11 @@
 
 mod dir;
 mod filesystem;
+#[cfg(feature = "sled")]
 mod sled;
 
 pub use self::dir::DirStore;
+#[cfg(feature = "sled")]
 pub use self::sled::SledStore;
 
 use crate::MemoryError;

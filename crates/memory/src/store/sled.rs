@@ -40,7 +40,7 @@ impl SledStore {
     ///
     /// # Errors
     /// [`MemoryError::Locked`] when another process holds the directory (use
-    /// [`Memory::shared`](crate::Memory::shared) then); [`MemoryError::Io`] or
+    /// [`Memory::new`](crate::Memory::new) then); [`MemoryError::Io`] or
     /// [`MemoryError::Store`] when it cannot be created or read.
     ///
     /// ```

@@ -1,4 +1,4 @@
-//! The one place that turns results into bytes and back, and frames them as entries.
+//! The entry format: how a result becomes the bytes of a stored entry, and back.
 //!
 //! Results are encoded with `parmemo_shared::codec` (postcard 1 through serde, since
 //! version 5; bincode before, which is no longer maintained); swapping the codec means
@@ -271,11 +271,12 @@ pub(crate) fn encode_entry<R: Serialize + 'static>(
     })?;
     let (mut flags, payload) = match framing.compress {
         Some(level) if encoded.len() > COMPRESS_ABOVE => {
-            let compressed =
-                zstd::bulk::compress(&encoded, level).map_err(|err| MemoryError::Encode {
+            let compressed = crate::compression::compress(&encoded, level).map_err(|message| {
+                MemoryError::Encode {
                     what: "result",
-                    message: format!("zstd: {err}"),
-                })?;
+                    message,
+                }
+            })?;
             // Incompressible data stays as it is.
             if compressed.len() < encoded.len() {
                 (COMPRESSED, compressed)
@@ -397,8 +398,7 @@ pub(crate) fn decode_entry<R: DeserializeOwned + 'static>(
     let payload = if header.flags & COMPRESSED == 0 {
         payload
     } else {
-        decompressed = zstd::stream::decode_all(payload)
-            .map_err(|err| Unusable::Damaged(format!("undecompressable payload: {err}")))?;
+        decompressed = crate::compression::decompress(payload).map_err(Unusable::Damaged)?;
         &decompressed[..]
     };
     let mut unchecked = None;

@@ -1,0 +1,193 @@
+//! `Memory`: joblib's `Memory`, the cache a `#[cache]` function stores its results in.
+
+mod admin;
+mod call;
+mod open;
+mod prepared;
+
+pub use prepared::PreparedCall;
+
+#[cfg(feature = "sled")]
+use crate::store::SledStore;
+use crate::store::{DirStore, Store};
+use crate::warn::warn;
+use crate::MemoryError;
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
+
+/// What a [`Memory`] has done so far, and what its store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemoryStats {
+    /// Calls answered from the store.
+    pub hits: u64,
+    /// Calls that had to compute (their result was then stored).
+    pub misses: u64,
+    /// Entries in the store, from every function and code version.
+    pub entries: usize,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Location {
+    Files(PathBuf),
+    #[cfg(feature = "sled")]
+    Sled(PathBuf),
+    Custom,
+    Disabled,
+}
+
+/// A persistent cache of function results, keyed by the function's identity and the
+/// content of its arguments: joblib's `Memory`.
+///
+/// Functions use it through the `#[cache(MEMORY)]` attribute (re-exported as
+/// `parmemo::cache`), usually with a `static`:
+///
+/// ```
+/// use parmemo_macros::cache;
+/// use parmemo_memory::Memory;
+/// use std::sync::LazyLock;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let location = dir.path().join("cache");
+/// # static LOCATION: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+/// # LOCATION.set(location).unwrap();
+/// static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(LOCATION.get().unwrap()));
+///
+/// #[cache(MEMORY)]
+/// fn slow_square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// assert_eq!(slow_square(12), 144); // computed and stored
+/// assert_eq!(slow_square(12), 144); // loaded
+/// assert_eq!(MEMORY.stats()?.hits, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A cache that cannot be used never breaks the computation: a store that cannot be
+/// opened or written is reported once and the function runs uncached; a damaged entry,
+/// or one of another result type (the function's result type changed since), is
+/// reported, recomputed and rewritten. Reports go through the `log` facade when the
+/// program has a logger for warnings, else to stderr; each cause once.
+pub struct Memory {
+    location: Location,
+    store: OnceLock<Option<Arc<dyn Store>>>,
+    verbose: u8,
+    compress: Option<i32>,
+    verify_mapped: bool,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    warned: Mutex<HashSet<String>>,
+}
+
+impl fmt::Debug for Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Memory")
+            .field("location", &self.location)
+            .field("verbose", &self.verbose)
+            .field("compress", &self.compress)
+            .field("hits", &self.hits.load(Ordering::Relaxed))
+            .field("misses", &self.misses.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Memory {
+    fn with_location(location: Location) -> Self {
+        Memory {
+            location,
+            store: OnceLock::new(),
+            verbose: 0,
+            compress: None,
+            verify_mapped: false,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            warned: Mutex::default(),
+        }
+    }
+
+    /// The cache's directory (`None` for a store given to [`with_store`](Self::with_store)).
+    ///
+    /// ```
+    /// let memory = parmemo_memory::Memory::new("/tmp/somewhere");
+    /// assert_eq!(memory.location(), Some(std::path::Path::new("/tmp/somewhere")));
+    /// ```
+    #[must_use]
+    pub fn location(&self) -> Option<&Path> {
+        match &self.location {
+            Location::Files(path) => Some(path),
+            #[cfg(feature = "sled")]
+            Location::Sled(path) => Some(path),
+            Location::Custom | Location::Disabled => None,
+        }
+    }
+
+    /// The store, opened on first use; `None` (reported once) if it cannot be opened.
+    fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.store
+            .get_or_init(|| {
+                let opened: Result<Arc<dyn Store>, MemoryError> = match &self.location {
+                    #[cfg(feature = "sled")]
+                    Location::Sled(path) => SledStore::open(path).map(|s| s as Arc<dyn Store>),
+                    Location::Files(path) => {
+                        DirStore::open(path).map(|s| Arc::new(s) as Arc<dyn Store>)
+                    }
+                    Location::Custom | Location::Disabled => return None,
+                };
+                opened
+                    .map_err(|err| {
+                        self.warn_once(&format!("caching is off for this process: {err}"));
+                    })
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// The store, or the error that keeps it from opening, for the operations that are
+    /// about the cache itself (a cached call runs uncached instead).
+    fn require_store(&self) -> Result<&Arc<dyn Store>, MemoryError> {
+        if let Some(store) = self.store() {
+            return Ok(store);
+        }
+        if let Location::Disabled = self.location {
+            static NOTHING: LazyLock<Arc<dyn Store>> =
+                LazyLock::new(|| Arc::new(crate::store::Nothing));
+            return Ok(&NOTHING);
+        }
+        // Open again only to report why; the failed first attempt is what this
+        // `Memory` keeps, so a cause that went away meanwhile still leaves it off.
+        let reopened = match &self.location {
+            #[cfg(feature = "sled")]
+            Location::Sled(path) => SledStore::open(path).err(),
+            Location::Files(path) => DirStore::open(path).err(),
+            Location::Custom | Location::Disabled => None,
+        };
+        Err(reopened.unwrap_or_else(|| MemoryError::Store {
+            path: self.location().map(Path::to_owned).unwrap_or_default(),
+            message: "the store could not be opened when first used; create a new Memory to retry"
+                .to_owned(),
+        }))
+    }
+
+    fn warn_once(&self, message: &str) {
+        self.warn_once_per(message, message);
+    }
+
+    /// Reports `message` unless a report of the same `cause` was made already: a store
+    /// that refuses writes is one warning, not one per shard or per call.
+    fn warn_once_per(&self, cause: &str, message: &str) {
+        let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        if !warned.insert(cause.to_owned()) {
+            return;
+        }
+        warn(message);
+    }
+
+    pub(crate) fn store_for_operations(&self) -> Result<&Arc<dyn Store>, MemoryError> {
+        self.require_store()
+    }
+}

@@ -1,0 +1,182 @@
+//! How a `Memory` is made and set up: its store, and its settings.
+
+use super::{Location, Memory};
+#[cfg(feature = "sled")]
+use crate::store::SledStore;
+use crate::store::{DirStore, Store};
+use crate::MemoryError;
+use std::path::Path;
+use std::sync::Arc;
+
+impl Memory {
+    /// A cache in directory `dir`, one file per entry ([`DirStore`]), as joblib keeps
+    /// it: many processes may use it at once (the workers of `Backend::Processes`, two
+    /// cluster jobs on one directory, on a network file system too), it opens in constant
+    /// time whatever it holds, a deleted directory is created again at the next write, and
+    /// a read-only one still serves hits. The directory is created at the first call.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::new(dir.path());
+    /// assert_eq!(memory.location(), Some(dir.path()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(dir: impl AsRef<Path>) -> Self {
+        Memory::with_location(Location::Files(dir.as_ref().to_owned()))
+    }
+
+    /// A cache in directory `dir` on the embedded sled database ([`SledStore`]), opened at
+    /// the first call. Its hits cost less than a file's (about 1 us against 5), but only
+    /// one process at a time may open it (another gets [`MemoryError::Locked`] and runs
+    /// uncached), and opening it reads its whole log (a second per few hundred MB).
+    /// Choose it for one long-running process with many small entries.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::sled(dir.path());
+    /// assert_eq!(memory.location(), Some(dir.path()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "sled")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
+    pub fn sled(dir: impl AsRef<Path>) -> Self {
+        Memory::with_location(Location::Sled(dir.as_ref().to_owned()))
+    }
+
+    /// [`new`](Self::new), opening the store now so that a failure is an error here.
+    ///
+    /// # Errors
+    /// [`MemoryError::Io`] when the directory cannot be created.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::open(dir.path())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, MemoryError> {
+        let store: Arc<dyn Store> = Arc::new(DirStore::open(dir.as_ref())?);
+        let memory = Memory::new(dir);
+        let _ = memory.store.set(Some(store));
+        Ok(memory)
+    }
+
+    /// [`sled`](Self::sled), opening the database now so that a failure is an error here.
+    ///
+    /// # Errors
+    /// [`MemoryError::Locked`] when another process holds the database;
+    /// [`MemoryError::Io`] or [`MemoryError::Store`] when it cannot be opened.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::open_sled(dir.path())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "sled")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
+    pub fn open_sled(dir: impl AsRef<Path>) -> Result<Self, MemoryError> {
+        let store: Arc<dyn Store> = SledStore::open(dir.as_ref())?;
+        let memory = Memory::sled(dir);
+        let _ = memory.store.set(Some(store));
+        Ok(memory)
+    }
+
+    /// A cache that caches nothing: every call computes and nothing is written, as
+    /// joblib's `Memory(location=None)`. For turning caching off without touching the
+    /// cached functions (a flag, a test).
+    ///
+    /// ```
+    /// use parmemo_memory::{FunctionId, Memory};
+    /// static F: FunctionId = FunctionId::new("doc", "f", 1);
+    /// let memory = Memory::disabled();
+    /// assert_eq!(memory.call(&F, &1_u8, || 2_u8), 2);
+    /// assert_eq!(memory.call(&F, &1_u8, || 3_u8), 3, "computed again");
+    /// assert!(!memory.check_call_in_cache(&F, &1_u8));
+    /// assert_eq!(memory.stats()?.entries, 0);
+    /// # Ok::<(), parmemo_memory::MemoryError>(())
+    /// ```
+    #[must_use]
+    pub fn disabled() -> Self {
+        Memory::with_location(Location::Disabled)
+    }
+
+    /// Compresses results whose encoding is larger than 4 KiB with zstd at `level` (1 to
+    /// 22; 3 is zstd's default): smaller entries for results that compress well (counts,
+    /// repeated values, text), at some CPU time per store and load. Entries record
+    /// whether they are compressed, so a cache may hold both kinds.
+    ///
+    /// ```
+    /// use parmemo_memory::{FunctionId, Memory};
+    /// static F: FunctionId = FunctionId::new("doc", "zeros", 1);
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = Memory::new(dir.path()).compress(3);
+    /// memory.call(&F, &1_u8, || vec![0_u64; 100_000]);
+    /// assert!(memory.stats()?.bytes < 10_000, "800 KB of zeros stored in a few KB");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    #[cfg(feature = "zstd")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "zstd")))]
+    pub fn compress(mut self, level: i32) -> Self {
+        self.compress = Some(level);
+        self
+    }
+
+    /// Whether a hit on a large entry checks the checksum of every `Shared` array in the
+    /// result before returning it. A large entry on a local file system is mapped, not
+    /// read, and its arrays are handed out as slices of the mapping (joblib's
+    /// `mmap_mode='r'`): a 200 MB array comes back in microseconds. What is checked at
+    /// once is the header, the payload with the array table (their checksums), and that
+    /// every array lies inside the file. The arrays' own checksums, which read every
+    /// byte, are checked right after the hit by a background thread (default), or before
+    /// it returns (with this set).
+    ///
+    /// Entries are written once and renamed into place, so a mapped entry is never a torn
+    /// or half-written one; the checksums catch damage to the file itself. Without this
+    /// setting, a damaged mapped entry is served once: the background check reports it on
+    /// stderr and removes it (within milliseconds; [`wait_for_checks`](Self::wait_for_checks)
+    /// waits for it), so no later call, through any `Memory`, is served it again. With it,
+    /// a damaged entry is never served. Entries read rather than mapped (small ones, those
+    /// on a network or FUSE file system, or from a sled store) are always checked whole.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::new(dir.path()).verify_mapped_arrays(true);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn verify_mapped_arrays(mut self, verify: bool) -> Self {
+        self.verify_mapped = verify;
+        self
+    }
+
+    /// A cache on a store of your own.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Arc::new(parmemo_memory::DirStore::open(dir.path())?);
+    /// let memory = parmemo_memory::Memory::with_store(store);
+    /// assert_eq!(memory.location(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_store(store: Arc<dyn Store>) -> Self {
+        let memory = Memory::with_location(Location::Custom);
+        let _ = memory.store.set(Some(store));
+        memory
+    }
+
+    /// Logging of calls, as joblib's `verbose`: 0 silent; 1 prints
+    /// `[Memory] Calling module::function...` and its duration for each computed call;
+    /// 2 also prints each load from the cache. Lines go to stderr.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::new(dir.path()).verbose(1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn verbose(mut self, level: u8) -> Self {
+        self.verbose = level;
+        self
+    }
+}
