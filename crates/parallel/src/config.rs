@@ -2,7 +2,9 @@
 //! block take when they do not set their own, so that library code can leave `n_jobs` or
 //! the backend to the application.
 
-use crate::backend::{Processes, Sequential, Threads};
+#[cfg(feature = "processes")]
+use crate::backend::Processes;
+use crate::backend::{Sequential, Threads};
 use crate::{BatchSize, ExecutionBackend};
 use std::any::TypeId;
 use std::cell::RefCell;
@@ -41,6 +43,7 @@ pub struct Config {
 pub(crate) enum Chosen {
     Sequential,
     Threads,
+    #[cfg(feature = "processes")]
     Processes,
     #[cfg(feature = "mpi")]
     Mpi,
@@ -92,8 +95,8 @@ impl Config {
         let of = TypeId::of::<B>();
         self.backend = if of == TypeId::of::<Sequential>() {
             Some(Chosen::Sequential)
-        } else if of == TypeId::of::<Processes>() {
-            Some(Chosen::Processes)
+        } else if let Some(processes) = processes_choice(of) {
+            Some(processes)
         } else if let Some(mpi) = mpi_choice(of) {
             Some(mpi)
         } else if of == TypeId::of::<Threads>() {
@@ -165,6 +168,18 @@ impl Config {
             timeout: inner.timeout.or(self.timeout),
         }
     }
+}
+
+/// `Chosen::Processes` if `of` is the process backend's type.
+#[cfg(feature = "processes")]
+fn processes_choice(of: TypeId) -> Option<Chosen> {
+    (of == TypeId::of::<Processes>()).then_some(Chosen::Processes)
+}
+
+/// Without the feature `processes` there is no such backend to choose.
+#[cfg(not(feature = "processes"))]
+fn processes_choice(_: TypeId) -> Option<Chosen> {
+    None
 }
 
 /// `Chosen::Mpi` when `of` is the MPI backend's type (which exists with feature `mpi`).

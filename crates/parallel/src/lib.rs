@@ -47,9 +47,11 @@
 #[cfg(feature = "mpi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
 pub use backend::Mpi;
+#[cfg(feature = "processes")]
+#[cfg_attr(docsrs, doc(cfg(feature = "processes")))]
+pub use backend::Processes;
 pub use backend::{
-    init, shutdown, BatchSize, Configured, ExecutionBackend, InProcess, Processes, Sequential,
-    Threads,
+    init, shutdown, BatchSize, Configured, ExecutionBackend, InProcess, Sequential, Threads,
 };
 pub use config::Config;
 pub use delayed::{delayed, Delayed};

@@ -1,12 +1,15 @@
 //! The `Parallel` builder: joblib's `Parallel(n_jobs=..., batch_size=..., verbose=...,
 //! timeout=...)`, with the backend part of its type.
 
+#[cfg(feature = "processes")]
 use crate::backend::remote::{self, Placement, RemoteFn};
 #[cfg(feature = "mpi")]
 use crate::backend::Mpi;
+#[cfg(feature = "processes")]
+use crate::backend::Processes;
 use crate::backend::{
     execute_owned, execute_scoped, execute_streaming, BatchSize, EventSource, ExecutionBackend,
-    Failure, InProcess, Plan, Processes, Sequential, TaskResult, Threads, THREAD_TARGET,
+    Failure, InProcess, Plan, Sequential, TaskResult, Threads, THREAD_TARGET,
 };
 use crate::config::{self, Chosen};
 use crate::progress::LogSink;
@@ -53,6 +56,8 @@ impl Backend {
     pub const Threads: Threads = Threads;
     /// Tasks in a reusable pool of `n_jobs` child processes (crash isolation, hard
     /// timeouts); see [`Processes`].
+    #[cfg(feature = "processes")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "processes")))]
     pub const Processes: Processes = Processes;
     /// Tasks on the ranks of an MPI job (feature `mpi`); see [`Mpi`].
     #[cfg(feature = "mpi")]
@@ -304,6 +309,7 @@ impl<B: ExecutionBackend, T> Parallel<B, T> {
     /// The plan of a run in worker processes: their batches aim at longer durations
     /// (a round trip costs tens of microseconds), and under a timeout each task is its
     /// own batch, so that the one running too long is the one killed and named.
+    #[cfg(feature = "processes")]
     fn process_plan(&self) -> Result<Plan, Error> {
         let mut plan = self.plan()?;
         plan.target = crate::backend::PROCESS_TARGET;
@@ -639,6 +645,7 @@ impl<B: InProcess, T> Parallel<B, T> {
 /// `placement` says where its runs go. Written once for both concrete types: an impl
 /// generic over the two would clash with the closure-taking methods of
 /// `impl<B: InProcess>`, which the compiler cannot tell apart from it.
+#[cfg(feature = "processes")]
 macro_rules! out_of_process_api {
     ($backend:ty) => {
         impl<T> Parallel<$backend, T> {
@@ -812,6 +819,7 @@ macro_rules! out_of_process_api {
     };
 }
 
+#[cfg(feature = "processes")]
 out_of_process_api!(Processes);
 #[cfg(feature = "mpi")]
 out_of_process_api!(Mpi);
@@ -829,6 +837,7 @@ macro_rules! on_chosen_backend {
                 .clone()
                 .backend(Threads)
                 .collect_owned($items.into_iter(), $runner),
+            #[cfg(feature = "processes")]
             Chosen::Processes => $self.clone().backend(Processes).$method($f, $items),
             #[cfg(feature = "mpi")]
             Chosen::Mpi => $self.clone().backend(Mpi).$method($f, $items),
@@ -849,6 +858,7 @@ macro_rules! stream_on_chosen_backend {
         match Configured::chosen() {
             Chosen::Sequential => $self.clone().backend(Sequential).$method(tasks($items)),
             Chosen::Threads => $self.clone().backend(Threads).$method(tasks($items)),
+            #[cfg(feature = "processes")]
             Chosen::Processes => $self.clone().backend(Processes).$method($f, $items),
             #[cfg(feature = "mpi")]
             Chosen::Mpi => $self.clone().backend(Mpi).$method($f, $items),
@@ -932,6 +942,7 @@ impl<T> Parallel<Configured, T> {
     }
 }
 
+#[cfg(feature = "processes")]
 impl<T> Parallel<Processes, T> {
     /// Where this builder's runs go, and their plan: the pool of `n_jobs` processes.
     fn placement(&self) -> Result<Placement, Error> {
@@ -948,6 +959,7 @@ impl<T> Parallel<Mpi, T> {
     }
 }
 
+#[cfg(feature = "processes")]
 impl<T> Parallel<Processes, T> {
     /// The process ids of this pool's live workers, starting the pool if needed: to
     /// watch them, or to see that a later run reuses them.

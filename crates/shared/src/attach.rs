@@ -143,32 +143,6 @@ impl Attachment {
     pub fn element(&self) -> Option<&'static str> {
         self.0.element()
     }
-
-    /// A plain vector of `len` bytes of `element`s (an [`Element`](crate::Element)'s
-    /// name), written by `fill`: bytes read from a socket straight into the vector a task
-    /// will own, in fresh memory advised into huge pages when large.
-    ///
-    /// ```
-    /// use parmemo_shared::{attach::Attachment, plain};
-    /// let arrived = Attachment::read_vec("u8", 3, |bytes| {
-    ///     bytes.copy_from_slice(b"abc");
-    ///     Ok(())
-    /// })?;
-    /// let vectors: Vec<Vec<u8>> = plain::take_back(vec![arrived]).unwrap();
-    /// assert_eq!(vectors[0], b"abc");
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// When `element` names no element type, when `len` is not a whole number of them,
-    /// or what `fill` returns.
-    pub fn read_vec(
-        element: &str,
-        len: usize,
-        fill: impl FnOnce(&mut [u8]) -> io::Result<()>,
-    ) -> io::Result<Attachment> {
-        crate::plain::read_vec(element, len, fill)
-    }
 }
 
 impl std::fmt::Debug for Attachment {

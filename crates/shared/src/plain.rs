@@ -166,6 +166,36 @@ pub fn read_value<T: 'static>(
         .ok_or_else(|| "no vector was read".to_owned())
 }
 
+// Here rather than in `attach`, beside the vectors it makes: `attach` knows nothing of
+// plain vectors, and this module builds on it.
+impl Attachment {
+    /// A plain vector of `len` bytes of `element`s (an [`Element`](crate::Element)'s
+    /// name), written by `fill`: bytes read from a socket straight into the vector a task
+    /// will own, in fresh memory advised into huge pages when large.
+    ///
+    /// ```
+    /// use parmemo_shared::{attach::Attachment, plain};
+    /// let arrived = Attachment::read_vec("u8", 3, |bytes| {
+    ///     bytes.copy_from_slice(b"abc");
+    ///     Ok(())
+    /// })?;
+    /// let vectors: Vec<Vec<u8>> = plain::take_back(vec![arrived]).unwrap();
+    /// assert_eq!(vectors[0], b"abc");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// When `element` names no element type, when `len` is not a whole number of them,
+    /// or what `fill` returns.
+    pub fn read_vec(
+        element: &str,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<Attachment> {
+        read_vec(element, len, fill)
+    }
+}
+
 /// A new attachment holding a vector of `len` bytes of `element`s, which `fill` writes:
 /// how bytes read from a socket become a vector with a single copy, the kernel's.
 ///

@@ -80,9 +80,30 @@ pub enum StatsError {
         /// The length it had.
         got: usize,
     },
-    /// The parallel machinery could not run (a thread pool that would not start).
-    #[error("parallel execution failed: {0}")]
-    Parallel(#[from] parmemo_parallel::Error),
+    /// The threads that run a kernel in parallel could not start (the operating system
+    /// refused them: a process or container thread limit).
+    #[error("could not start {threads} threads for the kernel ({message}): run it inside Config::new().n_jobs(..).scope(..) with fewer, or raise the thread limit")]
+    ThreadPool {
+        /// The number of threads asked for.
+        threads: usize,
+        /// What the operating system said.
+        message: String,
+    },
+    /// A bug of this crate, not of the input: a kernel was given data that was not
+    /// checked first.
+    #[error("internal error of parmemo-stats ({message}): please report it with the call that raised it")]
+    Internal {
+        /// What went wrong.
+        message: String,
+    },
+    /// The data is too large for the kernel's output to be held or counted.
+    #[error("{rows} rows of {out_len} outputs each are more values than memory can hold: split the data")]
+    TooLarge {
+        /// The number of rows.
+        rows: usize,
+        /// The outputs per row.
+        out_len: usize,
+    },
     /// A p-value was outside `[0, 1]` or NaN.
     #[error("p-value at index {index} is {value}: p-values must lie in [0, 1]")]
     PValueOutOfRange {
@@ -113,4 +134,46 @@ fn interned<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<&'stati
     let leaked: &'static str = Box::leak(name.into_boxed_str());
     names.insert(leaked);
     Ok(leaked)
+}
+
+/// What a kernel run by `parmemo-parallel`'s helpers can raise, as this crate's error. The
+/// inputs' shapes are checked before a kernel runs, so a shape error from the helpers is a
+/// bug of this crate: it says so rather than blaming the caller's data.
+impl From<parmemo_parallel::Error> for StatsError {
+    fn from(error: parmemo_parallel::Error) -> StatsError {
+        use parmemo_parallel::Error;
+        match error {
+            Error::ThreadPool { threads, message } => StatsError::ThreadPool { threads, message },
+            Error::OutputTooLarge { rows, out_len } => StatsError::TooLarge { rows, out_len },
+            Error::OutputLength { expected, got } => StatsError::OutputLength { expected, got },
+            other => StatsError::Internal {
+                message: format!("a kernel was given data this crate had not checked: {other}"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_helper_error_becomes_what_the_kernel_raised() {
+        let pool = parmemo_parallel::Error::ThreadPool {
+            threads: 4,
+            message: "EAGAIN".to_owned(),
+        };
+        assert_eq!(
+            StatsError::from(pool),
+            StatsError::ThreadPool {
+                threads: 4,
+                message: "EAGAIN".to_owned()
+            }
+        );
+        let shape = parmemo_parallel::Error::ZeroRowLen;
+        let StatsError::Internal { message } = StatsError::from(shape) else {
+            panic!("a shape error of the helpers is this crate's bug");
+        };
+        assert!(message.contains("row_len is 0"), "{message}");
+    }
 }

@@ -142,8 +142,10 @@ pub(crate) enum Outcome<R> {
     /// The run was cancelled before the batch finished.
     Cancelled,
     /// The worker process running the batch died.
+    #[cfg_attr(not(feature = "processes"), allow(dead_code))] // made by worker processes only
     Died { index: usize, cause: String },
     /// No worker process could be started.
+    #[cfg_attr(not(feature = "processes"), allow(dead_code))] // made by worker processes only
     NoWorker { message: String },
 }
 

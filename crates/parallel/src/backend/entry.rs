@@ -29,6 +29,7 @@
 // The example is about where the call goes: first thing in `main`.
 #[allow(clippy::needless_doctest_main)]
 pub fn init() {
+    #[cfg(feature = "processes")]
     super::process::serve_if_invited();
     #[cfg(feature = "mpi")]
     super::mpi::join();
@@ -50,5 +51,6 @@ pub fn init() {
 /// ```
 pub fn shutdown() {
     super::pool::shutdown();
+    #[cfg(feature = "processes")]
     super::process::shutdown();
 }

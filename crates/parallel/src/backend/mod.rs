@@ -13,20 +13,27 @@ mod entry;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod pool;
+#[cfg(feature = "processes")]
 mod process;
+#[cfg(feature = "processes")]
 pub(crate) mod remote;
 mod sizing;
 
 pub use entry::{init, shutdown};
 
-pub(crate) use batch::{panic_message, Batch, Failure, TaskResult};
+#[cfg(feature = "processes")]
+pub(crate) use batch::panic_message;
+pub(crate) use batch::{Batch, Failure, TaskResult};
 pub(crate) use dispatch::{Dispatcher, Event, Plan};
 #[cfg(feature = "mpi")]
 pub use mpi::Mpi;
 pub(crate) use pool::{inside_worker, install};
+#[cfg(feature = "processes")]
 pub use process::Processes;
 pub use sizing::BatchSize;
-pub(crate) use sizing::{PROCESS_TARGET, THREAD_TARGET};
+#[cfg(feature = "processes")]
+pub(crate) use sizing::PROCESS_TARGET;
+pub(crate) use sizing::THREAD_TARGET;
 
 use crate::Error;
 use batch::run_batch;
@@ -98,6 +105,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Sequential {}
     impl Sealed for super::Threads {}
+    #[cfg(feature = "processes")]
     impl Sealed for super::Processes {}
     impl Sealed for super::Configured {}
     #[cfg(feature = "mpi")]
@@ -147,6 +155,7 @@ impl ExecutionBackend for Threads {
 }
 impl InProcess for Threads {}
 
+#[cfg(feature = "processes")]
 impl ExecutionBackend for Processes {
     fn is_threaded(self) -> bool {
         true
@@ -169,6 +178,7 @@ impl ExecutionBackend for Configured {
         match Configured::chosen() {
             Chosen::Sequential => Sequential.effective_n_jobs(requested),
             Chosen::Threads => Threads.effective_n_jobs(requested),
+            #[cfg(feature = "processes")]
             Chosen::Processes => Processes.effective_n_jobs(requested),
             #[cfg(feature = "mpi")]
             Chosen::Mpi => Mpi.effective_n_jobs(requested),

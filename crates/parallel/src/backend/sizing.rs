@@ -37,6 +37,7 @@ pub(crate) const THREAD_TARGET: BatchTarget = BatchTarget {
 
 /// A round trip to a worker process costs tens of microseconds: batches aim at tens of
 /// milliseconds (joblib's loky aims at 0.2 s to 2 s).
+#[cfg(feature = "processes")]
 pub(crate) const PROCESS_TARGET: BatchTarget = BatchTarget {
     min: Duration::from_millis(20),
     max: Duration::from_millis(200),
