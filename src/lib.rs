@@ -11,7 +11,7 @@
 //!   MPI call [`parallel::init`] first thing in `main`.
 //! * [`memory`] and [`cache`]: joblib's `Memory`, a persistent, content-hashed cache of
 //!   function results, one file per entry that many processes share (`Memory::new`) or
-//!   an embedded sled database for one process (`Memory::sled`), applied with
+//!   an embedded sled database for one process (`Memory::sled`, feature `sled`), applied with
 //!   `#[parmemo::cache(MEMORY)]`.
 //! * [`Shared`]: an immutable array (`Shared<[f64]>` and friends) that threads, worker
 //!   processes and the cache share without copies: a worker maps the same memory, a

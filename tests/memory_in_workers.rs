@@ -96,10 +96,10 @@ fn a_mapped_hit_reaches_a_worker_as_the_entry_file() {
     assert_eq!(written, [n]);
     let hit = parmemo::memory::Memory::new(&entry_dir).call(&RAMP_ID, &n, || unreachable_ramp(n));
     let in_parent = backing_file(hit.as_ptr() as usize);
-    assert!(
-        in_parent.ends_with(".pmc"),
-        "the hit maps the entry file: {in_parent}"
-    );
+    let is_entry = std::path::Path::new(&in_parent)
+        .extension()
+        .is_some_and(|extension| extension == "pmc");
+    assert!(is_entry, "the hit maps the entry file: {in_parent}");
     let answers = Parallel::new()
         .backend(Backend::Processes)
         .n_jobs(2)

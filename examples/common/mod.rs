@@ -1,7 +1,7 @@
 //! What the examples share: seeded data like the tutorial's, and timing.
 #![allow(dead_code)] // each example uses the part it needs
 
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use std::path::PathBuf;
@@ -12,13 +12,13 @@ pub const SEED: u64 = 2019;
 
 /// `n` values uniform in [0, 1), as `np.random.rand(n)`.
 pub fn uniform(n: usize, seed: u64) -> Vec<f64> {
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = SmallRng::seed_from_u64(seed);
     (0..n).map(|_| rng.random::<f64>()).collect()
 }
 
 /// `n` draws of N(mean, sd), as `np.random.normal(mean, sd, n)`.
 pub fn normal(n: usize, mean: f64, sd: f64, seed: u64) -> Vec<f64> {
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = SmallRng::seed_from_u64(seed);
     match Normal::new(mean, sd) {
         Ok(dist) => dist.sample_iter(&mut rng).take(n).collect(),
         Err(err) => panic!("N({mean}, {sd}) is not a distribution: {err}"),
@@ -40,7 +40,7 @@ pub fn best_of<R>(repeats: usize, mut f: impl FnMut() -> R) -> (R, Duration) {
 
 /// `n` values uniform in [0, 1) as f32, as `np.random.rand(n).astype(np.float32)`.
 pub fn uniform_f32(n: usize, seed: u64) -> Vec<f32> {
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = SmallRng::seed_from_u64(seed);
     (0..n).map(|_| rng.random::<f32>()).collect()
 }
 
