@@ -4,7 +4,7 @@
 
 #[cfg(feature = "processes")]
 use crate::backend::Processes;
-use crate::backend::{Sequential, Threads};
+use crate::backend::{Configured, Sequential, Threads};
 use crate::{BatchSize, ExecutionBackend};
 use std::any::TypeId;
 use std::cell::RefCell;
@@ -209,4 +209,29 @@ pub(crate) fn within<R>(config: Config, body: impl FnOnce() -> R) -> R {
     SCOPES.with(|scopes| scopes.borrow_mut().push(config));
     let _pop = Pop;
     body()
+}
+
+// The scope decides what `Backend::Configured` is, so its resolution lives with the scope.
+impl Configured {
+    /// The backend in force: the scope's, or threads.
+    pub(crate) fn chosen() -> Chosen {
+        current().backend.unwrap_or(Chosen::Threads)
+    }
+}
+
+impl ExecutionBackend for Configured {
+    fn is_threaded(self) -> bool {
+        true
+    }
+
+    fn effective_n_jobs(self, requested: usize) -> usize {
+        match Configured::chosen() {
+            Chosen::Sequential => Sequential.effective_n_jobs(requested),
+            Chosen::Threads => Threads.effective_n_jobs(requested),
+            #[cfg(feature = "processes")]
+            Chosen::Processes => Processes.effective_n_jobs(requested),
+            #[cfg(feature = "mpi")]
+            Chosen::Mpi => crate::backend::Mpi.effective_n_jobs(requested),
+        }
+    }
 }

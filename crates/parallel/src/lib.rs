@@ -7,7 +7,8 @@
 //!   `timeout`) whose backend is part of its type: [`Backend::Threads`] (default) and
 //!   [`Backend::Sequential`] run closures made by [`delayed`] ([`run`](Parallel::run))
 //!   or one function over many inputs ([`map`](Parallel::map)); [`Backend::Processes`]
-//!   (a reusable pool of worker processes: crash isolation, hard timeouts) and
+//!   (a reusable pool of worker processes: crash isolation, hard timeouts; the default
+//!   feature `processes`) and
 //!   `Backend::Mpi` (the ranks of an MPI job, feature `mpi`) run plain functions of
 //!   serializable arguments. Each has fallible versions and streams of results in input
 //!   order ([`run_iter`](Parallel::run_iter)) or as they complete
@@ -22,9 +23,10 @@
 //!   applies a kernel to each row of a matrix, [`reduce`](vectorize::reduce) is a
 //!   `prange` loop with a reduction.
 //!
-//! Under both sit rayon thread pools, one per `n_jobs`, built once and reused. A
-//! `Parallel` run inside a task of another shares the outer pool instead of adding
-//! threads.
+//! Under both sit rayon thread pools, built once per size and reused (the four sizes
+//! used last are kept; a run that may leave a task behind at its deadline gets a pool
+//! lent to it alone). A `Parallel` run inside a task of another shares the outer pool
+//! instead of adding threads.
 //!
 //! # Example
 //!
@@ -50,11 +52,10 @@ pub use backend::Mpi;
 #[cfg(feature = "processes")]
 #[cfg_attr(docsrs, doc(cfg(feature = "processes")))]
 pub use backend::Processes;
-pub use backend::{
-    init, shutdown, BatchSize, Configured, ExecutionBackend, InProcess, Sequential, Threads,
-};
+pub use backend::{init, shutdown, Configured, ExecutionBackend, InProcess, Sequential, Threads};
 pub use config::Config;
 pub use delayed::{delayed, Delayed};
+pub use engine::BatchSize;
 pub use error::{Error, TaskError};
 pub use jobs::available_cores;
 pub use parallel::{Backend, Parallel};
@@ -62,12 +63,13 @@ pub use results::{RunIter, RunUnordered};
 pub use timing::{Timed, Untimed};
 
 mod backend;
+mod engine;
 
 /// The entry points of the fuzz targets in `fuzz/` (feature `fuzzing`): not an API.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod __fuzz {
-    pub use crate::backend::remote::fuzzing::wire;
+    pub use crate::backend::process::fuzzing::wire;
 }
 #[doc(hidden)]
 pub mod compile_fail;

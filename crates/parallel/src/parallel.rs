@@ -7,13 +7,14 @@ use crate::backend::remote::{self, Placement, RemoteFn};
 use crate::backend::Mpi;
 #[cfg(feature = "processes")]
 use crate::backend::Processes;
-use crate::backend::{
-    execute_owned, execute_scoped, execute_streaming, BatchSize, EventSource, ExecutionBackend,
-    Failure, InProcess, Plan, Sequential, TaskResult, Threads, THREAD_TARGET,
-};
+use crate::backend::{ExecutionBackend, InProcess, Sequential, Threads};
 use crate::config::{self, Chosen};
+use crate::engine::{
+    execute_owned, execute_scoped, execute_streaming, Around, BatchSize, EventSource, Failure,
+    OrderedResults, Plan, TaskResult, THREAD_TARGET,
+};
 use crate::progress::LogSink;
-use crate::results::{OrderedResults, RunIter, RunUnordered};
+use crate::results::{RunIter, RunUnordered};
 use crate::{jobs, Config, Configured, Delayed, Error, Timed, Untimed};
 // Named in the docs of the methods that start workers.
 #[cfg(doc)]
@@ -306,19 +307,6 @@ impl<B: ExecutionBackend, T> Parallel<B, T> {
         Ok(self.backend.effective_n_jobs(requested))
     }
 
-    /// The plan of a run in worker processes: their batches aim at longer durations
-    /// (a round trip costs tens of microseconds), and under a timeout each task is its
-    /// own batch, so that the one running too long is the one killed and named.
-    #[cfg(feature = "processes")]
-    fn process_plan(&self) -> Result<Plan, Error> {
-        let mut plan = self.plan()?;
-        plan.target = crate::backend::PROCESS_TARGET;
-        if plan.timeout.is_some() {
-            plan.batch = BatchSize::Fixed(1);
-        }
-        Ok(plan)
-    }
-
     fn plan(&self) -> Result<Plan, Error> {
         let scope = config::current();
         let timeout = self.timeout.or(scope.timeout);
@@ -332,7 +320,8 @@ impl<B: ExecutionBackend, T> Parallel<B, T> {
         }
         let workers = self.effective_n_jobs()?;
         Ok(Plan {
-            scope: (scope != Config::default()).then_some(scope),
+            scope: (scope != Config::default())
+                .then(|| Around::new(move |body| config::within(scope, body))),
             workers,
             batch,
             target: THREAD_TARGET,
@@ -946,7 +935,7 @@ impl<T> Parallel<Configured, T> {
 impl<T> Parallel<Processes, T> {
     /// Where this builder's runs go, and their plan: the pool of `n_jobs` processes.
     fn placement(&self) -> Result<Placement, Error> {
-        Processes::placement(self.process_plan()?, self.initializer)
+        Processes::placement(self.plan()?, self.initializer)
     }
 }
 
@@ -955,7 +944,7 @@ impl<T> Parallel<Mpi, T> {
     /// Where this builder's runs go, and their plan: the serving ranks, or local threads
     /// when there are none.
     fn placement(&self) -> Result<Placement, Error> {
-        Mpi::placement(self.plan()?, self.process_plan()?)
+        Mpi::placement(self.plan()?)
     }
 }
 

@@ -50,7 +50,7 @@ pub fn init() {
 /// # Ok::<(), parmemo_parallel::Error>(())
 /// ```
 pub fn shutdown() {
-    super::pool::shutdown();
+    crate::engine::shutdown();
     #[cfg(feature = "processes")]
     super::process::shutdown();
 }

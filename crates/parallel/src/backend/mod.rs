@@ -7,38 +7,22 @@
 //! `remote/` is the out-of-process core; `process/` and `mpi/` are leaves over it that
 //! never import each other; `entry.rs` is the program's entry point, `init`.
 
-mod batch;
-mod dispatch;
 mod entry;
 #[cfg(feature = "mpi")]
 mod mpi;
-mod pool;
 #[cfg(feature = "processes")]
-mod process;
+pub(crate) mod process;
 #[cfg(feature = "processes")]
 pub(crate) mod remote;
-mod sizing;
 
 pub use entry::{init, shutdown};
 
-#[cfg(feature = "processes")]
-pub(crate) use batch::panic_message;
-pub(crate) use batch::{Batch, Failure, TaskResult};
-pub(crate) use dispatch::{Dispatcher, Event, Plan};
 #[cfg(feature = "mpi")]
 pub use mpi::Mpi;
-pub(crate) use pool::{inside_worker, install};
 #[cfg(feature = "processes")]
 pub use process::Processes;
-pub use sizing::BatchSize;
-#[cfg(feature = "processes")]
-pub(crate) use sizing::PROCESS_TARGET;
-pub(crate) use sizing::THREAD_TARGET;
 
-use crate::Error;
-use batch::run_batch;
-use std::ops::ControlFlow;
-use std::sync::Arc;
+use crate::engine::inside_worker;
 
 /// Runs every task on the calling thread, one after the other: joblib's `n_jobs=1`.
 /// For debugging (a panic's backtrace points at the task) and for measuring what the
@@ -91,15 +75,6 @@ pub struct Threads;
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Configured;
-
-impl Configured {
-    /// The backend in force: the scope's, or threads.
-    pub(crate) fn chosen() -> crate::config::Chosen {
-        crate::config::current()
-            .backend
-            .unwrap_or(crate::config::Chosen::Threads)
-    }
-}
 
 mod sealed {
     pub trait Sealed {}
@@ -168,24 +143,6 @@ impl ExecutionBackend for Processes {
     }
 }
 
-impl ExecutionBackend for Configured {
-    fn is_threaded(self) -> bool {
-        true
-    }
-
-    fn effective_n_jobs(self, requested: usize) -> usize {
-        use crate::config::Chosen;
-        match Configured::chosen() {
-            Chosen::Sequential => Sequential.effective_n_jobs(requested),
-            Chosen::Threads => Threads.effective_n_jobs(requested),
-            #[cfg(feature = "processes")]
-            Chosen::Processes => Processes.effective_n_jobs(requested),
-            #[cfg(feature = "mpi")]
-            Chosen::Mpi => Mpi.effective_n_jobs(requested),
-        }
-    }
-}
-
 #[cfg(feature = "mpi")]
 impl ExecutionBackend for Mpi {
     fn is_threaded(self) -> bool {
@@ -196,309 +153,4 @@ impl ExecutionBackend for Mpi {
     fn effective_n_jobs(self, requested: usize) -> usize {
         Mpi::workers(Threads.effective_n_jobs(requested))
     }
-}
-
-pub(crate) fn drive<I: Iterator, R>(
-    dispatcher: &mut Dispatcher<I, R>,
-    spawn: &mut impl FnMut(Batch<I::Item>),
-    on_event: &mut impl FnMut(Event<R>) -> ControlFlow<()>,
-) {
-    while let Some(event) = dispatcher.next_event(spawn) {
-        if on_event(event).is_break() {
-            dispatcher.stop();
-            return;
-        }
-    }
-    dispatcher.finish();
-}
-
-/// Runs `jobs` with `runner` and hands each event to `on_event` on the calling thread,
-/// until the input is exhausted or `on_event` breaks. Tasks may borrow from the caller:
-/// this returns only once every task it started has finished.
-pub(crate) fn execute_scoped<I, R, Run>(
-    threaded: bool,
-    plan: &Plan,
-    jobs: I,
-    runner: &Run,
-    mut on_event: impl FnMut(Event<R>) -> ControlFlow<()>,
-) -> Result<(), Error>
-where
-    I: Iterator,
-    I::Item: Send,
-    R: Send,
-    Run: Fn(I::Item) -> TaskResult<R> + Sync,
-{
-    // One worker runs inline, on the calling thread, even inside a pool: never beside
-    // other tasks.
-    let inline = !threaded || plan.workers == 1;
-    let mut dispatcher = Dispatcher::new(jobs, plan, inline, false);
-    if inline {
-        let (sender, state) = dispatcher.reporting();
-        let mut spawn = |batch| {
-            // The receiver lives in `dispatcher` until after this call.
-            let _ = sender.send(run_batch(batch, runner, &state));
-        };
-        drive(&mut dispatcher, &mut spawn, &mut on_event);
-        return Ok(());
-    }
-    let mut on_event = |event: Event<R>| {
-        if let Event::Failed(Error::Timeout { index }) = &event {
-            warn_waiting_for(*index);
-        }
-        on_event(event)
-    };
-    if inside_worker() {
-        rayon::in_place_scope(|scope| {
-            drive_in_scope(scope, plan.scope, &mut dispatcher, runner, &mut on_event);
-        });
-    } else {
-        pool::pool(plan.workers)?.in_place_scope(|scope| {
-            drive_in_scope(scope, plan.scope, &mut dispatcher, runner, &mut on_event);
-        });
-    }
-    Ok(())
-}
-
-/// Runs `jobs` as [`execute_scoped`] does, for tasks that own their data, on a pool lent
-/// to this run alone: the call returns at a timeout (or a failure) without waiting for
-/// the tasks still running. Their pool is not given back then, so that they delay no
-/// later run; they end on their own, and what they return is dropped.
-pub(crate) fn execute_owned<I, R, Run>(
-    plan: &Plan,
-    jobs: I,
-    runner: Run,
-    mut on_event: impl FnMut(Event<R>) -> ControlFlow<()>,
-) -> Result<(), Error>
-where
-    I: Iterator,
-    I::Item: Send + 'static,
-    R: Send + 'static,
-    Run: Fn(I::Item) -> TaskResult<R> + Send + Sync + 'static,
-{
-    // Never inline, even for one worker: the calling thread must stay free to notice
-    // the deadline. One worker is a pool of one thread, so still one task at a time.
-    let mut dispatcher = Dispatcher::new(jobs, plan, false, false).without_helping();
-    let target = pool::lend(plan.workers)?;
-    let (sender, state) = dispatcher.reporting();
-    let mut spawn = spawner_on(
-        Arc::clone(&target),
-        sender,
-        state,
-        runner,
-        plan.scope,
-        false,
-    );
-    drive(&mut dispatcher, &mut spawn, &mut on_event);
-    if dispatcher.in_flight() == 0 {
-        pool::give_back(plan.workers, target);
-    }
-    Ok(())
-}
-
-/// The `spawn` of a run whose tasks own their data: each batch goes to `target` (a pool
-/// lent to the run), runs in the run's configuration scope and reports on `sender`; with
-/// `per_task`, each task's result as it ends. The receiver may be gone by then (the call
-/// returned at a timeout, the stream was dropped): there is nothing to report to.
-fn spawner_on<J, R, Run>(
-    target: Arc<rayon::ThreadPool>,
-    sender: crossbeam_channel::Sender<batch::Completion<R>>,
-    state: Arc<batch::RunState>,
-    runner: Run,
-    config: Option<crate::Config>,
-    per_task: bool,
-) -> impl FnMut(Batch<J>) + 'static
-where
-    J: Send + 'static,
-    R: Send + 'static,
-    Run: Fn(J) -> TaskResult<R> + Send + Sync + 'static,
-{
-    let runner = Arc::new(runner);
-    move |batch| {
-        let sender = sender.clone();
-        let state = Arc::clone(&state);
-        let runner = Arc::clone(&runner);
-        target.spawn(move || {
-            if per_task {
-                let run_one = |one| run_batch_in(config, one, &*runner, &state);
-                let report = |completion| {
-                    let _ = sender.send(completion);
-                };
-                batch::run_batch_per_task(batch, &run_one, &report);
-            } else {
-                let _ = sender.send(run_batch_in(config, batch, &*runner, &state));
-            }
-        });
-    }
-}
-
-/// Tells the user why a run under a timeout from a [`Config`](crate::Config) scope does
-/// not return at the deadline: its tasks may borrow from the caller.
-fn warn_waiting_for(index: usize) {
-    eprintln!(
-        "parmemo: task {index} ran past the timeout of the enclosing Config scope; this run \
-         returns once it ends, since its tasks may borrow from the caller. Set \
-         Parallel::timeout on the builder (its tasks then own their data) to return at \
-         the deadline."
-    );
-}
-
-/// Runs `batch` in the configuration scope its run was started in (see `Plan::scope`).
-fn run_batch_in<J, R>(
-    scope: Option<crate::Config>,
-    batch: Batch<J>,
-    runner: &impl Fn(J) -> TaskResult<R>,
-    state: &batch::RunState,
-) -> batch::Completion<R> {
-    match scope {
-        Some(config) => crate::config::within(config, || run_batch(batch, runner, state)),
-        None => run_batch(batch, runner, state),
-    }
-}
-
-/// [`drive`] with each batch spawned into `scope`, which outlives the batches: they may
-/// borrow whatever outlives the scope.
-fn drive_in_scope<'scope, I, R, Run>(
-    scope: &rayon::Scope<'scope>,
-    config: Option<crate::Config>,
-    dispatcher: &mut Dispatcher<I, R>,
-    runner: &'scope Run,
-    on_event: &mut impl FnMut(Event<R>) -> ControlFlow<()>,
-) where
-    I: Iterator,
-    I::Item: Send + 'scope,
-    R: Send + 'scope,
-    Run: Fn(I::Item) -> TaskResult<R> + Sync,
-{
-    let (sender, state) = dispatcher.reporting();
-    let mut spawn = |batch: Batch<I::Item>| {
-        let sender = sender.clone();
-        let state = Arc::clone(&state);
-        scope.spawn(move |_| {
-            let _ = sender.send(run_batch_in(config, batch, runner, &state));
-        });
-    };
-    drive(dispatcher, &mut spawn, on_event);
-}
-
-/// A run whose events are pulled one at a time by an iterator the caller keeps: tasks
-/// and results must own their data, since the run outlives the call that started it.
-pub(crate) trait EventSource<R> {
-    fn next_event(&mut self) -> Option<Event<R>>;
-    fn stop(&mut self);
-}
-
-pub(crate) type Spawner<J> = Box<dyn FnMut(Batch<J>)>;
-
-pub(crate) struct Stream<J, R> {
-    dispatcher: Dispatcher<Box<dyn Iterator<Item = J>>, R>,
-    spawn: Spawner<J>,
-    over: bool,
-    /// What to do once the stream is over or dropped, told whether it left tasks
-    /// running that nobody waits for (a timeout, or the stream dropped early).
-    on_end: Option<Box<dyn FnOnce(bool)>>,
-}
-
-impl<J, R> Stream<J, R> {
-    /// A run whose dispatcher advances as its events are asked for; with `eager`, its
-    /// first batches are dispatched now (workers start at the call, as joblib's
-    /// generators do), else at the first `next()` (inline runs, which would otherwise
-    /// run a batch in the caller before it asked for anything).
-    pub(crate) fn new(
-        mut dispatcher: Dispatcher<Box<dyn Iterator<Item = J>>, R>,
-        mut spawn: Spawner<J>,
-        eager: bool,
-    ) -> Self {
-        if eager {
-            dispatcher.start(&mut spawn);
-        }
-        Stream {
-            dispatcher,
-            spawn,
-            over: false,
-            on_end: None,
-        }
-    }
-
-    /// Runs `on_end` once the stream is over or dropped, with whether it left tasks
-    /// running behind it.
-    pub(crate) fn on_end(mut self, on_end: impl FnOnce(bool) + 'static) -> Self {
-        self.on_end = Some(Box::new(on_end));
-        self
-    }
-
-    fn end(&mut self) {
-        if let Some(on_end) = self.on_end.take() {
-            on_end(self.dispatcher.in_flight() > 0);
-        }
-    }
-}
-
-impl<J, R> EventSource<R> for Stream<J, R> {
-    fn next_event(&mut self) -> Option<Event<R>> {
-        if self.over {
-            return None;
-        }
-        let event = self.dispatcher.next_event(&mut self.spawn);
-        if event.is_none() {
-            self.over = true;
-            self.dispatcher.finish();
-            self.end();
-        }
-        event
-    }
-
-    fn stop(&mut self) {
-        self.over = true;
-        self.dispatcher.stop();
-    }
-}
-
-impl<J, R> Drop for Stream<J, R> {
-    fn drop(&mut self) {
-        // Dropping the iterator early cancels what has not started; what has started
-        // runs to its end without delaying anyone.
-        self.dispatcher.stop();
-        self.end();
-    }
-}
-
-/// Starts a run whose events a [`Stream`] hands out on demand; with `per_task`, each
-/// task's result is an event of its own as soon as it is ready (`run_unordered`), else
-/// each batch's results are.
-pub(crate) fn execute_streaming<J, R, Run>(
-    threaded: bool,
-    per_task: bool,
-    plan: &Plan,
-    jobs: Box<dyn Iterator<Item = J>>,
-    runner: Run,
-) -> Result<Box<dyn EventSource<R>>, Error>
-where
-    J: Send + 'static,
-    R: Send + 'static,
-    Run: Fn(J) -> TaskResult<R> + Send + Sync + 'static,
-{
-    let inline = !threaded || plan.workers == 1;
-    let dispatcher = Dispatcher::new(jobs, plan, inline, true);
-    let (sender, state) = dispatcher.reporting();
-    if inline {
-        let spawn: Spawner<J> = Box::new(move |batch| {
-            let _ = sender.send(run_batch(batch, &runner, &state));
-        });
-        return Ok(Box::new(Stream::new(dispatcher, spawn, false)));
-    }
-    // A pool of its own, nested or not: a stream may be dropped with tasks running, and
-    // no other run may queue behind them.
-    let target = pool::lend(plan.workers)?;
-    let given_back = Arc::clone(&target);
-    let workers = plan.workers;
-    let spawn: Spawner<J> = Box::new(spawner_on(
-        target, sender, state, runner, plan.scope, per_task,
-    ));
-    let stream =
-        Stream::new(dispatcher.without_helping(), spawn, true).on_end(move |left_running| {
-            if !left_running {
-                pool::give_back(workers, given_back);
-            }
-        });
-    Ok(Box::new(stream))
 }

@@ -1,7 +1,7 @@
 //! Splitting an output buffer into chunks for the workers: the one place that decides
 //! when parallel work pays.
 
-use crate::backend::install;
+use crate::engine::install;
 use crate::{available_cores, Error};
 use rayon::prelude::*;
 

@@ -1,7 +1,7 @@
 //! A parallel reduction in whole chunks: numba's `prange` with a reduction variable.
 
 use super::chunks::{splits, Target};
-use crate::backend::install;
+use crate::engine::install;
 use crate::Error;
 use rayon::prelude::*;
 

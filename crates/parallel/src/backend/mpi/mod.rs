@@ -11,7 +11,7 @@ mod serve;
 pub(crate) use join::join;
 
 use super::remote::{Placement, Remote};
-use super::Plan;
+use crate::engine::Plan;
 use crate::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -112,7 +112,8 @@ impl Mpi {
 
     /// Where a run goes, with its plan: `remote` (the process plan) on the serving
     /// ranks, or `local` (the thread plan) when there are none.
-    pub(crate) fn placement(local: Plan, remote: Plan) -> Result<Placement, Error> {
+    pub(crate) fn placement(local: Plan) -> Result<Placement, Error> {
+        let remote = super::remote::worker_plan(local.clone());
         let Some(cluster) = join::cluster().filter(|cluster| cluster.servers > 0) else {
             if local.verbose > 0 && !ANNOUNCED_LOCAL.swap(true, Ordering::Relaxed) {
                 local.log.line(&format!(

@@ -4,7 +4,8 @@
 //! `GATHER` of the first one waiting travel together. A thread of the worker sends them,
 //! so that a long task never holds back the results that ended before it.
 
-use crate::backend::remote::wire::{framed, send_reply, Payload, Reply};
+use super::channel::send_reply;
+use crate::backend::remote::wire::{framed, Payload, Reply};
 use std::os::unix::net::UnixStream;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -114,8 +115,9 @@ impl Drop for Finish<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::channel::receive_reply;
     use super::*;
-    use crate::backend::remote::wire::{receive_reply, unframed};
+    use crate::backend::remote::wire::unframed;
 
     #[test]
     fn results_come_in_order_gathered_and_before_the_loop_returns() {

@@ -3,6 +3,10 @@
 //! leaf over the out-of-process core (`backend/remote`).
 
 mod answers;
+mod channel;
+mod descriptors;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fuzzing;
 mod handshake;
 mod pool;
 mod spawn;
@@ -12,7 +16,7 @@ pub(crate) use pool::shutdown;
 pub(crate) use worker::serve_if_invited;
 
 use super::remote::{Placement, Remote, RemoteFn};
-use super::Plan;
+use crate::engine::Plan;
 use crate::Error;
 use std::sync::Arc;
 
@@ -52,7 +56,7 @@ impl Processes {
     /// workers ran `initializer` first.
     pub(crate) fn placement(plan: Plan, initializer: Option<fn()>) -> Result<Placement, Error> {
         let pool = Processes::pool(plan.workers, initializer)?;
-        Ok((plan, Remote::Workers(pool)))
+        Ok((super::remote::worker_plan(plan), Remote::Workers(pool)))
     }
 
     /// The process ids of the pool of `workers` workers (started if needed).

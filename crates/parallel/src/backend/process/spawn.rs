@@ -5,8 +5,9 @@
 //! process, of this user or another, can connect, listen or swap anything. The child
 //! must greet with its own pid and that nonce within [`START_TIMEOUT`].
 
+use super::channel::{receive_reply, send_request};
 use super::handshake::{fresh_nonce, Invitation, INIT_MISSING_EXIT, WORKER_VARIABLE};
-use crate::backend::remote::wire::{receive_reply, send_request, Payload, Reply, Request};
+use crate::backend::remote::wire::{Payload, Reply, Request};
 use crate::backend::remote::{no_values, Offsets};
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsRawFd, RawFd};
@@ -335,8 +336,8 @@ fn prepare_child(fd: RawFd, parent: u32) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::channel::send_reply;
     use super::*;
-    use crate::backend::remote::wire::send_reply;
     use std::os::unix::process::ExitStatusExt;
 
     /// A stand-in child that lives long enough, and the other end of a channel that the

@@ -7,8 +7,9 @@
 //! neither its tasks nor the programs they start can be mistaken for workers.
 
 use super::answers::Answers;
+use super::channel::{receive_request, send_reply};
 use super::handshake::{Invitation, INIT_MISSING_EXIT, WORKER_VARIABLE};
-use crate::backend::remote::wire::{receive_request, send_reply, Reply, Request};
+use crate::backend::remote::wire::{Reply, Request};
 use crate::backend::remote::{call, call_each, Arrays};
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;

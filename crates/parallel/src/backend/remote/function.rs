@@ -11,7 +11,7 @@
 use super::objects::{self, Located, Unreachable};
 use super::values::{decode_values, encode_values};
 use super::wire::{decode, encode, unframed, Payload, Reply};
-use crate::backend::panic_message;
+use crate::engine::panic_message;
 use crate::error::TaskError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -2,7 +2,7 @@
 
 use super::function::Arrays;
 use super::wire::{Payload, Reply, Request};
-use crate::backend::batch::RunState;
+use crate::engine::RunState;
 use std::sync::Arc;
 use std::time::Duration;
 

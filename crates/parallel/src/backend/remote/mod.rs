@@ -3,12 +3,9 @@
 //! process, and how a run's batches become jobs and their replies become events. For an
 //! MPI program started without a launcher, the same run goes to local threads.
 
-mod descriptors;
 mod function;
-#[cfg(any(test, feature = "fuzzing"))]
-pub(crate) mod fuzzing;
 mod job;
-mod objects;
+pub(crate) mod objects;
 mod values;
 pub(crate) mod wire;
 
@@ -18,17 +15,19 @@ pub(crate) use job::Done;
 pub(crate) use job::{Job, JobOutcome, Partial, Split, Workers};
 pub(crate) use objects::remember_start;
 
-use super::batch::{Batch, Completion, Outcome, RunState};
-use super::{drive, execute_scoped, Dispatcher, EventSource, Failure, Plan, Stream, TaskResult};
+use crate::engine::BatchSize;
+use crate::engine::{
+    drive, execute_scoped, execute_streaming, Batch, Completion, Dispatcher, EventSource, Failure,
+    OrderedResults, Outcome, Plan, RunState, Stream, TaskResult, PROCESS_TARGET,
+};
 use crate::error::TaskError;
-use crate::results::OrderedResults;
 use crate::Error;
 use crossbeam_channel::Sender;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-use values::{decode_values, encode_values};
+pub(crate) use values::{decode_values, encode_values};
 use wire::{Payload, Reply, Request};
 
 /// Where an out-of-process run goes.
@@ -43,6 +42,17 @@ pub(crate) enum Remote {
 
 /// A run placed by its backend: the plan and where its batches go.
 pub(crate) type Placement = (Plan, Remote);
+
+/// A run's plan as worker processes and MPI ranks run it: batches aim at longer durations
+/// (a round trip costs tens of microseconds), and under a timeout each task is its own
+/// batch, so that the one running too long is the one stopped and named.
+pub(crate) fn worker_plan(mut plan: Plan) -> Plan {
+    plan.target = PROCESS_TARGET;
+    if plan.timeout.is_some() {
+        plan.batch = BatchSize::Fixed(1);
+    }
+    plan
+}
 
 /// Runs `items` through `task` where `placement` says, results in input order.
 pub(crate) fn collect<A, R>(
@@ -103,7 +113,7 @@ where
             );
             Ok(Box::new(Stream::new(dispatcher, Box::new(spawn), true)))
         }
-        Remote::Local => super::execute_streaming(
+        Remote::Local => execute_streaming(
             true,
             per_task,
             &plan,

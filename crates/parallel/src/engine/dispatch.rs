@@ -7,24 +7,58 @@
 
 use super::batch::{Batch, Completion, Outcome, RunState, Running};
 use super::pool::inside_worker;
+use super::sizing::BatchSize;
 use super::sizing::{BatchSizer, BatchTarget};
 use crate::progress::{LogSink, Progress};
-use crate::BatchSize;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything the dispatcher needs to know about one run.
+#[derive(Clone)]
 pub(crate) struct Plan {
-    /// The scope the run was started in, carried to the threads that run its tasks
-    /// (`None` outside any scope, so that runs without one pay nothing for it).
-    pub(crate) scope: Option<crate::Config>,
+    /// What the run's tasks run inside, on whatever thread runs them: the configuration
+    /// scope the run was started in (`None` outside any scope, so that runs without one
+    /// pay nothing for it).
+    pub(crate) scope: Option<Around>,
     pub(crate) workers: usize,
     pub(crate) batch: BatchSize,
     pub(crate) target: BatchTarget,
     pub(crate) timeout: Option<Duration>,
     pub(crate) verbose: u8,
     pub(crate) log: LogSink,
+}
+
+/// A callback that runs its argument inside something of the layer above (a
+/// configuration scope), so that the core carries it to worker threads without knowing
+/// what it is.
+#[derive(Clone)]
+pub(crate) struct Around(Arc<AroundFn>);
+
+/// What an [`Around`] calls: its argument is the body to run inside.
+type AroundFn = dyn Fn(&mut dyn FnMut()) + Send + Sync;
+
+impl Around {
+    pub(crate) fn new(around: impl Fn(&mut dyn FnMut()) + Send + Sync + 'static) -> Around {
+        Around(Arc::new(around))
+    }
+
+    /// `body`'s result, computed inside the callback (or outside it, should the callback
+    /// not call it: the body runs either way, exactly once).
+    pub(crate) fn run<T>(&self, body: impl FnOnce() -> T) -> T {
+        let mut body = Some(body);
+        let mut result = None;
+        (self.0)(&mut || {
+            if let Some(body) = body.take() {
+                result = Some(body());
+            }
+        });
+        match (result, body) {
+            (Some(result), _) => result,
+            (None, Some(body)) => body(),
+            (None, None) => unreachable!("a body taken out always leaves its result"),
+        }
+    }
 }
 
 /// What happened next in a run.

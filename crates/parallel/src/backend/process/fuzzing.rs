@@ -2,8 +2,9 @@
 //! feed arbitrary bytes to: every decoder of what a worker or a parent reads from the
 //! other end of its channel, and of what an MPI rank receives.
 
-use super::values::decode_values;
-use super::wire::{receive_reply, receive_request, unframed, Channel, Payload};
+use super::channel::{receive_reply, receive_request, Channel};
+use crate::backend::remote::decode_values;
+use crate::backend::remote::wire::{unframed, Payload};
 use parmemo_shared::Shared;
 use std::io::{self, Read, Write};
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -59,10 +60,13 @@ pub fn wire(data: &[u8]) {
     #[cfg(feature = "mpi")]
     {
         let split = data.len() / 2;
-        let _ = super::wire::request_from_parts(&data[..split], data[split..].to_vec(), |_| {
-            Ok(parmemo_shared::attach::Attachment::copied(&data[..split]))
-        });
-        let _ = super::wire::reply_from_parts(&data[..split], data[split..].to_vec());
+        let _ = crate::backend::remote::wire::request_from_parts(
+            &data[..split],
+            data[split..].to_vec(),
+            |_| Ok(parmemo_shared::attach::Attachment::copied(&data[..split])),
+        );
+        let _ =
+            crate::backend::remote::wire::reply_from_parts(&data[..split], data[split..].to_vec());
     }
 }
 
@@ -80,10 +84,11 @@ fn values(bytes: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::channel::{send_reply, send_request};
     use super::*;
-    use crate::backend::remote::function::{Arrays, RemoteFn};
-    use crate::backend::remote::values::encode_values;
-    use crate::backend::remote::wire::{send_reply, send_request, Reply, Request};
+    use crate::backend::remote::encode_values;
+    use crate::backend::remote::wire::{Reply, Request};
+    use crate::backend::remote::{Arrays, RemoteFn};
     use proptest::prelude::*;
 
     fn double(x: u64) -> u64 {
