@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use twox_hash::XxHash3_64;
 
 /// Decodes `data` as a stored entry of a few result types, as read from disk and after
-/// [`repaired`] (so that random bytes get past the checksums to the payload, the array
+/// repaired (so that random bytes get past the checksums to the payload, the array
 /// table and the arrays). Never panics, aborts, or allocates what the bytes claim.
 pub fn entry(data: &[u8]) {
     decode_as::<(Vec<u64>, String, Option<Shared<[f64]>>)>(data);

@@ -169,7 +169,7 @@ pub fn read_value<T: 'static>(
 // Here rather than in `attach`, beside the vectors it makes: `attach` knows nothing of
 // plain vectors, and this module builds on it.
 impl Attachment {
-    /// A plain vector of `len` bytes of `element`s (an [`Element`](crate::Element)'s
+    /// A plain vector of `len` bytes of `element`s (an [`Element`]'s
     /// name), written by `fill`: bytes read from a socket straight into the vector a task
     /// will own, in fresh memory advised into huge pages when large.
     ///

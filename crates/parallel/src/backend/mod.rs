@@ -41,7 +41,7 @@ pub struct Sequential;
 /// per size and reused by later calls. The default backend.
 ///
 /// A thread cannot be stopped from outside: a task past its `timeout` is reported as
-/// [`Error::Timeout`] but keeps running (see [`Parallel::timeout`](crate::Parallel::timeout)).
+/// [`Error::Timeout`](crate::Error::Timeout) but keeps running (see [`Parallel::timeout`](crate::Parallel::timeout)).
 ///
 /// ```
 /// use parmemo_parallel::{Backend, Parallel};
