@@ -1,6 +1,8 @@
 //! Cached results holding `Shared` arrays: stored raw and page-aligned, a hit on a large
 //! entry maps the file (no copy), and damage is found where the docs say it is.
 
+mod common;
+
 use parmemo_memory::{FunctionId, Memory};
 use parmemo_shared::Shared;
 use std::path::{Path, PathBuf};
@@ -37,18 +39,7 @@ fn flip_near_the_end(file: &Path, from_end: usize) {
 
 /// The one entry file under `dir`.
 fn entry_file(dir: &Path) -> PathBuf {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(next) = stack.pop() {
-        for entry in std::fs::read_dir(next).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if !path.file_name().unwrap().to_string_lossy().starts_with('.') {
-                found.push(path);
-            }
-        }
-    }
+    let mut found = common::entry_files(dir);
     assert_eq!(found.len(), 1, "{found:?}");
     found.remove(0)
 }

@@ -2,9 +2,11 @@
 //! mapping may see another client's rename or removal as stale pages or `SIGBUS`. bindfs
 //! (a FUSE mount of a local folder) stands in for NFS, sshfs and the rest.
 
+mod common;
+
 use parmemo_memory::{DirStore, FunctionId, Memory, Store};
 use parmemo_shared::Shared;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -60,22 +62,6 @@ fn mount() -> Option<Mounted> {
     mounted
 }
 
-fn entry_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(next) = stack.pop() {
-        for entry in std::fs::read_dir(next).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
-
 #[test]
 fn a_store_on_fuse_reads_large_entries_never_maps_them() {
     let Some(mounted) = mount() else { return };
@@ -90,7 +76,7 @@ fn a_store_on_fuse_reads_large_entries_never_maps_them() {
     });
     assert!(!computed.get(), "a hit");
     assert_eq!(again, stored);
-    let files = entry_files(&dir);
+    let files = common::entry_files(&dir);
     assert_eq!(files.len(), 1);
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
     let name = files[0].display().to_string();

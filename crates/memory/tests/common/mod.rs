@@ -1,4 +1,5 @@
-//! What the memory tests share: a logger that keeps warnings so tests can read them.
+//! What the memory tests share: a logger that keeps warnings so tests can read them, and
+//! a listing of a cache's entry files.
 #![allow(dead_code)] // each test file uses the part it needs
 
 use std::sync::{Mutex, Once, PoisonError};
@@ -70,4 +71,22 @@ pub fn child(role: &str, dir: &std::path::Path) -> std::process::Command {
         .env("PARMEMO_TEST_ROLE", role)
         .env("PARMEMO_TEST_DIR", dir);
     command
+}
+
+/// The entry files under `dir`, at any depth (not the temporary files of a write, whose
+/// names start with a dot).
+pub fn entry_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(next) = stack.pop() {
+        for entry in std::fs::read_dir(next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !path.file_name().unwrap().to_string_lossy().starts_with('.') {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
