@@ -407,9 +407,9 @@ pub(crate) fn decode_entry<R: DeserializeOwned + 'static>(
     } else {
         let table = array_table(bytes, &header).map_err(Unusable::Damaged)?;
         match entry {
-            Entry::Mapped { map, .. } if !verify_mapped => {
+            Entry::Mapped { file, .. } if !verify_mapped => {
                 unchecked = Some(Unchecked {
-                    map: Arc::clone(map),
+                    file: Arc::clone(file),
                     arrays: table
                         .iter()
                         .map(|stored| (stored.offset, stored.len, stored.checksum))

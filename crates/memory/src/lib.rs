@@ -23,7 +23,8 @@
 //!   recomputed and rewritten, never a panic. An entry read from the file is checked
 //!   whole before it is served. A large entry with `Shared` arrays, on a local file
 //!   system, is mapped and served in O(1), its arrays checked right after on a background
-//!   thread: a damaged one is served at most once, then reported and removed
+//!   thread: a damaged one is served only by the hits before its check, then reported
+//!   and removed
 //!   ([`Memory::verify_mapped_arrays`] checks before serving; SECURITY.md says exactly
 //!   what is promised). On a network or FUSE file system entries are read, never mapped.
 //!

@@ -280,3 +280,27 @@ fn mutated_entries_are_never_served_twice() {
         "no round damaged a mapped array: the test tests nothing"
     );
 }
+
+/// A file that passed its check is trusted for a quarter second (a loop of hits would
+/// otherwise hash the same bytes over and over): damage written in place right after a
+/// passed check is found at the first hit after that pause, and the entry removed.
+#[test]
+fn damage_after_a_passed_check_is_found_after_the_pause() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    let n = 1 << 18;
+    let (stored, _) = called(&Memory::new(&dir), n);
+    let memory = Memory::new(&dir);
+    assert_eq!(called(&memory, n), (stored.clone(), false), "a sound hit");
+    memory.wait_for_checks();
+    let file = entry_file(&dir);
+    flip_near_the_end(&file, 2 * 4096 + 100);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let (served, computed) = called(&memory, n);
+    assert!(!computed);
+    assert_ne!(served, stored, "served once, before its check");
+    drop(served);
+    memory.wait_for_checks();
+    assert!(!file.exists(), "the check after the pause removed it");
+    assert_eq!(called(&memory, n), (stored, true));
+}

@@ -132,9 +132,11 @@ impl Memory {
     ///
     /// Entries are written once and renamed into place, so a mapped entry is never a torn
     /// or half-written one; the checksums catch damage to the file itself. Without this
-    /// setting, a damaged mapped entry is served once: the background check reports it on
-    /// stderr and removes it (within milliseconds; [`wait_for_checks`](Self::wait_for_checks)
-    /// waits for it), so no later call, through any `Memory`, is served it again. With it,
+    /// setting, a damaged mapped entry is served by the hits before its check (one, for a
+    /// file damaged at rest; a file that passed is trusted for a quarter second): the
+    /// background check reports it on stderr and removes it (within milliseconds;
+    /// [`wait_for_checks`](Self::wait_for_checks) waits for it), so no later call, through
+    /// any `Memory`, is served it again. With it,
     /// a damaged entry is never served. Entries read rather than mapped (small ones, those
     /// on a network or FUSE file system, or from a sled store) are always checked whole.
     ///
