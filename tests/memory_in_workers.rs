@@ -125,3 +125,63 @@ fn write_ramp_in((dir, n): (String, usize)) -> usize {
     });
     stored.len()
 }
+
+static VERBOSE: LazyLock<Memory> = LazyLock::new(|| Memory::new(dir().join("verbose")).verbose(2));
+
+/// A cached function whose calls print two lines each (`verbose(2)`).
+#[parmemo::cache(VERBOSE)]
+fn noisy(x: u64) -> u64 {
+    x + 1
+}
+
+/// The child of `verbose_lines_of_worker_processes_never_mix`: 200 cached calls on four
+/// workers, one task a batch, all printing to the stderr they inherited.
+#[test]
+#[ignore = "run as a child process by verbose_lines_of_worker_processes_never_mix"]
+fn role_verbose_workers() {
+    let workers = Parallel::new()
+        .backend(Backend::Processes)
+        .n_jobs(4)
+        .batch_size(parmemo::parallel::BatchSize::Fixed(1));
+    let plus_one = workers.map(noisy, 0..200_u64).unwrap();
+    assert_eq!(plus_one, (1..=200).collect::<Vec<u64>>());
+}
+
+/// Each verbose line of each worker goes out in one write: four workers printing 400
+/// lines at once never mix two lines into one (`eprintln!` wrote a line in pieces:
+/// `[Memory] Calling [Memory] Calling a::f...`).
+#[test]
+fn verbose_lines_of_worker_processes_never_mix() {
+    let root = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "role_verbose_workers",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(DIR, root.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the child failed: {stderr}");
+    let mut calling = 0;
+    let mut done = 0;
+    for line in stderr.lines() {
+        for mark in ["[Memory]", "_____"] {
+            if line.contains(mark) {
+                assert!(
+                    line.starts_with(mark) && line.matches(mark).count() == 1,
+                    "a mixed line: {line:?}"
+                );
+            }
+        }
+        calling += usize::from(line.starts_with("[Memory] Calling "));
+        done += usize::from(line.starts_with("_____noisy - "));
+    }
+    assert_eq!(
+        (calling, done),
+        (200, 200),
+        "every call printed its two lines"
+    );
+}

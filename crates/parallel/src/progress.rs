@@ -5,6 +5,16 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+/// Writes `text` and a newline to stderr in one call, so that the lines of several
+/// processes sharing a stderr never mix (`writeln!` writes the pieces of a line one by
+/// one). Best effort: a closed stderr is ignored.
+pub(crate) fn stderr_line(text: &str) {
+    let mut whole = String::with_capacity(text.len() + 1);
+    whole.push_str(text);
+    whole.push('\n');
+    let _ = std::io::stderr().write_all(whole.as_bytes());
+}
+
 /// Where progress lines go: stderr unless the builder was given a writer.
 #[derive(Clone, Default)]
 pub(crate) enum LogSink {
@@ -33,12 +43,8 @@ impl LogSink {
         // Progress is best effort: a closed stderr must not fail the computation.
         match self {
             #[cfg(feature = "progress")]
-            LogSink::Bar => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
-            }
-            LogSink::Stderr => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
-            }
+            LogSink::Bar => stderr_line(text),
+            LogSink::Stderr => stderr_line(text),
             LogSink::Writer(writer) => {
                 let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
                 let _ = writeln!(writer, "{text}");

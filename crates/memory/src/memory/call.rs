@@ -8,6 +8,7 @@ use crate::shape::fingerprint;
 use crate::shelved::Shelved;
 use crate::store::{Key, Store};
 use crate::verify;
+use crate::warn::line;
 use crate::{FunctionId, MemoryError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -110,18 +111,21 @@ impl Memory {
         compute: impl FnOnce() -> R,
     ) -> (R, Duration) {
         if self.verbose > 0 {
-            eprintln!("[Memory] Calling {}...", function.qualified_name());
+            line(&format!(
+                "[Memory] Calling {}...",
+                function.qualified_name()
+            ));
         }
         let started = Instant::now();
         let result = compute();
         let took = started.elapsed();
         if self.verbose > 0 {
             let seconds = took.as_secs_f64();
-            eprintln!(
+            line(&format!(
                 "_____{} - {seconds:.1}s, {:.1}min",
                 function.name(),
                 seconds / 60.0
-            );
+            ));
         }
         (result, took)
     }
@@ -137,11 +141,11 @@ impl Memory {
         let result = self.load(store, function, key)?;
         self.hits.fetch_add(1, Ordering::Relaxed);
         if self.verbose >= 2 {
-            eprintln!(
+            line(&format!(
                 "[Memory] Loaded {} from the cache ({:.1?})",
                 function.qualified_name(),
                 started.elapsed()
-            );
+            ));
         }
         Some(result)
     }

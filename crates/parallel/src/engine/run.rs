@@ -159,12 +159,12 @@ where
 /// Tells the user why a run under a timeout from a `Config` scope does
 /// not return at the deadline: its tasks may borrow from the caller.
 fn warn_waiting_for(index: usize) {
-    eprintln!(
+    crate::progress::stderr_line(&format!(
         "parmemo: task {index} ran past the timeout of the enclosing Config scope; this run \
          returns once it ends, since its tasks may borrow from the caller. Set \
          Parallel::timeout on the builder (its tasks then own their data) to return at \
          the deadline."
-    );
+    ));
 }
 
 /// Runs `batch` in the configuration scope its run was started in (see `Plan::scope`).

@@ -431,9 +431,9 @@ fn report_overdue(busy: &mut HashMap<Rank, Busy>) {
 /// and MPI cannot stop one rank, so the job ends here rather than hang.
 fn abort_overdue(world: &SimpleCommunicator, busy: &HashMap<Rank, Busy>) {
     let ranks: Vec<Rank> = busy.keys().copied().collect();
-    eprintln!(
+    crate::progress::stderr_line(&format!(
         "parmemo: ranks {ranks:?} still run tasks past their timeout {EXIT_GRACE:?} after the \
          program ended; MPI cannot stop a single rank, so the whole job is aborted"
-    );
+    ));
     world.abort(3);
 }
