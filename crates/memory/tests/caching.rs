@@ -131,7 +131,8 @@ fn the_handle_checks_counts_shelves_and_clears() {
 
 #[test]
 fn a_new_code_version_has_its_own_entries() {
-    let memory = Memory::new(fresh_dir());
+    // Two versions used in turn, as by two builds sharing a cache on purpose.
+    let memory = Memory::new(fresh_dir()).keep_versions(true);
     // Same module and name, different code hash: what editing the body produces.
     assert_eq!(memory.call(&MODEL_OLD, &10_u8, || 100_u32), 100);
     assert_eq!(
@@ -324,4 +325,39 @@ fn an_unusable_store_warns_once_and_runs_uncached() {
         memory.stats().is_err(),
         "operations about the cache itself report the error"
     );
+}
+
+static EDITED_OLD: FunctionId = FunctionId::new("tests::caching", "edited", 1);
+static EDITED_NEW: FunctionId = FunctionId::new("tests::caching", "edited", 2);
+static NEIGHBOUR: FunctionId = FunctionId::new("tests::caching", "neighbour", 1);
+
+#[test]
+fn a_changed_function_clears_its_older_versions_once() {
+    capture_warnings();
+    let dir = fresh_dir();
+    let before = Memory::new(&dir);
+    for x in 0..3_u8 {
+        before.call(&EDITED_OLD, &x, || u32::from(x));
+    }
+    before.call(&NEIGHBOUR, &0_u8, || 7_u32);
+    // The next run, with the function's body edited: its first store clears the rest.
+    let after = Memory::new(&dir);
+    after.call(&EDITED_NEW, &0_u8, || 100_u32);
+    assert_eq!(
+        after.function(&EDITED_OLD).len().unwrap(),
+        0,
+        "old versions gone"
+    );
+    assert_eq!(after.function(&EDITED_NEW).len().unwrap(), 1);
+    assert!(
+        after.check_call_in_cache(&NEIGHBOUR, &0_u8),
+        "another function untouched"
+    );
+    let said = warnings_containing("edited changed: removed 3 entries");
+    assert_eq!(said.len(), 1, "one line: {said:?}");
+    // Later stores of the new version never touch its own entries.
+    after.call(&EDITED_NEW, &1_u8, || 101_u32);
+    Memory::new(&dir).call(&EDITED_NEW, &2_u8, || 102_u32);
+    assert_eq!(after.function(&EDITED_NEW).len().unwrap(), 3);
+    assert_eq!(warnings_containing("edited changed").len(), 1, "said once");
 }

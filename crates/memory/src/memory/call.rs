@@ -8,7 +8,7 @@ use crate::shape::fingerprint;
 use crate::shelved::Shelved;
 use crate::store::{Key, Store};
 use crate::verify;
-use crate::warn::line;
+use crate::warn::{line, warn};
 use crate::{FunctionId, MemoryError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -235,8 +235,41 @@ impl Memory {
                 &cause,
                 &format!("results of {name} are not being stored: {err}"),
             );
+        } else {
+            self.clear_older_versions(store, function);
         }
         stored.is_ok()
+    }
+
+    /// After the first result this `Memory` stores for a version of `function`, the
+    /// entries of the function's other versions are removed (unless `keep_versions`).
+    fn clear_older_versions(&self, store: &Arc<dyn Store>, function: &FunctionId) {
+        if self.keep_versions {
+            return;
+        }
+        let version = function.version_prefix();
+        let first = self
+            .cleared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(version);
+        if !first {
+            return;
+        }
+        match store.remove_other_versions(&version) {
+            Ok((0, _)) => {}
+            Ok((removed, bytes)) => warn(&format!(
+                "{} changed: removed {removed} entries ({:.1} MB) of its previous versions \
+                 (Memory::keep_versions(true) keeps them)",
+                function.name(),
+                bytes as f64 / 1e6
+            )),
+            Err(err) => warn(&format!(
+                "{} changed, and the entries of its previous versions could not be removed: \
+                 {err}",
+                function.name()
+            )),
+        }
     }
 
     /// Whether a call of `function` on `arguments` would be answered from the cache,

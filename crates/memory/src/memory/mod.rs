@@ -79,6 +79,9 @@ pub struct Memory {
     verbose: u8,
     compress: Option<i32>,
     verify_mapped: bool,
+    keep_versions: bool,
+    /// The function versions whose older versions this `Memory` has cleared already.
+    cleared: Mutex<HashSet<[u8; 16]>>,
     hits: AtomicU64,
     misses: AtomicU64,
     warned: Mutex<HashSet<String>>,
@@ -104,6 +107,8 @@ impl Memory {
             verbose: 0,
             compress: None,
             verify_mapped: false,
+            keep_versions: false,
+            cleared: Mutex::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             warned: Mutex::default(),

@@ -181,4 +181,31 @@ impl Memory {
         self.verbose = level;
         self
     }
+
+    /// Whether the entries of a function's older versions stay when a new version (the
+    /// same function with edited code) stores its first result. By default they go, as
+    /// joblib clears a function whose code changed: the first write of a new version
+    /// removes the others' entries from the store, with one line on stderr
+    /// (`[Memory] warning: robust_center changed: removed 100 entries (4.1 MB) of its
+    /// previous versions`). Keep them for a cache that two builds share on purpose (each
+    /// would clear the other's entries in turn).
+    ///
+    /// ```
+    /// use parmemo_memory::{FunctionId, Memory};
+    /// static OLD: FunctionId = FunctionId::new("doc", "model", 1);
+    /// static NEW: FunctionId = FunctionId::new("doc", "model", 2); // its code edited
+    /// let dir = tempfile::tempdir()?;
+    /// Memory::new(dir.path()).call(&OLD, &1_u8, || 10_u32);
+    /// let shared = Memory::new(dir.path()).keep_versions(true);
+    /// shared.call(&NEW, &1_u8, || 20_u32);
+    /// assert!(shared.check_call_in_cache(&OLD, &1_u8), "kept");
+    /// Memory::new(dir.path()).call(&NEW, &2_u8, || 30_u32);
+    /// assert!(!shared.check_call_in_cache(&OLD, &1_u8), "cleared by a default Memory");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn keep_versions(mut self, keep: bool) -> Self {
+        self.keep_versions = keep;
+        self
+    }
 }

@@ -33,6 +33,9 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 const SUFFIX: &str = ".pmc";
 
+/// The file in a function's folder that names the version that last cleared the others.
+const VERSION_NOTE: &str = ".version";
+
 /// How finely last uses are recorded: far below any eviction policy's scale, far above
 /// the time between the hits of a loop.
 const USE_RESOLUTION: std::time::Duration = std::time::Duration::from_millis(10);
@@ -109,6 +112,10 @@ impl DirStore {
                 continue;
             }
             for shard in read_dir_or_empty(&function)? {
+                // A function's folder holds its shards, and the note of its last version.
+                if file_name(&shard).starts_with('.') {
+                    continue;
+                }
                 for file in read_dir_or_empty(&shard)? {
                     let name = file_name(&file);
                     let Some(rest_hex) = name.strip_suffix(SUFFIX) else {
@@ -315,6 +322,33 @@ impl Store for DirStore {
             removed += 1;
             Ok(())
         })?;
+        Ok(removed)
+    }
+
+    fn remove_other_versions(&self, version: &[u8; 16]) -> Result<(usize, u64), MemoryError> {
+        // A note in the function's folder names the version that last cleared the others:
+        // a process of the same build reads it and is done, instead of listing every
+        // entry (a worker's first store would otherwise read a folder of 100 000 files).
+        // A note that is missing, torn or another version's only costs the listing.
+        let note = self.root.join(hex(&version[..8])).join(VERSION_NOTE);
+        let current = hex(version);
+        if fs::read_to_string(&note).is_ok_and(|noted| noted == current) {
+            return Ok((0, 0));
+        }
+        // One function's entries share its folder: only that folder is read.
+        let mut removed = (0, 0);
+        self.walk(&version[..8], |key, path| {
+            if key.as_bytes().starts_with(version) {
+                return Ok(());
+            }
+            let size = fs::metadata(path).map_or(0, |meta| meta.len());
+            ignore_missing(fs::remove_file(path)).map_err(|source| Self::io(path, source))?;
+            removed.0 += 1;
+            removed.1 += size;
+            Ok(())
+        })?;
+        // Best effort: a read-only cache cannot take the note, and lists again next time.
+        let _ = fs::write(&note, current);
         Ok(removed)
     }
 

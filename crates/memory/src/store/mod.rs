@@ -251,6 +251,25 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// # Errors
     /// When the underlying storage fails.
     fn remove_prefix(&self, prefix: &[u8]) -> Result<usize, MemoryError>;
+    /// Removes the entries of the function whose keys start with `version[..8]` (its
+    /// name) but not with all of `version` (its code and codec version): the entries of
+    /// its other versions. Returns how many were removed and their bytes. The default
+    /// lists every entry; stores that keep a function's entries together override it.
+    ///
+    /// # Errors
+    /// When the underlying storage fails.
+    fn remove_other_versions(&self, version: &[u8; 16]) -> Result<(usize, u64), MemoryError> {
+        let mut removed = (0, 0);
+        for info in self.entries()? {
+            let key = info.key.as_bytes();
+            if key.starts_with(&version[..8]) && !key.starts_with(version) {
+                self.remove(&info.key)?;
+                removed.0 += 1;
+                removed.1 += info.size;
+            }
+        }
+        Ok(removed)
+    }
     /// How many entries have keys starting with `prefix`.
     ///
     /// # Errors
