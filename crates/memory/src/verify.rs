@@ -17,7 +17,7 @@
 
 use crate::store::{Key, Store};
 use crate::warn::warn;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::hash::Hasher;
 use std::os::unix::fs::FileExt;
@@ -103,14 +103,20 @@ struct Check {
     unchecked: Unchecked,
     store: Arc<dyn Store>,
     key: Key,
+    /// The entry's file (as far as it can be told), for the pending checks.
+    id: Option<FileId>,
     function: String,
 }
 
-/// The checker's queue, and the keys queued or being checked: a key hit a thousand
-/// times while its check waits is checked once.
+/// A check as the queue counts it: the same key in two stores (two cache directories)
+/// is two files, so the file is part of it.
+type Pending = HashMap<(Key, Option<FileId>), usize>;
+
+/// The checker's queue, and the checks queued or running: a file hit a thousand times
+/// while its check waits is checked once (a file that cannot be told apart, each time).
 struct Checker {
     queue: Sender<Check>,
-    pending: Arc<Mutex<HashSet<Key>>>,
+    pending: Arc<Mutex<Pending>>,
     /// Checks finished, for [`settled`].
     done: Arc<(Mutex<u64>, std::sync::Condvar)>,
 }
@@ -128,6 +134,7 @@ pub(crate) fn check_later(unchecked: Unchecked, store: Arc<dyn Store>, key: Key,
         unchecked,
         store,
         key,
+        id,
         function: function.to_owned(),
     };
     let slot = CHECKER.get_or_init(|| Mutex::new(start()));
@@ -137,15 +144,30 @@ pub(crate) fn check_later(unchecked: Unchecked, store: Arc<dyn Store>, key: Key,
         run(&check);
         return;
     };
-    if !checker
-        .pending
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(key)
     {
-        return;
+        let mut pending = checker
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let queued = pending.entry((key, id)).or_insert(0);
+        if *queued > 0 && id.is_some() {
+            return;
+        }
+        *queued += 1;
     }
     if let Err(refused) = checker.queue.send(check) {
+        // The checker thread is gone: check here, and let `settled` not wait for it.
+        let mut pending = checker
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(queued) = pending.get_mut(&(key, id)) {
+            *queued -= 1;
+            if *queued == 0 {
+                pending.remove(&(key, id));
+            }
+        }
+        drop(pending);
         drop(guard);
         run(&refused.0);
     }
@@ -153,7 +175,7 @@ pub(crate) fn check_later(unchecked: Unchecked, store: Arc<dyn Store>, key: Key,
 
 fn start() -> Option<Checker> {
     let (queue, checks) = mpsc::channel::<Check>();
-    let pending = Arc::new(Mutex::new(HashSet::new()));
+    let pending = Arc::new(Mutex::new(Pending::new()));
     let done = Arc::new((Mutex::new(0_u64), std::sync::Condvar::new()));
     let (theirs, their_done) = (Arc::clone(&pending), Arc::clone(&done));
     std::thread::Builder::new()
@@ -161,10 +183,15 @@ fn start() -> Option<Checker> {
         .spawn(move || {
             for check in checks {
                 run(&check);
-                theirs
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&check.key);
+                let mut pending = theirs.lock().unwrap_or_else(PoisonError::into_inner);
+                let slot = (check.key, check.id);
+                if let Some(queued) = pending.get_mut(&slot) {
+                    *queued -= 1;
+                    if *queued == 0 {
+                        pending.remove(&slot);
+                    }
+                }
+                drop(pending);
                 let (count, changed) = &*their_done;
                 *count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
                 changed.notify_all();
