@@ -625,6 +625,11 @@ mod tests {
             Err(Unusable::OtherType),
             "the element type is checked as well as the fingerprint"
         );
+    }
+
+    #[test]
+    #[cfg(feature = "zstd")]
+    fn a_compressed_cache_compresses_plain_vectors_too() {
         let compressed = Framing {
             compress: Some(3),
             ..Framing::now(7)
@@ -641,6 +646,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "zstd")]
     fn large_payloads_compress_and_round_trip_with_their_metadata() {
         let value: Vec<u32> = (0..100_000).map(|i| i % 7).collect();
         let meta = EntryMeta {
