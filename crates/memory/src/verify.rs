@@ -22,7 +22,7 @@ use std::fs::File;
 use std::hash::Hasher;
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 use twox_hash::XxHash3_64;
 
@@ -112,13 +112,27 @@ struct Check {
 /// is two files, so the file is part of it.
 type Pending = HashMap<(Key, Option<FileId>), usize>;
 
+/// The checks queued or running, and the signal that one ended (for [`settled`]).
+type Queued = Arc<(Mutex<Pending>, Condvar)>;
+
 /// The checker's queue, and the checks queued or running: a file hit a thousand times
 /// while its check waits is checked once (a file that cannot be told apart, each time).
 struct Checker {
     queue: Sender<Check>,
-    pending: Arc<Mutex<Pending>>,
-    /// Checks finished, for [`settled`].
-    done: Arc<(Mutex<u64>, std::sync::Condvar)>,
+    pending: Queued,
+}
+
+/// Counts the check of `slot` as ended, and wakes [`settled`].
+fn finished(queued: &Queued, slot: (Key, Option<FileId>)) {
+    let (pending, changed) = &**queued;
+    let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(count) = pending.get_mut(&slot) {
+        *count -= 1;
+        if *count == 0 {
+            pending.remove(&slot);
+        }
+    }
+    changed.notify_all();
 }
 
 static CHECKER: OnceLock<Mutex<Option<Checker>>> = OnceLock::new();
@@ -147,6 +161,7 @@ pub(crate) fn check_later(unchecked: Unchecked, store: Arc<dyn Store>, key: Key,
     {
         let mut pending = checker
             .pending
+            .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let queued = pending.entry((key, id)).or_insert(0);
@@ -157,17 +172,7 @@ pub(crate) fn check_later(unchecked: Unchecked, store: Arc<dyn Store>, key: Key,
     }
     if let Err(refused) = checker.queue.send(check) {
         // The checker thread is gone: check here, and let `settled` not wait for it.
-        let mut pending = checker
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(queued) = pending.get_mut(&(key, id)) {
-            *queued -= 1;
-            if *queued == 0 {
-                pending.remove(&(key, id));
-            }
-        }
-        drop(pending);
+        finished(&checker.pending, (key, id));
         drop(guard);
         run(&refused.0);
     }
@@ -175,41 +180,26 @@ pub(crate) fn check_later(unchecked: Unchecked, store: Arc<dyn Store>, key: Key,
 
 fn start() -> Option<Checker> {
     let (queue, checks) = mpsc::channel::<Check>();
-    let pending = Arc::new(Mutex::new(Pending::new()));
-    let done = Arc::new((Mutex::new(0_u64), std::sync::Condvar::new()));
-    let (theirs, their_done) = (Arc::clone(&pending), Arc::clone(&done));
+    let pending: Queued = Arc::new((Mutex::new(Pending::new()), Condvar::new()));
+    let theirs = Arc::clone(&pending);
     std::thread::Builder::new()
         .name("parmemo-verify".to_owned())
         .spawn(move || {
             for check in checks {
-                run(&check);
-                let mut pending = theirs.lock().unwrap_or_else(PoisonError::into_inner);
-                let slot = (check.key, check.id);
-                if let Some(queued) = pending.get_mut(&slot) {
-                    *queued -= 1;
-                    if *queued == 0 {
-                        pending.remove(&slot);
-                    }
-                }
-                drop(pending);
-                let (count, changed) = &*their_done;
-                *count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-                changed.notify_all();
+                // A check that panicked still ends, so that `settled` never waits forever.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&check)));
+                finished(&theirs, (check.key, check.id));
             }
         })
         .ok()?;
-    Some(Checker {
-        queue,
-        pending,
-        done,
-    })
+    Some(Checker { queue, pending })
 }
 
 fn run(check: &Check) {
     // Taken before the hashing, so the pause counts from what the hash saw.
-    let (id, started) = (file_id(&check.unchecked.file), Instant::now());
+    let started = Instant::now();
     let Some(array) = check.unchecked.first_damaged() else {
-        remember_passed(check.key, id, started);
+        remember_passed(check.key, check.id, started);
         return;
     };
     let removed = check.store.remove(&check.key);
@@ -238,18 +228,13 @@ pub(crate) fn settled() {
     let Some(checker) = guard.as_ref() else {
         return;
     };
-    let (pending, done) = (Arc::clone(&checker.pending), Arc::clone(&checker.done));
+    let queued = Arc::clone(&checker.pending);
     drop(guard);
-    let (count, changed) = &*done;
-    let mut finished = count.lock().unwrap_or_else(PoisonError::into_inner);
-    while !pending
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .is_empty()
-    {
-        finished = changed
-            .wait_timeout(finished, std::time::Duration::from_millis(50))
-            .unwrap_or_else(PoisonError::into_inner)
-            .0;
+    let (pending, changed) = &*queued;
+    let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+    while !pending.is_empty() {
+        pending = changed
+            .wait(pending)
+            .unwrap_or_else(PoisonError::into_inner);
     }
 }

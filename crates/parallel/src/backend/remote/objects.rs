@@ -232,6 +232,13 @@ mod linux {
     /// crate's constructor): those a worker started from the same executable loads too.
     static AT_START: OnceLock<Vec<usize>> = OnceLock::new();
 
+    /// Whether `object` was loaded when the program started (and so stays where it is).
+    fn loaded_at_start(object: &Object) -> bool {
+        AT_START
+            .get()
+            .is_some_and(|bases| bases.contains(&object.base))
+    }
+
     /// Takes note of the objects loaded now as those of the program's start (the first
     /// call counts; the constructor makes it before `main`).
     pub(crate) fn remember_start() {
@@ -245,9 +252,7 @@ mod linux {
     fn digest_of(object: &Object) -> u64 {
         // Only an object loaded at start is sure to stay what it was at its base: one
         // loaded later may be closed and another opened there.
-        let at_start = AT_START
-            .get()
-            .is_some_and(|bases| bases.contains(&object.base));
+        let at_start = loaded_at_start(object);
         if !at_start {
             return object.digest();
         }
@@ -307,9 +312,7 @@ mod linux {
                 reason: "lies in no loaded object's code (generated at run time?)".to_owned(),
             });
         };
-        let at_start = AT_START
-            .get()
-            .is_some_and(|bases| bases.contains(&object.base));
+        let at_start = loaded_at_start(object);
         if !at_start {
             return Err(Unreachable {
                 object: object.shown_name(),
@@ -362,9 +365,7 @@ mod linux {
                 reason: format!("has no code at offset {:#x}", located.offset),
             });
         }
-        let at_start = AT_START
-            .get()
-            .is_some_and(|bases| bases.contains(&object.base));
+        let at_start = loaded_at_start(object);
         Ok((address, at_start))
     }
 
