@@ -7,14 +7,11 @@
 //! program: a worker process is started from the parent's own image (`/proc/self/exe`),
 //! and MPI ranks compare a hash of their executables before any task is sent.
 //!
-//! Lengths are bounded and never trusted for an allocation: a peer that claims 2^50
-//! bytes gets an error, and memory grows only with the bytes that really arrive.
-//!
 //! Large `Shared` arrays do not travel in the payload: they are its attachments (see
-//! `parmemo_shared::attach`). One held in a file (a sealed memfd, a mapped cache entry)
-//! goes as its file descriptor, passed with the frame's first bytes (`SCM_RIGHTS`), and
-//! the other side maps the same memory; a small one, or one on the heap, follows the
-//! payload as raw bytes. The header lists how each one came.
+//! `parmemo_shared::attach`), and the header lists how each one came (`Carried`). This
+//! module is the format both out-of-process backends share; how the bytes move is each
+//! leaf's: a worker's Unix socket passes file descriptors and bounds every length it
+//! reads (`process/channel.rs`), MPI sends messages (`mpi/`).
 
 use super::function::Offsets;
 use super::objects::Located;
