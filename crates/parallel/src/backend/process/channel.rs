@@ -2,6 +2,9 @@
 //! descriptors of the arrays that travel as memory), a payload, and the arrays that
 //! travel as bytes. Only the process backend talks over a socket; the message format
 //! itself is `remote::wire`'s, shared with MPI.
+//!
+//! Lengths are bounded and never trusted for an allocation: a peer that claims 2^50
+//! bytes gets an error, and memory grows only with the bytes that really arrive.
 
 use crate::backend::remote::wire::{
     decode, encode, reply_header, reply_of, request_of, Carried, Payload, Reply, ReplyHeader,
