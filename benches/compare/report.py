@@ -29,6 +29,7 @@ WORKLOADS = [
     ("memory_hit_40kb", "Memory hit, 40 KB argument", 15, "joblib_memory", 1e-9),
     ("memory_hit_8mb", "Memory hit, 8 MB argument", 10, "joblib_memory", 1e-9),
     ("memory_miss_overhead_40kb", "Memory miss overhead, 40 KB argument", None, None, 1e-9),
+    ("memory_miss_small", "Memory miss of a 100-byte result (per miss, of 1 000)", 3, "joblib_memory", 1e-9),
     ("big_to_one_task", "a new 64 MB array to one process task (plain Vec)", 1, "joblib_loky", 0.0),
     ("big_to_8_tasks", "one 64 MB array to 8 process tasks (Shared)", 5, "joblib_loky", 0.0),
     ("big_hit_200mb", "Memory hit, 200 MB array read (plain Vec)", 1, "joblib_memory", 0.0),

@@ -143,6 +143,11 @@ def checksum(values, salt):
     return float(values.sum(dtype=np.float64)) + salt
 
 
+def small_result(i):
+    """A result of about 100 bytes: what the miss of a small result costs is the store."""
+    return [float(i)] * 12
+
+
 def length(values):
     """As little as possible, so that the transfer is what is measured."""
     return float(len(values))
@@ -262,6 +267,16 @@ def run(data_dir, out_dir):
         salt = next(salts)
         answer = cached(values, salt) - salt
         record("memory_miss_overhead_40kb", "joblib_memory", max(miss - call, 0.0), [answer])
+        # 1 000 misses of a small result, per miss: each repeat on new arguments.
+        small = memory.cache(small_result)
+        rounds = iter(range(10**6))
+
+        def thousand_misses():
+            start = next(rounds) * 1000
+            return sum(sum(small(i)) for i in range(start, start + 1000))
+
+        _, seconds = best_of(3, thousand_misses)
+        record("memory_miss_small", "joblib_memory", seconds / 1000, [sum(sum(small_result(i)) for i in range(1000))])
     finally:
         shutil.rmtree(location, ignore_errors=True)
 

@@ -230,5 +230,21 @@ fn caching(data: &Path, out: &Path, recorder: &mut Recorder) -> Result<(), Failu
         miss.saturating_sub(call),
         [sum],
     )?;
+    // 1 000 misses of a small result, per miss: each repeat on new arguments.
+    let mut rounds = 0u64..;
+    let (_, thousand) = best_of(3, || {
+        let start = rounds.next().unwrap_or(0) * 1000;
+        (start..start + 1000)
+            .map(|i| small_result(i).iter().sum::<f64>())
+            .sum::<f64>()
+    });
+    let answer: f64 = (0..1000u64).map(|i| 12.0 * i as f64).sum();
+    recorder.record("memory_miss_small", "parmemo", thousand / 1000, [answer])?;
     Ok(())
+}
+
+/// A result of about 100 bytes: what the miss of a small result costs is the store.
+#[parmemo::cache(MEMORY)]
+fn small_result(i: u64) -> Vec<f64> {
+    vec![i as f64; 12]
 }

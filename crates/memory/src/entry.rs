@@ -13,7 +13,9 @@
 //! type and still valid, without reading the payload.
 //!
 //! A result holding `Shared` arrays (flag bit 1) stores them raw after the payload, each
-//! at a page-aligned offset, behind a table of their offsets, lengths and XXH3-64
+//! at a page-aligned offset in an entry large enough to be mapped (1 MiB; 64-byte
+//! aligned in a smaller one, which is always read: a 100-byte vector takes 200 bytes of
+//! disk and of a size limit, not 4 KiB), behind a table of their offsets, lengths and XXH3-64
 //! checksums (itself checksummed). A mapped hit hands them out as slices of the mapped
 //! file, without a copy: what is verified then is the header, the payload and the table
 //! (at once) and that every array lies inside the file (so none can fault); an array's
@@ -57,9 +59,18 @@ const ARRAYS: u8 = 2;
 /// The result is a plain vector, stored as the one array (and `ARRAYS` is set too).
 const PLAIN_VECTOR: u8 = 4;
 
-/// The alignment of a stored array: a page, so that a mapped entry hands out arrays
-/// aligned for any element and a worker process can map them from the file.
+/// The alignment of a stored array in an entry that may be mapped: a page, so that a
+/// mapped entry hands out arrays aligned for any element and a worker process can map
+/// them from the file.
 const ARRAY_ALIGN: usize = 4096;
+
+/// The alignment of a stored array in an entry too small to be mapped: arrays are copied
+/// out of it, so only the element's own alignment could matter, and 64 covers any.
+const SMALL_ARRAY_ALIGN: usize = 64;
+
+/// Entries at least this large are mapped by a store that can, rather than read: mapping
+/// costs a few system calls, reading costs a copy of every byte.
+pub(crate) const MAPPED_FROM: u64 = 1 << 20;
 
 /// Payloads smaller than this are never compressed: too little to gain.
 const COMPRESS_ABOVE: usize = 4096;
@@ -200,10 +211,11 @@ impl Framing {
 
 /// A result encoded and framed as a stored entry: its leading bytes (header, payload,
 /// array table) and the arrays that follow them, each to be written at the next
-/// multiple of [`ARRAY_ALIGN`].
+/// multiple of `align`.
 pub(crate) struct Framed<'a> {
     pub(crate) head: Vec<u8>,
     pub(crate) arrays: Vec<ArrayBytes<'a>>,
+    align: usize,
 }
 
 /// The bytes of an array to store: a `Shared` array's memory, or a plain vector result's.
@@ -229,7 +241,7 @@ impl Framed<'_> {
         let mut parts = vec![&self.head[..]];
         let mut at = self.head.len();
         for array in &self.arrays {
-            let pad = at.next_multiple_of(ARRAY_ALIGN) - at;
+            let pad = at.next_multiple_of(self.align) - at;
             parts.push(&ZEROS[..pad]);
             parts.push(array.bytes());
             at += pad + array.bytes().len();
@@ -305,12 +317,21 @@ pub(crate) fn encode_entry<R: Serialize + 'static>(
     head.extend_from_slice(&framing.meta.nanos_since_epoch().to_le_bytes());
     head.extend_from_slice(&compute_time.to_le_bytes());
     head.extend_from_slice(&payload);
+    // Page alignment only where a store may map the entry: at its page-aligned size.
+    let paged = arrays.iter().fold(head.len() + table_len, |at, array| {
+        at.next_multiple_of(ARRAY_ALIGN) + array.bytes().len()
+    });
+    let align = if paged as u64 >= MAPPED_FROM {
+        ARRAY_ALIGN
+    } else {
+        SMALL_ARRAY_ALIGN
+    };
     if !arrays.is_empty() {
         let mut table = Vec::with_capacity(table_len);
         table.extend_from_slice(&(arrays.len() as u64).to_le_bytes());
         let mut at = head.len() + table_len;
         for array in &arrays {
-            at = at.next_multiple_of(ARRAY_ALIGN);
+            at = at.next_multiple_of(align);
             let bytes = array.bytes();
             table.extend_from_slice(&(at as u64).to_le_bytes());
             table.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
@@ -321,7 +342,11 @@ pub(crate) fn encode_entry<R: Serialize + 'static>(
         head.extend_from_slice(&table);
         head.extend_from_slice(&checksum.to_le_bytes());
     }
-    Ok(Framed { head, arrays })
+    Ok(Framed {
+        head,
+        arrays,
+        align,
+    })
 }
 
 /// Where a stored array lies in its entry, and its checksum.
@@ -543,6 +568,26 @@ mod tests {
         let back: (Vec<f64>, String, Option<u8>) = decoded(&Entry::Owned(entry), 7, false).unwrap();
         assert_eq!(back.0[1].to_bits(), (-0.0_f64).to_bits());
         assert_eq!((back.1, back.2), (value.1, value.2));
+    }
+
+    #[test]
+    fn arrays_are_page_aligned_only_in_entries_that_may_be_mapped() {
+        let small = vec![0.5_f64; 12];
+        let entry = encode_entry(&small, Framing::now(7)).unwrap();
+        let bytes = entry.concatenated();
+        assert!(
+            bytes.len() < 300,
+            "a 96-byte vector took {} bytes",
+            bytes.len()
+        );
+        let back: Vec<f64> = decoded(&Entry::Owned(bytes), 7, false).unwrap();
+        assert_eq!(back, small);
+
+        let large = vec![0.25_f64; (1 << 20) / 8];
+        let entry = encode_entry(&large, Framing::now(7)).unwrap();
+        let bytes = entry.concatenated();
+        let table = array_table(&bytes, &Header::read(&bytes).unwrap()).unwrap();
+        assert_eq!(table[0].offset % ARRAY_ALIGN, 0);
     }
 
     #[test]

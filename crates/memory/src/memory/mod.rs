@@ -80,6 +80,7 @@ pub struct Memory {
     compress: Option<i32>,
     verify_mapped: bool,
     keep_versions: bool,
+    durable: bool,
     /// The function versions whose older versions this `Memory` has cleared already.
     cleared: Mutex<HashSet<[u8; 16]>>,
     hits: AtomicU64,
@@ -108,6 +109,7 @@ impl Memory {
             compress: None,
             verify_mapped: false,
             keep_versions: false,
+            durable: false,
             cleared: Mutex::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -135,21 +137,44 @@ impl Memory {
     fn store(&self) -> Option<&Arc<dyn Store>> {
         self.store
             .get_or_init(|| {
-                let opened: Result<Arc<dyn Store>, MemoryError> = match &self.location {
-                    #[cfg(feature = "sled")]
-                    Location::Sled(path) => SledStore::open(path).map(|s| s as Arc<dyn Store>),
-                    Location::Files(path) => {
-                        DirStore::open(path).map(|s| Arc::new(s) as Arc<dyn Store>)
-                    }
-                    Location::Custom | Location::Disabled => return None,
-                };
-                opened
+                self.open_store()?
                     .map_err(|err| {
                         self.warn_once(&format!("caching is off for this process: {err}"));
                     })
                     .ok()
             })
             .as_ref()
+    }
+
+    /// Opens the store of this `Memory`'s location with its settings; `None` for a
+    /// location that has no store to open (a custom store, or caching disabled).
+    fn open_store(&self) -> Option<Result<Arc<dyn Store>, MemoryError>> {
+        Some(match &self.location {
+            #[cfg(feature = "sled")]
+            Location::Sled(path) => SledStore::open(path).map(|s| s as Arc<dyn Store>),
+            Location::Files(path) => DirStore::open(path)
+                .map(|store| Arc::new(store.durable(self.durable)) as Arc<dyn Store>),
+            Location::Custom | Location::Disabled => return None,
+        })
+    }
+
+    /// After a setting that changes how the store is opened: a store opened already (by
+    /// [`open`](Self::open)) is opened again with it.
+    fn reopened(self) -> Self {
+        if self.store.get().is_none() {
+            return self;
+        }
+        match self.open_store() {
+            Some(Ok(store)) => Memory {
+                store: OnceLock::from(Some(store)),
+                ..self
+            },
+            Some(Err(err)) => {
+                self.warn_once(&format!("the store keeps its earlier settings: {err}"));
+                self
+            }
+            None => self,
+        }
     }
 
     /// The store, or the error that keeps it from opening, for the operations that are
@@ -165,12 +190,7 @@ impl Memory {
         }
         // Open again only to report why; the failed first attempt is what this
         // `Memory` keeps, so a cause that went away meanwhile still leaves it off.
-        let reopened = match &self.location {
-            #[cfg(feature = "sled")]
-            Location::Sled(path) => SledStore::open(path).err(),
-            Location::Files(path) => DirStore::open(path).err(),
-            Location::Custom | Location::Disabled => None,
-        };
+        let reopened = self.open_store().and_then(Result::err);
         Err(reopened.unwrap_or_else(|| MemoryError::Store {
             path: self.location().map(Path::to_owned).unwrap_or_default(),
             message: "the store could not be opened when first used; create a new Memory to retry"

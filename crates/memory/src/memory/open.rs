@@ -3,7 +3,7 @@
 use super::{Location, Memory};
 #[cfg(feature = "sled")]
 use crate::store::SledStore;
-use crate::store::{DirStore, Store};
+use crate::store::Store;
 use crate::MemoryError;
 use std::path::Path;
 use std::sync::Arc;
@@ -54,9 +54,10 @@ impl Memory {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, MemoryError> {
-        let store: Arc<dyn Store> = Arc::new(DirStore::open(dir.as_ref())?);
         let memory = Memory::new(dir);
-        let _ = memory.store.set(Some(store));
+        if let Some(opened) = memory.open_store() {
+            let _ = memory.store.set(Some(opened?));
+        }
         Ok(memory)
     }
 
@@ -207,5 +208,24 @@ impl Memory {
     pub fn keep_versions(mut self, keep: bool) -> Self {
         self.keep_versions = keep;
         self
+    }
+
+    /// Whether each stored result is synced to the disk before the call returns (an
+    /// `fdatasync` per miss), so that it survives a power loss; see
+    /// [`DirStore::durable`](crate::DirStore::durable). Off by default, which makes a miss of a small result several
+    /// times cheaper: after a power loss an entry the kernel had not written back is
+    /// missing or reads as damaged (every entry is checksummed), so it is computed again,
+    /// never served wrong. Entries of 1 MiB or more, which hits map, are synced either
+    /// way. Only the file store ([`Memory::new`]) has the setting.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::new(dir.path()).durable(true);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self.reopened()
     }
 }

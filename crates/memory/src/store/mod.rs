@@ -128,9 +128,11 @@ pub struct EntryInfo {
     pub last_used: SystemTime,
 }
 
-/// Where cache entries live. Implementations must make `put` durable before returning
-/// (a process killed right after a cached call returns must find its entry), and must
-/// never expose a half-written entry to `get`, from this process or another.
+/// Where cache entries live. Implementations must make `put` visible to other processes
+/// before returning (a process killed right after a cached call returns must find its
+/// entry), and must never expose a half-written entry to `get`, from this process or
+/// another. Whether `put` also survives a power loss is the store's choice: entries are
+/// checksummed, so one lost or torn by a power loss reads as a miss, never as a result.
 ///
 /// A store of your own, here entries in memory (for tests, or a process that wants a
 /// cache that ends with it), plugged in with [`Memory::with_store`](crate::Memory::with_store):
@@ -217,7 +219,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn fetch(&self, key: &Key) -> Result<Option<Entry>, MemoryError> {
         Ok(self.get(key)?.map(Entry::Owned))
     }
-    /// Stores `entry` under `key`, replacing any previous one, durably.
+    /// Stores `entry` under `key`, replacing any previous one.
     ///
     /// # Errors
     /// When the underlying storage fails.
