@@ -157,7 +157,8 @@ fn validity(options: &Options) -> TokenStream {
         .validate
         .as_ref()
         .map(|validate| quote!(.validated_by(#validate)));
-    quote!(#expires #validate)
+    let keep = options.keep_versions.then(|| quote!(.keeping_versions()));
+    quote!(#expires #validate #keep)
 }
 
 pub(crate) fn expand(options: &Options, function: ItemFn) -> syn::Result<TokenStream> {
@@ -451,6 +452,7 @@ mod tests {
             errors: false,
             expires_after: None,
             validate: None,
+            keep_versions: false,
         };
         code_hash(&function, &options)
     }

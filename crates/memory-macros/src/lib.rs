@@ -7,7 +7,10 @@
 //! and its arguments; `#[cache(MEMORY, ignore = [log])]` leaves parameters out of the key.
 //! A function that returns `Result` (`Result<T, E>`, `io::Result<T>`, any path ending in
 //! `Result`) stores only its `Ok` values, as joblib never stores an exception;
-//! `#[cache(MEMORY, errors = true)]` stores the `Err` too. Beside the function it
+//! `#[cache(MEMORY, errors = true)]` stores the `Err` too. When the function's code
+//! changes, its first stored result removes the entries of its earlier versions, as
+//! joblib does; `#[cache(MEMORY, keep_versions)]` keeps them (a cache two builds share on
+//! purpose). Beside the function it
 //! generates `name::cache()`, a handle to the function's own entries (`clear`, `len`,
 //! `check_call_in_cache`, `call_and_shelve`, with the function's parameter types).
 //!
@@ -48,8 +51,9 @@ mod options;
 
 use proc_macro::TokenStream;
 
-/// Memoizes a function in a `Memory`: `#[cache(MEMORY)]` or
-/// `#[cache(MEMORY, ignore = [param, ...])]`.
+/// Memoizes a function in a `Memory`: `#[cache(MEMORY)]`, with options
+/// `ignore = [param, ...]`, `errors = true`, `expires_after = DURATION`,
+/// `validate = fn_path` and `keep_versions`.
 ///
 /// The function keeps its signature. Its arguments must implement `serde::Serialize`
 /// (borrowed or owned; ignored ones need not) and its result `Serialize` and

@@ -5,7 +5,7 @@ use syn::punctuated::Punctuated;
 use syn::{bracketed, Expr, Ident, LitBool, Path, Token};
 
 /// `MEMORY`, then optionally `ignore = [a, b]`, `errors = true`,
-/// `expires_after = DURATION` and `validate = PATH`.
+/// `expires_after = DURATION`, `validate = PATH` and `keep_versions`.
 pub(crate) struct Options {
     pub(crate) memory: Path,
     pub(crate) ignore: Vec<Ident>,
@@ -15,6 +15,9 @@ pub(crate) struct Options {
     pub(crate) expires_after: Option<Expr>,
     /// A `fn(&EntryMeta) -> bool` deciding whether a stored result may answer a call.
     pub(crate) validate: Option<Path>,
+    /// Keep the entries of the function's other code versions (off: the first store of a
+    /// new version removes them, as joblib clears a changed function).
+    pub(crate) keep_versions: bool,
 }
 
 impl Parse for Options {
@@ -29,12 +32,23 @@ impl Parse for Options {
         let mut errors = false;
         let mut expires_after = None;
         let mut validate = None;
+        let mut keep_versions = false;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
                 break;
             }
             let option: Ident = input.parse()?;
+            if option == "keep_versions" {
+                // A flag, or `keep_versions = false` to say the default out loud.
+                keep_versions = if input.peek(Token![=]) {
+                    input.parse::<Token![=]>()?;
+                    input.parse::<LitBool>()?.value
+                } else {
+                    true
+                };
+                continue;
+            }
             input.parse::<Token![=]>()?;
             if option == "ignore" {
                 let content;
@@ -53,8 +67,9 @@ impl Parse for Options {
                     &option,
                     format!(
                         "unknown option `{option}`: the options are `ignore = [parameter, ...]`, \
-                         `errors = true` (store a Result's Err too), `expires_after = DURATION` \
-                         and `validate = fn_path`"
+                         `errors = true` (store a Result's Err too), `expires_after = DURATION`, \
+                         `validate = fn_path` and `keep_versions` (keep the entries of the \
+                         function's earlier code versions)"
                     ),
                 ));
             }
@@ -65,6 +80,7 @@ impl Parse for Options {
             errors,
             expires_after,
             validate,
+            keep_versions,
         })
     }
 }

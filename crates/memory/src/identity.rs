@@ -38,6 +38,9 @@ pub struct FunctionId {
     expires_after: Option<Duration>,
     /// Whether a stored result may answer a call.
     validate: Option<fn(&EntryMeta) -> bool>,
+    /// Whether the entries of the function's other code versions stay when this one
+    /// stores its first result.
+    keep_versions: bool,
 }
 
 impl PartialEq for FunctionId {
@@ -68,7 +71,34 @@ impl FunctionId {
             result_type: None,
             expires_after: None,
             validate: None,
+            keep_versions: false,
         }
+    }
+
+    /// This identity with the entries of its other code versions kept when it stores its
+    /// first result (by default they are removed, as joblib clears a function whose code
+    /// changed; [`Memory::keep_versions`](crate::Memory::keep_versions) keeps them for
+    /// every function of a cache). `#[cache(MEMORY, keep_versions)]` sets it: for a
+    /// function that two builds share a cache for on purpose.
+    ///
+    /// ```
+    /// use parmemo_memory::FunctionId;
+    /// static F: FunctionId = FunctionId::new("m", "f", 2).keeping_versions();
+    /// assert!(F.keeps_versions());
+    /// ```
+    #[must_use]
+    pub const fn keeping_versions(self) -> Self {
+        FunctionId {
+            keep_versions: true,
+            ..self
+        }
+    }
+
+    /// Whether the entries of this function's other code versions are kept (see
+    /// [`keeping_versions`](Self::keeping_versions)).
+    #[must_use]
+    pub const fn keeps_versions(&self) -> bool {
+        self.keep_versions
     }
 
     /// This identity with stored results valid for `lifetime` after they were stored;

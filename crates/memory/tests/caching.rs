@@ -373,3 +373,21 @@ fn a_changed_function_clears_its_older_versions_once() {
     assert_eq!(after.function(&EDITED_NEW).len().unwrap(), 3);
     assert_eq!(warnings_containing("edited changed").len(), 1, "said once");
 }
+
+#[test]
+fn a_function_marked_keep_versions_keeps_its_older_entries() {
+    static KEPT_OLD: FunctionId = FunctionId::new("tests::caching", "kept", 1);
+    static KEPT_NEW: FunctionId = FunctionId::new("tests::caching", "kept", 2).keeping_versions();
+    static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()));
+    #[cache(MEMORY, keep_versions)]
+    fn marked(x: u8) -> u8 {
+        x
+    }
+    assert!(marked::cache().id().keeps_versions(), "the macro sets it");
+    let dir = fresh_dir();
+    let memory = Memory::new(&dir);
+    memory.call(&KEPT_OLD, &1_u8, || 1_u32);
+    memory.call(&KEPT_NEW, &1_u8, || 2_u32);
+    assert!(memory.check_call_in_cache(&KEPT_OLD, &1_u8), "kept");
+    assert!(memory.check_call_in_cache(&KEPT_NEW, &1_u8));
+}

@@ -244,7 +244,7 @@ impl Memory {
     /// After the first result this `Memory` stores for a version of `function`, the
     /// entries of the function's other versions are removed (unless `keep_versions`).
     fn clear_older_versions(&self, store: &Arc<dyn Store>, function: &FunctionId) {
-        if self.keep_versions {
+        if self.keep_versions || function.keeps_versions() {
             return;
         }
         let version = function.version_prefix();
