@@ -384,6 +384,7 @@ fn a_function_marked_keep_versions_keeps_its_older_entries() {
         x
     }
     assert!(marked::cache().id().keeps_versions(), "the macro sets it");
+    assert_eq!(marked(3), 3);
     let dir = fresh_dir();
     let memory = Memory::new(&dir);
     memory.call(&KEPT_OLD, &1_u8, || 1_u32);
