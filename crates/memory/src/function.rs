@@ -61,7 +61,7 @@ impl<'m> CachedFunction<'m> {
     /// ```
     pub fn clear(&self) -> Result<usize, MemoryError> {
         self.memory
-            .store_for_operations()?
+            .store_for(self.id)?
             .remove_prefix(&self.id.name_prefix())
     }
 
@@ -81,7 +81,7 @@ impl<'m> CachedFunction<'m> {
     /// ```
     pub fn len(&self) -> Result<usize, MemoryError> {
         self.memory
-            .store_for_operations()?
+            .store_for(self.id)?
             .count_prefix(&self.id.version_prefix())
     }
 

@@ -220,8 +220,17 @@ impl FunctionId {
         }
     }
 
-    /// The key prefix shared by every entry of this function, whatever its code version.
-    pub(crate) fn name_prefix(&self) -> [u8; 8] {
+    /// The key prefix shared by every entry of this function, whatever its code version:
+    /// a digest of its [`qualified_name`](Self::qualified_name).
+    ///
+    /// ```
+    /// # use parmemo_memory::FunctionId;
+    /// let f = FunctionId::new("m", "f", 1);
+    /// assert_eq!(&f.key(&1_u8)?.as_bytes()[..8], &f.name_prefix());
+    /// # Ok::<(), parmemo_memory::MemoryError>(())
+    /// ```
+    #[must_use]
+    pub fn name_prefix(&self) -> [u8; 8] {
         match self.path {
             Some(path) => name_digest(&[path()]),
             None => name_digest(&[self.module, "::", self.name]),

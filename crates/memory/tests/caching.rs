@@ -392,3 +392,78 @@ fn a_function_marked_keep_versions_keeps_its_older_entries() {
     assert!(memory.check_call_in_cache(&KEPT_OLD, &1_u8), "kept");
     assert!(memory.check_call_in_cache(&KEPT_NEW, &1_u8));
 }
+
+#[test]
+fn each_function_lives_in_a_folder_named_after_it() {
+    static DIR: LazyLock<std::path::PathBuf> = LazyLock::new(fresh_dir);
+    static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(&*DIR));
+    #[cache(MEMORY)]
+    fn robust_center(x: u32) -> u32 {
+        x / 2
+    }
+    for x in 0..3 {
+        robust_center(x);
+    }
+    let id = robust_center::cache().id();
+    let digest = &id.key(&(0_u32,)).unwrap().to_hex()[..16];
+    // `<crate>/<module>/<enclosing function>/<function>-<digest>`, as the type path says.
+    let mut expected = DIR.clone();
+    expected.extend(id.qualified_name().split("::"));
+    let expected = expected.with_file_name(format!("robust_center-{digest}"));
+    assert!(expected.is_dir(), "{expected:?} holds the entries");
+    let files = walk_files(&expected);
+    assert_eq!(
+        files
+            .iter()
+            .filter(|f| std::path::Path::new(f)
+                .extension()
+                .is_some_and(|e| e == "pmc"))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn a_cache_written_without_names_is_moved_into_them_and_still_hits() {
+    let dir = fresh_dir();
+    // What the store kept before its folders had names: `<digest>/<shard>/<key>.pmc`.
+    let key = FILE_VICTIM.key(&7_u8).unwrap();
+    let unnamed = DirStore::open(&dir).unwrap();
+    Memory::with_store(Arc::new(DirStore::open(dir.join("scratch")).unwrap())).call(
+        &FILE_VICTIM,
+        &7_u8,
+        || "seven".to_owned(),
+    );
+    let written =
+        std::fs::read(DirStore::open(dir.join("scratch")).unwrap().path_of(&key)).unwrap();
+    let old_place = dir
+        .join(key.to_hex().get(..16).unwrap())
+        .join(key.to_hex().get(32..34).unwrap());
+    std::fs::create_dir_all(&old_place).unwrap();
+    std::fs::write(
+        old_place.join(format!("{}.pmc", &key.to_hex()[16..])),
+        &written,
+    )
+    .unwrap();
+    assert_eq!(
+        unnamed.path_of(&key),
+        old_place.join(format!("{}.pmc", &key.to_hex()[16..]))
+    );
+    let memory = Memory::new(&dir);
+    let value = memory.call(&FILE_VICTIM, &7_u8, || -> String { unreachable!("a hit") });
+    assert_eq!(value, "seven");
+    assert!(!dir.join(key.to_hex().get(..16).unwrap()).exists(), "moved");
+    assert_eq!(memory.function(&FILE_VICTIM).len().unwrap(), 1);
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(walk_files(&entry.path()));
+        } else {
+            files.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    files
+}

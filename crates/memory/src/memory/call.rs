@@ -92,6 +92,7 @@ impl Memory {
         key: impl FnOnce() -> Result<Key, MemoryError>,
     ) -> Option<(&Arc<dyn Store>, Key)> {
         let store = self.store()?;
+        store.name_function(function);
         match key() {
             Ok(key) => Some((store, key)),
             Err(err) => {

@@ -11,7 +11,7 @@ pub use prepared::PreparedCall;
 use crate::store::SledStore;
 use crate::store::{DirStore, Store};
 use crate::warn::warn;
-use crate::MemoryError;
+use crate::{FunctionId, MemoryError};
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -212,7 +212,11 @@ impl Memory {
         warn(message);
     }
 
-    pub(crate) fn store_for_operations(&self) -> Result<&Arc<dyn Store>, MemoryError> {
-        self.require_store()
+    /// The store, for an operation on the entries of `function` (which it is told the
+    /// name of, so that a store with named folders finds them).
+    pub(crate) fn store_for(&self, function: &FunctionId) -> Result<&Arc<dyn Store>, MemoryError> {
+        let store = self.require_store()?;
+        store.name_function(function);
+        Ok(store)
     }
 }

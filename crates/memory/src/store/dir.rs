@@ -2,8 +2,9 @@
 //! many processes at once and for network file systems.
 
 use super::filesystem::shared_file_system;
+use super::layout::Layout;
 use super::{hex, Entry, EntryInfo, Key, Store};
-use crate::MemoryError;
+use crate::{FunctionId, MemoryError};
 use std::fs::{self, File};
 use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::path::{Path, PathBuf};
@@ -11,10 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// Entries as files: `root/<function>/<shard>/<version and arguments>.pmc`.
+/// Entries as files: `root/<crate>/<module>/<function>-<digest>/<shard>/<version and
+/// arguments>.pmc`.
 ///
-/// `<function>` is the hex of the function's name digest (so clearing one function
-/// removes one directory), `<shard>` the first byte of the arguments' hash (256 shards:
+/// A function's folder is named after its path and the hex of its name's digest (the
+/// first 8 bytes of its keys), so that `ls` and `du` say which function holds what and
+/// clearing one function removes one folder; a key stored without its function's name
+/// (through this type directly) goes to `root/<digest>/`, and moves to the readable
+/// folder when a `Memory` first calls the function. `<shard>` is the first byte of the arguments' hash (256 shards:
 /// a shard holds a 256th of a function's entries, so a million entries of one function
 /// make directories of about 4 000 files), and the file name the rest of the key. An
 /// entry is written to a temporary file in its shard, then renamed over its final name:
@@ -35,6 +40,7 @@ use std::time::SystemTime;
 pub struct DirStore {
     root: PathBuf,
     durable: bool,
+    layout: Layout,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -67,6 +73,7 @@ impl DirStore {
             source,
         })?;
         Ok(DirStore {
+            layout: Layout::new(&root),
             root,
             durable: false,
         })
@@ -120,7 +127,7 @@ impl DirStore {
     /// ```
     #[must_use]
     pub fn path_of(&self, key: &Key) -> PathBuf {
-        let mut path = self.root.join(hex(&key.0[..8]));
+        let mut path = self.layout.folder(function_digest(key));
         path.push(hex(&key.0[16..17]));
         path.push(format!("{}{SUFFIX}", hex(&key.0[8..])));
         path
@@ -134,16 +141,28 @@ impl DirStore {
     }
 
     /// Calls `visit` with the key and path of every entry whose key starts with
-    /// `prefix`.
+    /// `prefix`. A prefix that names a function reads that function's folder alone.
     fn walk(
         &self,
         prefix: &[u8],
         mut visit: impl FnMut(Key, &Path) -> Result<(), MemoryError>,
     ) -> Result<(), MemoryError> {
         let wanted = hex(prefix);
-        for function in read_dir_or_empty(&self.root)? {
-            let function_hex = file_name(&function);
-            if function_hex.len() != 16 || !prefix_matches(&function_hex, &wanted) {
+        let folders = match <[u8; 8]>::try_from(prefix.get(..8).unwrap_or(&[])) {
+            Ok(name) => self
+                .layout
+                .folders_of(name)
+                .into_iter()
+                .map(|folder| (name, folder))
+                .collect(),
+            Err(_) => self
+                .layout
+                .scan()
+                .map_err(|source| Self::io(&self.root, source))?,
+        };
+        for (name, function) in folders {
+            let function_hex = hex(&name);
+            if !prefix_matches(&function_hex, &wanted) {
                 continue;
             }
             for shard in read_dir_or_empty(&function)? {
@@ -168,6 +187,13 @@ impl DirStore {
         }
         Ok(())
     }
+}
+
+/// The first 8 bytes of a key: its function's name digest.
+fn function_digest(key: &Key) -> [u8; 8] {
+    let mut name = [0; 8];
+    name.copy_from_slice(&key.0[..8]);
+    name
 }
 
 /// Whether `full` (hex) starts with `prefix` (hex), comparing only the shorter length.
@@ -314,6 +340,11 @@ fn ignore_missing(result: std::io::Result<()>) -> std::io::Result<()> {
 }
 
 impl Store for DirStore {
+    fn name_function(&self, function: &FunctionId) {
+        self.layout
+            .name_with(function.name_prefix(), || function.qualified_name());
+    }
+
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, MemoryError> {
         match self.fetch_as(key, u64::MAX)? {
             Some(Entry::Owned(bytes)) => Ok(Some(bytes)),
@@ -388,7 +419,9 @@ impl Store for DirStore {
         // a process of the same build reads it and is done, instead of listing every
         // entry (a worker's first store would otherwise read a folder of 100 000 files).
         // A note that is missing, torn or another version's only costs the listing.
-        let note = self.root.join(hex(&version[..8])).join(VERSION_NOTE);
+        let mut name = [0; 8];
+        name.copy_from_slice(&version[..8]);
+        let note = self.layout.folder(name).join(VERSION_NOTE);
         let current = hex(version);
         if fs::read_to_string(&note).is_ok_and(|noted| noted == current) {
             return Ok((0, 0));

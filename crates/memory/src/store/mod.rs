@@ -2,6 +2,7 @@
 
 mod dir;
 mod filesystem;
+mod layout;
 #[cfg(feature = "sled")]
 mod sled;
 
@@ -9,7 +10,7 @@ pub use self::dir::DirStore;
 #[cfg(feature = "sled")]
 pub use self::sled::SledStore;
 
-use crate::MemoryError;
+use crate::{FunctionId, MemoryError};
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -191,6 +192,13 @@ pub struct EntryInfo {
 /// assert_eq!(memory.call(&SQUARE, &7_u64, || -> u64 { unreachable!("a hit") }), 49);
 /// ```
 pub trait Store: Send + Sync + fmt::Debug {
+    /// Tells the store the name of the function whose keys start with
+    /// `function`'s name prefix, before its entries are read or written: a store that
+    /// shows its entries to people (folders named after functions) uses it. Called at
+    /// every call, so it must be cheap once the function is known. The default ignores it.
+    fn name_function(&self, function: &FunctionId) {
+        let _ = function;
+    }
     /// The entry stored under `key`, if any; records the use for eviction.
     ///
     /// # Errors
