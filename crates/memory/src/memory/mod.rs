@@ -9,7 +9,7 @@ pub use prepared::PreparedCall;
 
 #[cfg(feature = "sled")]
 use crate::store::SledStore;
-use crate::store::{DirStore, Store};
+use crate::store::{Bounded, DirStore, Limits, Store};
 use crate::warn::warn;
 use crate::{FunctionId, MemoryError};
 use std::collections::HashSet;
@@ -36,7 +36,7 @@ enum Location {
     Files(PathBuf),
     #[cfg(feature = "sled")]
     Sled(PathBuf),
-    Custom,
+    Custom(Arc<dyn Store>),
     Disabled,
 }
 
@@ -81,6 +81,7 @@ pub struct Memory {
     verify_mapped: bool,
     keep_versions: bool,
     durable: bool,
+    limits: Limits,
     /// The function versions whose older versions this `Memory` has cleared already.
     cleared: Mutex<HashSet<[u8; 16]>>,
     hits: AtomicU64,
@@ -110,6 +111,7 @@ impl Memory {
             verify_mapped: false,
             keep_versions: false,
             durable: false,
+            limits: Limits::default(),
             cleared: Mutex::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -129,7 +131,7 @@ impl Memory {
             Location::Files(path) => Some(path),
             #[cfg(feature = "sled")]
             Location::Sled(path) => Some(path),
-            Location::Custom | Location::Disabled => None,
+            Location::Custom(_) | Location::Disabled => None,
         }
     }
 
@@ -149,13 +151,26 @@ impl Memory {
     /// Opens the store of this `Memory`'s location with its settings; `None` for a
     /// location that has no store to open (a custom store, or caching disabled).
     fn open_store(&self) -> Option<Result<Arc<dyn Store>, MemoryError>> {
-        Some(match &self.location {
+        let opened = match &self.location {
             #[cfg(feature = "sled")]
             Location::Sled(path) => SledStore::open(path).map(|s| s as Arc<dyn Store>),
             Location::Files(path) => DirStore::open(path)
                 .map(|store| Arc::new(store.durable(self.durable)) as Arc<dyn Store>),
-            Location::Custom | Location::Disabled => return None,
-        })
+            Location::Custom(store) => Ok(Arc::clone(store)),
+            Location::Disabled => return None,
+        };
+        Some(opened.map(|store| {
+            if !self.limits.any() {
+                return store;
+            }
+            // The totals live beside the entries when there is a directory that other
+            // processes open too; sled's is this process's alone.
+            let shared_dir = match &self.location {
+                Location::Files(path) => Some(path.as_path()),
+                _ => None,
+            };
+            Arc::new(Bounded::new(store, self.limits, shared_dir)) as Arc<dyn Store>
+        }))
     }
 
     /// After a setting that changes how the store is opened: a store opened already (by
@@ -190,7 +205,10 @@ impl Memory {
         }
         // Open again only to report why; the failed first attempt is what this
         // `Memory` keeps, so a cause that went away meanwhile still leaves it off.
-        let reopened = self.open_store().and_then(Result::err);
+        let reopened = match self.location {
+            Location::Custom(_) => None,
+            _ => self.open_store().and_then(Result::err),
+        };
         Err(reopened.unwrap_or_else(|| MemoryError::Store {
             path: self.location().map(Path::to_owned).unwrap_or_default(),
             message: "the store could not be opened when first used; create a new Memory to retry"

@@ -7,6 +7,7 @@ use crate::store::Store;
 use crate::MemoryError;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 impl Memory {
     /// A cache in directory `dir`, one file per entry ([`DirStore`]), as joblib keeps
@@ -163,7 +164,7 @@ impl Memory {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_store(store: Arc<dyn Store>) -> Self {
-        let memory = Memory::with_location(Location::Custom);
+        let memory = Memory::with_location(Location::Custom(Arc::clone(&store)));
         let _ = memory.store.set(Some(store));
         memory
     }
@@ -208,6 +209,76 @@ impl Memory {
     pub fn keep_versions(mut self, keep: bool) -> Self {
         self.keep_versions = keep;
         self
+    }
+
+    /// Keeps the store's entries within `bytes` in total (their files' sizes), removing
+    /// the least recently used as results are stored: a bound that holds itself, where
+    /// [`reduce_size`](Self::reduce_size) is a one-off. Every `Memory` with a limit on a
+    /// directory shares one count of what it holds (a small `.usage` file there, updated
+    /// under a lock), so worker processes and parallel jobs hold the bound together. A
+    /// write costs that update and, once the store is full, the removal of about one
+    /// entry; it never lists the store: a listing runs on a background thread when the
+    /// `Memory` opens its store and after each half-limit of writes, to correct the count
+    /// (writes by `Memory`s without a limit, a process killed mid-write). Between those
+    /// listings, entries written by other processes without a limit can exceed it.
+    ///
+    /// An entry another process used since this one last saw it counts as used then, so
+    /// it is not the one removed. A result larger than the limit is removed right after
+    /// it is stored.
+    ///
+    /// ```
+    /// use parmemo_memory::{FunctionId, Memory};
+    /// static F: FunctionId = FunctionId::new("doc", "block", 1);
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = Memory::new(dir.path()).bytes_limit(64 * 1024);
+    /// for seed in 0..100_u64 {
+    ///     memory.call(&F, &seed, || vec![seed; 1000]); // 8 KB each
+    /// }
+    /// assert!(memory.stats()?.bytes <= 64 * 1024);
+    /// assert!(memory.check_call_in_cache(&F, &99_u64), "the most recent stay");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn bytes_limit(mut self, bytes: u64) -> Self {
+        self.limits.bytes = Some(bytes);
+        self.reopened()
+    }
+
+    /// Keeps at most `items` entries in the store, removing the least recently used as
+    /// results are stored; see [`bytes_limit`](Self::bytes_limit) for how it holds.
+    ///
+    /// ```
+    /// use parmemo_memory::{FunctionId, Memory};
+    /// static F: FunctionId = FunctionId::new("doc", "small", 1);
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = Memory::new(dir.path()).items_limit(10);
+    /// for x in 0..50_u32 {
+    ///     memory.call(&F, &x, || x + 1);
+    /// }
+    /// assert_eq!(memory.stats()?.entries, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn items_limit(mut self, items: usize) -> Self {
+        self.limits.items = Some(items as u64);
+        self.reopened()
+    }
+
+    /// Removes entries unused for longer than `age` as results are stored (a store that
+    /// is only read keeps them; [`reduce_size`](Self::reduce_size) clears them on
+    /// demand). See [`bytes_limit`](Self::bytes_limit) for how the bound holds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let week = Duration::from_secs(7 * 24 * 3600);
+    /// let memory = parmemo_memory::Memory::new(dir.path()).age_limit(week);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn age_limit(mut self, age: Duration) -> Self {
+        self.limits.age = Some(age);
+        self.reopened()
     }
 
     /// Whether each stored result is synced to the disk before the call returns (an

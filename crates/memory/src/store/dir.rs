@@ -375,6 +375,19 @@ impl Store for DirStore {
         Ok(Some((head, total)))
     }
 
+    fn info(&self, key: &Key) -> Result<Option<EntryInfo>, MemoryError> {
+        let path = self.path_of(key);
+        match fs::metadata(&path) {
+            Ok(meta) => Ok(Some(EntryInfo {
+                key: *key,
+                size: meta.len(),
+                last_used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            })),
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Self::io(&path, source)),
+        }
+    }
+
     fn put(&self, key: &Key, entry: &[u8]) -> Result<(), MemoryError> {
         self.put_parts(key, &[entry])
     }
@@ -400,8 +413,16 @@ impl Store for DirStore {
     }
 
     fn remove(&self, key: &Key) -> Result<(), MemoryError> {
+        self.remove_entry(key).map(|_| ())
+    }
+
+    fn remove_entry(&self, key: &Key) -> Result<bool, MemoryError> {
         let path = self.path_of(key);
-        ignore_missing(fs::remove_file(&path)).map_err(|source| Self::io(&path, source))
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(Self::io(&path, source)),
+        }
     }
 
     fn remove_prefix(&self, prefix: &[u8]) -> Result<usize, MemoryError> {

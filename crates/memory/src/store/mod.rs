@@ -1,8 +1,11 @@
 //! Where entries live: a small interface and its two implementations.
 
+mod bounded;
 mod dir;
 mod filesystem;
 mod layout;
+
+pub(crate) use self::bounded::{Bounded, Limits};
 #[cfg(feature = "sled")]
 mod sled;
 
@@ -227,6 +230,20 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn fetch(&self, key: &Key) -> Result<Option<Entry>, MemoryError> {
         Ok(self.get(key)?.map(Entry::Owned))
     }
+    /// The size and last use of the entry under `key`, without reading it or counting a
+    /// use: what a size limit checks before it evicts an entry another process may have
+    /// used since. The default reads the header with [`head`](Self::head) and reports no
+    /// use (`UNIX_EPOCH`); stores that record uses override it.
+    ///
+    /// # Errors
+    /// When the underlying storage fails (not when the key is absent).
+    fn info(&self, key: &Key) -> Result<Option<EntryInfo>, MemoryError> {
+        Ok(self.head(key, 0)?.map(|(_, size)| EntryInfo {
+            key: *key,
+            size,
+            last_used: SystemTime::UNIX_EPOCH,
+        }))
+    }
     /// Stores `entry` under `key`, replacing any previous one.
     ///
     /// # Errors
@@ -256,6 +273,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// # Errors
     /// When the underlying storage fails.
     fn remove(&self, key: &Key) -> Result<(), MemoryError>;
+    /// Removes the entry under `key` and says whether this call removed it (`false` when
+    /// it was absent, or another process removed it first): what a size limit counts.
+    /// The default asks [`info`](Self::info) first, which two processes removing one
+    /// entry at once can both pass; stores that can tell override it.
+    ///
+    /// # Errors
+    /// When the underlying storage fails.
+    fn remove_entry(&self, key: &Key) -> Result<bool, MemoryError> {
+        let present = self.info(key)?.is_some();
+        self.remove(key)?;
+        Ok(present)
+    }
     /// Removes every entry whose key starts with `prefix`; returns how many.
     ///
     /// # Errors
