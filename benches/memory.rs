@@ -266,5 +266,44 @@ fn scale(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hits, macro_hits, misses, fresh_open, scale, big_hits);
+/// A miss of a small result in a store of 100 000 entries: without a limit, and with an
+/// items limit the store is at (each miss then also evicts the least recently used
+/// entry). Goal: the bounded miss costs at most 1.2x the unbounded one.
+fn misses_at_scale(c: &mut Criterion) {
+    let mut group = c.benchmark_group("memory_miss_at_scale");
+    group.sample_size(20);
+    let entries = 100_000_u32;
+    let (_filled, dir) = filled("files", entries);
+    let next = AtomicU32::new(entries);
+    let unbounded = Memory::new(dir.path());
+    group.bench_function("files/100000_entries/no_limit", |b| {
+        b.iter(|| {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            unbounded.call(&SCALE, black_box(&i), || 1.0_f64)
+        });
+    });
+    let bounded = Memory::new(dir.path()).items_limit(entries as usize);
+    // The first call opens the store, which lists it on a background thread; the
+    // measured misses start once that listing is in.
+    bounded.call(&SCALE, &0_u32, || 1.0_f64);
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    group.bench_function("files/100000_entries/items_limit_full", |b| {
+        b.iter(|| {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            bounded.call(&SCALE, black_box(&i), || 1.0_f64)
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    hits,
+    macro_hits,
+    misses,
+    fresh_open,
+    scale,
+    big_hits,
+    misses_at_scale
+);
 criterion_main!(benches);

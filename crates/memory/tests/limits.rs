@@ -1,5 +1,7 @@
 //! A size bound that holds itself: `items_limit`, `bytes_limit` and `age_limit` held as
-//! entries are written, by one process and by two at once on one directory.
+//! entries are written, by one process and by two at once on one directory. While writes
+//! go on, a store may exceed a limit by its slack (a 64th, at least one entry) until the
+//! background keeper removes the rest; `wait_for_checks` waits for it.
 //!
 //! The children are this test binary run again with `--ignored` on `child_entry`.
 
@@ -38,11 +40,12 @@ fn an_items_limit_holds_after_every_write_of_400_entries() {
     for seed in 0..400 {
         memory.call(&BLOCK, &seed, || block(seed));
         assert!(
-            entries_on_disk(&dir) <= 100,
+            entries_on_disk(&dir) <= 101,
             "{} entries after write {seed}",
             entries_on_disk(&dir)
         );
     }
+    memory.wait_for_checks();
     assert_eq!(entries_on_disk(&dir), 100);
     // The least recently used went: the last 100 written stay.
     let kept: Vec<u64> = (0..400)
@@ -66,12 +69,17 @@ fn a_bytes_limit_holds_and_keeps_what_was_just_used() {
             let hit = memory.call(&OTHER, &0_u8, || -> Vec<u64> { unreachable!("a hit") });
             assert_eq!(hit, vec![7_u64; 100]);
         }
-        assert!(
-            bytes_on_disk(&dir) <= limit,
-            "{} bytes",
-            bytes_on_disk(&dir)
-        );
+        let slack = limit / 64;
+        let held = bytes_on_disk(&dir);
+        assert!(held <= limit + slack, "{held} bytes");
     }
+    memory.wait_for_checks();
+    let held = bytes_on_disk(&dir);
+    assert!(held <= limit, "{held} bytes");
+    assert!(
+        memory.check_call_in_cache(&OTHER, &0_u8),
+        "the entry in use stays"
+    );
     assert!(
         bytes_on_disk(&dir) > limit / 2,
         "the bound removes no more than it must"
@@ -87,6 +95,7 @@ fn an_age_limit_removes_entries_unused_for_longer() {
     }
     std::thread::sleep(Duration::from_millis(400));
     memory.call(&BLOCK, &100, || block(100));
+    memory.wait_for_checks();
     assert_eq!(entries_on_disk(&dir), 1, "only the new entry stays");
 }
 
@@ -130,12 +139,19 @@ fn two_processes_on_one_directory_hold_one_bound() {
     for mut child in children {
         assert!(child.wait().expect("the child ends").success());
     }
+    // Each process ended once its keeper caught up; what one wrote while the other's
+    // keeper ran its last round is within their slack (one entry each).
     let left = entries_on_disk(&dir);
-    assert!(left <= 100, "{left} entries for a bound of 100");
+    assert!(left <= 102, "{left} entries for a bound of 100");
     assert!(
         left >= 50,
         "{left} entries: the bound removed more than it must"
     );
+    // A third process on the same bound lists the store, and holds it exactly.
+    let third = Memory::new(&dir).items_limit(100);
+    third.call(&BLOCK, &99_999, || block(99_999));
+    third.wait_for_checks();
+    assert!(entries_on_disk(&dir) <= 100);
 }
 
 #[test]
@@ -151,4 +167,5 @@ fn child_entry() {
         let seed = worker * 10_000 + call;
         assert_eq!(memory.call(&BLOCK, &seed, || block(seed)), block(seed));
     }
+    memory.wait_for_checks();
 }

@@ -8,10 +8,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 impl Memory {
-    /// Waits until the background checks of the mapped hits made so far in this process
-    /// (see [`verify_mapped_arrays`](Self::verify_mapped_arrays)) are done: after it, any
-    /// damaged entry those hits served has been reported and removed. For a program that
-    /// wants to know, before it reports its results, that they came from sound entries.
+    /// Waits until the background work of this process's cache is done: the checks of the
+    /// mapped hits made so far (see [`verify_mapped_arrays`](Self::verify_mapped_arrays)),
+    /// after which any damaged entry those hits served has been reported and removed; and
+    /// the evictions a size limit asked for (see [`bytes_limit`](Self::bytes_limit)),
+    /// after which the store is within its limits. For a program that wants to know,
+    /// before it reports its results, that they came from sound entries.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -21,6 +23,9 @@ impl Memory {
     /// ```
     pub fn wait_for_checks(&self) {
         verify::settled();
+        if let Some(store) = self.store.get().and_then(Option::as_ref) {
+            store.settle();
+        }
     }
 
     /// The per-function operations (clear, count, check, shelve) for `function`; the

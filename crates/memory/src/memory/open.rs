@@ -215,12 +215,18 @@ impl Memory {
     /// the least recently used as results are stored: a bound that holds itself, where
     /// [`reduce_size`](Self::reduce_size) is a one-off. Every `Memory` with a limit on a
     /// directory shares one count of what it holds (a small `.usage` file there, updated
-    /// under a lock), so worker processes and parallel jobs hold the bound together. A
-    /// write costs that update and, once the store is full, the removal of about one
-    /// entry; it never lists the store: a listing runs on a background thread when the
-    /// `Memory` opens its store and after each half-limit of writes, to correct the count
-    /// (writes by `Memory`s without a limit, a process killed mid-write). Between those
-    /// listings, entries written by other processes without a limit can exceed it.
+    /// under a lock), so worker processes and parallel jobs hold the bound together.
+    ///
+    /// A miss costs no more for it: the write is counted in memory, and a background
+    /// thread of this `Memory` adds the counts to the shared file and removes the least
+    /// recently used entries while the store is over (about one per write once it is
+    /// full). While results come faster than it removes entries, the store may exceed the
+    /// limit by a 64th of it (one entry for a small limit): past that, the writing call
+    /// removes entries itself. [`wait_for_checks`](Self::wait_for_checks) waits until the
+    /// store is within the limit. The store is never listed on a call: a listing runs on
+    /// the background thread when the store opens and after each half-limit of writes, to
+    /// correct the count (writes by `Memory`s without a limit, a process killed before
+    /// its thread's next round, a tenth of a second at most).
     ///
     /// An entry another process used since this one last saw it counts as used then, so
     /// it is not the one removed. A result larger than the limit is removed right after
@@ -234,6 +240,7 @@ impl Memory {
     /// for seed in 0..100_u64 {
     ///     memory.call(&F, &seed, || vec![seed; 1000]); // 8 KB each
     /// }
+    /// memory.wait_for_checks();
     /// assert!(memory.stats()?.bytes <= 64 * 1024);
     /// assert!(memory.check_call_in_cache(&F, &99_u64), "the most recent stay");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -255,6 +262,7 @@ impl Memory {
     /// for x in 0..50_u32 {
     ///     memory.call(&F, &x, || x + 1);
     /// }
+    /// memory.wait_for_checks();
     /// assert_eq!(memory.stats()?.entries, 10);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -264,9 +272,10 @@ impl Memory {
         self.reopened()
     }
 
-    /// Removes entries unused for longer than `age` as results are stored (a store that
-    /// is only read keeps them; [`reduce_size`](Self::reduce_size) clears them on
-    /// demand). See [`bytes_limit`](Self::bytes_limit) for how the bound holds.
+    /// Removes entries unused for longer than `age`, checked by the background thread of
+    /// [`bytes_limit`](Self::bytes_limit) every tenth of a second while this `Memory`
+    /// lives (a store no bounded `Memory` opens keeps them;
+    /// [`reduce_size`](Self::reduce_size) clears them on demand).
     ///
     /// ```
     /// use std::time::Duration;

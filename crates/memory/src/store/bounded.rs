@@ -2,32 +2,38 @@
 //! the least recently used entries until the store is back within its limits
 //! (`Memory::bytes_limit`, `items_limit`, `age_limit`).
 //!
-//! The miss path never lists the store. Two things make that possible:
+//! The miss path never lists the store, and costs no system call of its own: it counts
+//! the write in memory and, when the store is over a limit, wakes a background thread
+//! (the keeper) that removes what the limits ask for. What the keeper works from:
 //! - **Totals kept beside the entries** ([`Ledger`]): the bytes and entries the store
 //!   holds, in a small file of the cache directory that every bounded `Memory` on it
 //!   updates under a lock (`flock`), so several processes share one bound; a store
-//!   without a directory keeps them in memory.
-//! - **This process's view of the entries in order of use** (an index): built by one
-//!   listing on a background thread when the store opens, then kept up to date by this
-//!   process's own writes. Eviction takes the oldest entry of the view and reads its last
-//!   use again from the store (one `stat`), so an entry another process used meanwhile
-//!   moves to the back instead of going. An entry another process removed is skipped, and
-//!   one that two processes remove at once is counted once (the unlink says who did).
+//!   without a directory keeps them in memory. A process adds its own changes to them at
+//!   every round of its keeper (at least every 100 ms while it writes).
+//! - **This process's view of the entries in order of use** (the view): built by one
+//!   listing when the store opens, then kept up to date by this process's own writes.
+//!   Eviction takes the oldest entry of the view and reads its last use again from the
+//!   store (one `stat`), so an entry another process used meanwhile moves to the back
+//!   instead of going. An entry another process removed is skipped, and one that two
+//!   processes remove at once is counted once (the unlink says who did).
 //!
-//! The view and the totals change together, with the view locked: a write or a removal
-//! of this process counts in both or in neither when a listing's result replaces the
-//! view. Before the first listing is in, only this process's own entries count (the
-//! shared totals may be stale, from a directory deleted since); a listing during which
-//! another process updated the totals may have missed that process's new entries, so it
-//! only ever raises the totals.
+//! Writes come faster than one thread removes entries only in bursts; then the writer
+//! itself removes entries once the store is over a limit by more than a 64th of it (one
+//! entry for small limits), so the store never exceeds its limits by more than that, and
+//! is within them once the keeper caught up (`Memory::wait_for_checks` waits for it).
 //!
-//! What a listing would correct, a listing corrects, off the miss path: the totals drift
-//! when an unbounded `Memory` writes to the same directory, a process dies between a write
-//! and its count, or an entry is replaced; so the listing runs again (on the background
-//! thread) after this process wrote half a limit's worth, after an operation that removes
-//! many entries at once, and whenever the view runs out before the totals are within
-//! bounds. Each listing costs time in proportion to the entries, and comes once per half a
-//! limit of writes: constant amortized time per write.
+//! The view and the changes not yet added to the totals change together, with the view
+//! locked: a write or a removal of this process counts in both or in neither when a
+//! listing's result replaces the view. Before the first listing is in, only this
+//! process's own entries count (the shared totals may be stale, from a directory deleted
+//! since). What the listings correct, they correct off the miss path: the totals drift
+//! when an unbounded `Memory` writes to the same directory or a process dies before its
+//! keeper's next round, so the keeper lists again after this process wrote half a
+//! limit's worth, after an operation that removes many entries at once, and whenever the
+//! view runs out before the totals are within bounds. A listing during which another
+//! process updated the totals may have missed that process's new entries: it only ever
+//! raises the totals then. Each listing costs time in proportion to the entries, and
+//! comes once per half a limit of writes: constant amortized time per write.
 
 use super::{Entry, EntryInfo, Key, Store};
 use crate::{FunctionId, MemoryError};
@@ -36,15 +42,31 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 /// The name of the totals file in a cache directory.
 pub(crate) const LEDGER_FILE: &str = ".usage";
 
-/// How many entries one write may evict: a write never does unbounded work; what is left
-/// is evicted by the next writes.
-const MAX_EVICTIONS_PER_WRITE: usize = 64;
+/// How often the keeper adds this process's changes to the shared totals, and checks the
+/// age limit, when nothing wakes it sooner.
+const ROUND: Duration = Duration::from_millis(100);
+
+/// How far over a limit the store may go before a writer removes entries itself: a 64th.
+const SLACK_DIVISOR: u64 = 64;
+
+/// How many entries one write may remove itself: a write never does unbounded work.
+const MAX_EVICTIONS_PER_WRITE: usize = 8;
+
+/// How far over a limit counts as over: not at all (the keeper's goal), a quarter of the
+/// slack (when a writer wakes the keeper: once per many writes for a large limit, at every
+/// write over a small one), or the whole slack (when a writer removes entries itself).
+#[derive(Debug, Clone, Copy)]
+enum Slack {
+    None,
+    Quarter,
+    Full,
+}
 
 /// The limits a bounded store holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -59,10 +81,28 @@ impl Limits {
         self.bytes.is_some() || self.items.is_some() || self.age.is_some()
     }
 
-    /// Whether totals of `bytes` and `items` exceed the limits.
-    fn exceeded_by(&self, totals: Totals) -> bool {
-        self.bytes.is_some_and(|limit| totals.bytes > limit)
-            || self.items.is_some_and(|limit| totals.items > limit)
+    /// Whether `totals` exceed the limits by more than `slack`.
+    fn exceeded_by(&self, totals: Totals, slack: Slack) -> bool {
+        let over = |limit: u64, value: u64| {
+            let full = (limit / SLACK_DIVISOR).max(1);
+            let slack = match slack {
+                Slack::None => 0,
+                Slack::Quarter => full / 4,
+                Slack::Full => full,
+            };
+            value > limit.saturating_add(slack)
+        };
+        self.bytes.is_some_and(|limit| over(limit, totals.bytes))
+            || self.items.is_some_and(|limit| over(limit, totals.items))
+    }
+
+    /// Whether an entry last used at `used` is older than the age limit.
+    fn too_old(&self, used: SystemTime) -> bool {
+        self.age.is_some_and(|age| {
+            SystemTime::now()
+                .duration_since(used)
+                .is_ok_and(|elapsed| elapsed > age)
+        })
     }
 
     /// How much this process writes between two listings: half a limit.
@@ -74,8 +114,8 @@ impl Limits {
     }
 }
 
-/// What a store holds: its bytes and entries; and how many updates the totals have had
-/// (so that a listing can tell whether another process wrote while it ran).
+/// What a store holds: its bytes and entries; and how many updates the shared totals
+/// have had (so that a listing can tell whether another process wrote while it ran).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Totals {
     bytes: u64,
@@ -83,12 +123,34 @@ struct Totals {
     updates: u64,
 }
 
+/// Changes this process made to the store that the shared totals do not count yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Delta {
+    bytes: i64,
+    items: i64,
+}
+
+impl Delta {
+    fn applied_to(self, totals: Totals) -> Totals {
+        Totals {
+            bytes: totals.bytes.saturating_add_signed(self.bytes),
+            items: totals.items.saturating_add_signed(self.items),
+            updates: totals.updates,
+        }
+    }
+}
+
+/// A size as a signed change.
+fn signed(size: u64) -> i64 {
+    i64::try_from(size).unwrap_or(i64::MAX)
+}
+
 /// The totals of a store, shared by the processes that bound it.
 #[derive(Debug)]
 enum Ledger {
     /// A 24-byte file (bytes, entries, updates; little-endian), read and written under
-    /// its lock; the handle is kept open between writes, and opened again after a listing
-    /// (the directory may have been deleted and created again meanwhile).
+    /// its lock; the handle is kept open between updates, and opened again before a
+    /// listing (the directory may have been deleted and created again meanwhile).
     File {
         path: PathBuf,
         file: Mutex<Option<File>>,
@@ -99,7 +161,7 @@ enum Ledger {
 
 impl Ledger {
     /// Applies `change` to the totals and returns them; `None` when the file cannot be
-    /// used (the bound then waits for the next listing).
+    /// used (the bound then waits for the next round).
     fn update(&self, change: impl FnOnce(&mut Totals)) -> Option<Totals> {
         match self {
             Ledger::Local(totals) => {
@@ -157,15 +219,22 @@ impl Ledger {
     }
 }
 
-/// This process's view of the store's entries, in order of last use.
+/// This process's view of the store: its entries in order of last use, and its changes
+/// the shared totals do not count yet.
 #[derive(Debug, Default)]
-struct Index {
+struct View {
     by_use: BTreeSet<(SystemTime, Key)>,
     entries: HashMap<Key, (SystemTime, u64)>,
     bytes: u64,
+    pending: Delta,
+    /// The shared totals as last read; `None` until a listing has set them.
+    shared: Option<Totals>,
+    /// The entries this process removed while a listing ran (`None` when none runs): the
+    /// listing may have seen them, and must not bring them back.
+    removed_while_listing: Option<HashSet<Key>>,
 }
 
-impl Index {
+impl View {
     fn insert(&mut self, key: Key, used: SystemTime, size: u64) {
         if let Some((before, before_size)) = self.entries.insert(key, (used, size)) {
             self.by_use.remove(&(before, key));
@@ -180,13 +249,8 @@ impl Index {
             self.by_use.remove(&(used, *key));
             self.bytes -= size;
         }
-    }
-
-    fn totals(&self) -> Totals {
-        Totals {
-            bytes: self.bytes,
-            items: self.entries.len() as u64,
-            updates: 0,
+        if let Some(removed) = self.removed_while_listing.as_mut() {
+            removed.insert(*key);
         }
     }
 
@@ -195,105 +259,138 @@ impl Index {
         let size = self.entries.get(&key).map_or(0, |&(_, size)| size);
         Some((used, key, size))
     }
+
+    /// What this process's own view holds.
+    fn own_totals(&self) -> Totals {
+        Totals {
+            bytes: self.bytes,
+            items: self.entries.len() as u64,
+            updates: 0,
+        }
+    }
+
+    /// The store's totals as best known: the shared ones with this process's changes,
+    /// or, before a listing has set the shared ones, this process's own entries.
+    fn estimate(&self) -> Totals {
+        match self.shared {
+            Some(shared) => self.pending.applied_to(shared),
+            None => self.own_totals(),
+        }
+    }
+
+    /// Counts a write of `size` bytes under `key`.
+    fn count_write(&mut self, key: &Key, size: u64) {
+        let replaced = self.entries.get(key).map(|&(_, size)| size);
+        self.insert(*key, SystemTime::now(), size);
+        if let Some(before) = replaced {
+            // The view knew the entry: the totals count it already.
+            self.pending.bytes += signed(size) - signed(before);
+        } else {
+            self.pending.bytes += signed(size);
+            self.pending.items += 1;
+        }
+    }
+
+    /// Counts the removal of the entry under `key`, of `size` bytes.
+    fn count_removal(&mut self, key: &Key, size: u64) {
+        self.remove(key);
+        self.pending.bytes -= signed(size);
+        self.pending.items -= 1;
+    }
 }
 
-/// What the store and its background listing share.
+/// What writers ask of the keeper, and what it has done.
+#[derive(Debug, Default)]
+struct Requests {
+    asked: u64,
+    done: u64,
+    stop: bool,
+}
+
+/// What the store, its writers and its keeper share.
 #[derive(Debug)]
 struct Shared {
     inner: Arc<dyn Store>,
     limits: Limits,
     ledger: Ledger,
-    index: Mutex<Index>,
-    /// Whether a listing is running, or asked for.
-    listing: AtomicBool,
-    /// Whether a listing has completed: before, the shared totals may be stale (counts of
-    /// a directory deleted since), so only this process's own entries count.
-    listed: AtomicBool,
-    /// When the last listing started: entries this process wrote after it are kept when
-    /// the listing replaces the view.
-    listed_at: Mutex<SystemTime>,
-    /// The entries this process removed while a listing ran (`None` when none runs): the
-    /// listing may have seen them, and must not bring them back.
-    removed_while_listing: Mutex<Option<HashSet<Key>>>,
-    /// How many updates of the totals this process made: a listing compares them with
-    /// the totals' own count to tell whether another process wrote meanwhile.
-    own_updates: AtomicU64,
+    view: Mutex<View>,
+    requests: Mutex<Requests>,
+    /// Wakes the keeper (a request) and those waiting for it (a round done).
+    signal: Condvar,
+    /// Whether the keeper should list the store at its next round.
+    relist: AtomicBool,
     /// What this process wrote since the last listing.
     written_bytes: AtomicU64,
     written_items: AtomicU64,
 }
 
 impl Shared {
-    fn index(&self) -> MutexGuard<'_, Index> {
-        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+    fn view(&self) -> MutexGuard<'_, View> {
+        self.view.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn removed_while_listing(&self) -> MutexGuard<'_, Option<HashSet<Key>>> {
-        self.removed_while_listing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn requests(&self) -> MutexGuard<'_, Requests> {
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Forgets an entry this process removed from the store.
-    fn forget(&self, key: &Key) {
-        self.index().remove(key);
-        if let Some(removed) = self.removed_while_listing().as_mut() {
-            removed.insert(*key);
+    /// Asks the keeper for a round, unless one is asked for already; returns the round
+    /// that will answer.
+    fn wake_keeper(&self) -> u64 {
+        let mut requests = self.requests();
+        if requests.asked == requests.done {
+            requests.asked += 1;
+            self.signal.notify_all();
         }
+        requests.asked
     }
 
-    /// The shared totals as they are (read under the lock, as an update that changes
-    /// nothing).
-    fn ledger_now(&self) -> Option<Totals> {
-        self.update_ledger(|_| {})
-    }
-
-    /// Changes the shared totals, counting the update as this process's own.
-    fn update_ledger(&self, change: impl FnOnce(&mut Totals)) -> Option<Totals> {
-        self.own_updates.fetch_add(1, Ordering::Relaxed);
-        self.ledger.update(change)
+    /// Adds this process's pending changes to the shared totals.
+    fn flush(&self) {
+        let mut view = self.view();
+        if view.shared.is_none() {
+            return;
+        }
+        let pending = view.pending;
+        if let Some(totals) = self
+            .ledger
+            .update(|totals| *totals = pending.applied_to(*totals))
+        {
+            view.shared = Some(totals);
+            view.pending = Delta::default();
+        }
     }
 
     /// Rebuilds the view and the totals from a listing of the store.
     fn relist(&self) {
         let started = SystemTime::now();
-        *self
-            .listed_at
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = started;
         self.written_bytes.store(0, Ordering::Relaxed);
         self.written_items.store(0, Ordering::Relaxed);
         self.ledger.reopen();
-        let own_before = self.own_updates.load(Ordering::Relaxed);
-        let before = self.update_ledger(|_| {});
-        *self.removed_while_listing() = Some(HashSet::new());
+        let before = self.ledger.update(|_| {});
+        self.view().removed_while_listing = Some(HashSet::new());
         let listed = self.inner.entries();
-        // The view and the totals change together: a write or an eviction of this process
-        // counts in both, before the listing's result or after it, never in one alone.
-        let mut index = self.index();
-        // Taken with the view locked: an eviction counted after this sees the new view.
-        let removed = self.removed_while_listing().take().unwrap_or_default();
+        // The view and its pending changes are replaced together with the view locked:
+        // a write or removal of this process counts before the listing's result or after.
+        let mut view = self.view();
+        let removed = view.removed_while_listing.take().unwrap_or_default();
         let Ok(listed) = listed else {
             return;
         };
-        let mut fresh = Index::default();
+        let mut fresh = View::default();
         for info in listed.iter().filter(|info| !removed.contains(&info.key)) {
             fresh.insert(info.key, info.last_used, info.size);
         }
         // What this process wrote while the listing ran may be missing from it.
-        for (key, &(used, size)) in &index.entries {
+        for (key, &(used, size)) in &view.entries {
             if used >= started && !fresh.entries.contains_key(key) {
                 fresh.insert(*key, used, size);
             }
         }
-        *index = fresh;
-        let listed = index.totals();
-        let own = self.own_updates.load(Ordering::Relaxed) - own_before;
-        self.update_ledger(|totals| {
-            // Another process's writes during the listing may be missing from it: then the
-            // totals only ever grow to the listing's, never shrink below what they count.
-            let others_wrote =
-                before.is_none_or(|before| totals.updates.wrapping_sub(before.updates) != own - 1);
+        let listed = fresh.own_totals();
+        let shared = self.ledger.update(|totals| {
+            // The reading above was an update: any other since is another process's,
+            // whose new entries the listing may have missed. Then the totals only grow.
+            let others_wrote = before.is_none_or(|before| totals.updates != before.updates);
             if others_wrote {
                 totals.bytes = totals.bytes.max(listed.bytes);
                 totals.items = totals.items.max(listed.items);
@@ -302,61 +399,112 @@ impl Shared {
                 totals.items = listed.items;
             }
         });
-        drop(index);
-        self.listed.store(true, Ordering::Release);
+        fresh.shared = shared.or(Some(listed));
+        *view = fresh;
     }
 
-    /// Counts a write of `size` bytes under `key` in the view and the totals at once.
-    fn count_write(&self, key: &Key, size: u64) -> Option<Totals> {
-        let mut index = self.index();
-        let replaced = index.entries.get(key).map(|&(_, size)| size);
-        index.insert(*key, SystemTime::now(), size);
-        let totals = self.update_ledger(|totals| {
-            if let Some(before) = replaced {
-                // The view knew the entry: the totals count it already.
-                totals.bytes = totals.bytes.saturating_sub(before).saturating_add(size);
-            } else {
-                totals.bytes = totals.bytes.saturating_add(size);
-                totals.items = totals.items.saturating_add(1);
+    /// Removes the least recently used entries while the store is over its limits or its
+    /// oldest entry is older than the age limit; at most `budget` removals. `keeper` says
+    /// whether this is the keeper's thread.
+    fn evict(&self, keeper: bool, budget: usize) {
+        let limits = self.limits;
+        let mut removed = 0;
+        while removed < budget {
+            let (over, oldest) = {
+                let view = self.view();
+                (
+                    limits.exceeded_by(view.estimate(), Slack::None),
+                    view.oldest(),
+                )
+            };
+            let Some((used, key, size)) = oldest else {
+                if over {
+                    // The totals count entries this view lacks: another process's, or
+                    // drift. A listing brings them in.
+                    self.relist.store(true, Ordering::Relaxed);
+                }
+                return;
+            };
+            if !over && !limits.too_old(used) {
+                return;
             }
-        });
-        drop(index);
-        self.totals(totals)
+            // The store's own record of the entry's last use: another process may have
+            // used it since this view saw it.
+            match self.inner.info(&key) {
+                Ok(Some(info)) if info.last_used > used && !limits.too_old(info.last_used) => {
+                    let mut view = self.view();
+                    // The view may have been replaced by a listing since; then it has the
+                    // entry's use already.
+                    if view
+                        .entries
+                        .get(&key)
+                        .is_some_and(|&(_, known)| known == info.size)
+                    {
+                        view.insert(key, info.last_used, info.size);
+                    }
+                }
+                Ok(Some(info)) => {
+                    if self
+                        .remove_counted(&key, info.size.max(size), keeper)
+                        .is_err()
+                    {
+                        return;
+                    }
+                    removed += 1;
+                }
+                Ok(None) => self.view().remove(&key),
+                Err(_) => return,
+            }
+        }
     }
 
-    /// Removes the entry under `key` (of `size` bytes) from the store, the view and the
-    /// totals at once: with the view locked, so that no listing's result lands between
-    /// the removal and its count (it would count the entry gone, and the count would
-    /// subtract it a second time).
-    /// Says whether this call removed it (another process may have been first), and the
-    /// totals after.
-    fn remove_counted(&self, key: &Key, size: u64) -> Result<(bool, Option<Totals>), MemoryError> {
-        let mut index = self.index();
-        let removed_here = self.inner.remove_entry(key)?;
-        index.remove(key);
-        if let Some(removed) = self.removed_while_listing().as_mut() {
-            removed.insert(*key);
-        }
-        if !removed_here {
-            // Another process removed it first, and counted it.
-            drop(index);
-            return Ok((false, self.totals(self.ledger_now())));
-        }
-        let totals = self.update_ledger(|totals| {
-            totals.bytes = totals.bytes.saturating_sub(size);
-            totals.items = totals.items.saturating_sub(1);
-        });
-        drop(index);
-        Ok((true, self.totals(totals)))
-    }
-
-    /// The totals to hold within the limits: the shared ones once a listing has set
-    /// them, this process's own entries before.
-    fn totals(&self, shared: Option<Totals>) -> Option<Totals> {
-        if self.listed.load(Ordering::Acquire) {
-            shared
+    /// Removes the entry under `key` (of `size` bytes) from the store and counts it. Says
+    /// whether this call removed it (another process may have been first, and counted
+    /// it). Off the keeper's thread, with the view locked across the removal and its
+    /// count, so that no listing's result lands between them (it would count the entry
+    /// gone, and the count would subtract it a second time); the keeper lists on its own
+    /// thread, and removes without holding up the writers.
+    fn remove_counted(&self, key: &Key, size: u64, keeper: bool) -> Result<bool, MemoryError> {
+        let held = (!keeper).then(|| self.view());
+        let removed = self.inner.remove_entry(key)?;
+        let mut view = held.unwrap_or_else(|| self.view());
+        if removed {
+            view.count_removal(key, size);
         } else {
-            Some(self.index().totals())
+            view.remove(key);
+        }
+        Ok(removed)
+    }
+
+    /// The keeper: lists the store when asked, adds this process's changes to the shared
+    /// totals and removes what the limits ask for, at every request and every round.
+    fn keep(&self) {
+        loop {
+            let goal = {
+                let mut requests = self.requests();
+                if requests.asked == requests.done && !requests.stop {
+                    requests = self
+                        .signal
+                        .wait_timeout(requests, ROUND)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                if requests.stop {
+                    drop(requests);
+                    self.flush();
+                    return;
+                }
+                requests.asked
+            };
+            if self.relist.swap(false, Ordering::Relaxed) {
+                self.relist();
+            }
+            self.flush();
+            self.evict(true, usize::MAX);
+            self.flush();
+            let mut requests = self.requests();
+            requests.done = requests.done.max(goal);
+            self.signal.notify_all();
         }
     }
 }
@@ -378,113 +526,79 @@ impl Bounded {
             },
             None => Ledger::Local(Mutex::default()),
         };
-        let bounded = Bounded {
-            shared: Arc::new(Shared {
-                inner,
-                limits,
-                ledger,
-                index: Mutex::default(),
-                listing: AtomicBool::new(false),
-                listed: AtomicBool::new(false),
-                listed_at: Mutex::new(SystemTime::UNIX_EPOCH),
-                removed_while_listing: Mutex::new(None),
-                own_updates: AtomicU64::new(0),
-                written_bytes: AtomicU64::new(0),
-                written_items: AtomicU64::new(0),
-            }),
-        };
-        bounded.relist_in_background();
-        bounded
-    }
-
-    /// Starts a listing on a background thread, unless one is running.
-    fn relist_in_background(&self) {
-        if self.shared.listing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let shared = Arc::clone(&self.shared);
+        let shared = Arc::new(Shared {
+            inner,
+            limits,
+            ledger,
+            view: Mutex::default(),
+            requests: Mutex::default(),
+            signal: Condvar::new(),
+            relist: AtomicBool::new(true),
+            written_bytes: AtomicU64::new(0),
+            written_items: AtomicU64::new(0),
+        });
+        let keeper = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
             .name("parmemo-bound".to_owned())
-            .spawn(move || {
-                shared.relist();
-                shared.listing.store(false, Ordering::Release);
-            });
+            .spawn(move || keeper.keep());
         if spawned.is_err() {
-            // No thread to spare: list here, once, rather than never.
-            self.shared.relist();
-            self.shared.listing.store(false, Ordering::Release);
+            // No thread to spare: the writers hold the bound themselves, from their own
+            // entries (no listing, no shared totals).
+            shared.requests().stop = true;
+        }
+        shared.wake_keeper();
+        Bounded { shared }
+    }
+
+    /// Waits until the keeper has done a round asked for after this call: the store is
+    /// then within its limits, as far as this process knows.
+    pub(crate) fn settle(&self) {
+        let round = {
+            let mut requests = self.shared.requests();
+            requests.asked += 1;
+            self.shared.signal.notify_all();
+            requests.asked
+        };
+        let mut requests = self.shared.requests();
+        while requests.done < round && !requests.stop {
+            requests = self
+                .shared
+                .signal
+                .wait(requests)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 
-    /// Waits for a running listing.
-    #[cfg(test)]
-    fn settle(&self) {
-        while self.shared.listing.load(Ordering::Acquire) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    /// Counts a write of `size` bytes under `key`, then evicts what the limits ask for.
+    /// Counts a write of `size` bytes under `key`; wakes the keeper if the store is over a
+    /// limit, and removes entries here if it is over by more than the slack.
     fn wrote(&self, key: &Key, size: u64) {
         let shared = &self.shared;
-        let totals = shared.count_write(key, size);
+        let estimate = {
+            let mut view = shared.view();
+            view.count_write(key, size);
+            view.estimate()
+        };
         let bytes = shared.written_bytes.fetch_add(size, Ordering::Relaxed) + size;
         let items = shared.written_items.fetch_add(1, Ordering::Relaxed) + 1;
         let (relist_bytes, relist_items) = shared.limits.relist_after();
-        if bytes >= relist_bytes || items >= relist_items {
-            self.relist_in_background();
+        let relist = bytes >= relist_bytes || items >= relist_items;
+        if relist {
+            shared.relist.store(true, Ordering::Relaxed);
         }
-        self.evict(totals);
+        if relist || shared.limits.exceeded_by(estimate, Slack::Quarter) {
+            shared.wake_keeper();
+        }
+        if shared.limits.exceeded_by(estimate, Slack::Full) || shared.requests().stop {
+            shared.evict(false, MAX_EVICTIONS_PER_WRITE);
+        }
     }
+}
 
-    /// Removes the least recently used entries while the totals exceed the limits or the
-    /// oldest entry is older than the age limit.
-    fn evict(&self, mut totals: Option<Totals>) {
-        let shared = &self.shared;
-        let limits = shared.limits;
-        let too_old = |used: SystemTime| {
-            limits.age.is_some_and(|age| {
-                SystemTime::now()
-                    .duration_since(used)
-                    .is_ok_and(|elapsed| elapsed > age)
-            })
-        };
-        for _ in 0..MAX_EVICTIONS_PER_WRITE {
-            let over = totals.is_some_and(|totals| limits.exceeded_by(totals));
-            let Some((used, key, size)) = shared.index().oldest() else {
-                if over {
-                    // The totals count entries this view lacks: another process's, or
-                    // drift. A listing brings them in.
-                    self.relist_in_background();
-                }
-                return;
-            };
-            if !over && !too_old(used) {
-                return;
-            }
-            // The store's own record of the entry's last use: another process may have
-            // used it since this view saw it.
-            match shared.inner.info(&key) {
-                Ok(Some(info)) if info.last_used > used && !too_old(info.last_used) => {
-                    // Moved to its last use; the view may have been replaced by a listing
-                    // since it was read, and then has it already.
-                    let mut index = shared.index();
-                    if index
-                        .entries
-                        .get(&key)
-                        .is_some_and(|&(_, known)| known == info.size)
-                    {
-                        index.insert(key, info.last_used, info.size);
-                    }
-                }
-                Ok(None) => shared.forget(&key),
-                Ok(Some(info)) => match shared.remove_counted(&key, info.size.max(size)) {
-                    Ok((_, after)) => totals = after,
-                    Err(_) => return,
-                },
-                Err(_) => return,
-            }
-        }
+impl Drop for Bounded {
+    fn drop(&mut self) {
+        // The keeper adds what is pending to the shared totals, and ends.
+        self.shared.requests().stop = true;
+        self.shared.signal.notify_all();
     }
 }
 
@@ -535,23 +649,25 @@ impl Store for Bounded {
 
     fn remove_entry(&self, key: &Key) -> Result<bool, MemoryError> {
         if let Some(info) = self.shared.inner.info(key)? {
-            return Ok(self.shared.remove_counted(key, info.size)?.0);
+            return self.shared.remove_counted(key, info.size, false);
         }
         let removed = self.shared.inner.remove_entry(key)?;
-        self.shared.forget(key);
+        self.shared.view().remove(key);
         Ok(removed)
     }
 
     fn remove_prefix(&self, prefix: &[u8]) -> Result<usize, MemoryError> {
         let removed = self.shared.inner.remove_prefix(prefix)?;
-        self.relist_in_background();
+        self.shared.relist.store(true, Ordering::Relaxed);
+        self.shared.wake_keeper();
         Ok(removed)
     }
 
     fn remove_other_versions(&self, version: &[u8; 16]) -> Result<(usize, u64), MemoryError> {
         let removed = self.shared.inner.remove_other_versions(version)?;
         if removed.0 > 0 {
-            self.relist_in_background();
+            self.shared.relist.store(true, Ordering::Relaxed);
+            self.shared.wake_keeper();
         }
         Ok(removed)
     }
@@ -565,13 +681,21 @@ impl Store for Bounded {
     }
 
     fn clear(&self) -> Result<(), MemoryError> {
+        let mut view = self.shared.view();
         self.shared.inner.clear()?;
-        *self.shared.index() = Index::default();
-        self.shared.update_ledger(|totals| {
+        let cleared = self.shared.ledger.update(|totals| {
             totals.bytes = 0;
             totals.items = 0;
         });
+        *view = View {
+            shared: cleared.or(view.shared),
+            ..View::default()
+        };
         Ok(())
+    }
+
+    fn settle(&self) {
+        Bounded::settle(self);
     }
 }
 
@@ -596,10 +720,10 @@ mod tests {
             ..Limits::default()
         };
         let bounded = Bounded::new(inner.clone(), limits, Some(dir.path()));
-        bounded.settle();
         for n in 0..5 {
             bounded.put(&key(n), &[n; 10]).unwrap();
         }
+        bounded.settle();
         let kept: Vec<u8> = (0..5)
             .filter(|&n| inner.get(&key(n)).unwrap().is_some())
             .collect();
@@ -618,13 +742,13 @@ mod tests {
             ..Limits::default()
         };
         let bounded = Bounded::new(inner.clone(), limits, Some(dir.path()));
-        bounded.settle();
         bounded.put(&key(0), b"zero").unwrap();
         bounded.put(&key(1), b"one").unwrap();
         std::thread::sleep(Duration::from_millis(20));
         // Another process's hit: the file's last use moves, this view does not see it.
         inner.fetch(&key(0)).unwrap();
         bounded.put(&key(2), b"two").unwrap();
+        bounded.settle();
         assert!(inner.get(&key(0)).unwrap().is_some(), "used: kept");
         assert!(
             inner.get(&key(1)).unwrap().is_none(),
@@ -645,7 +769,7 @@ mod tests {
         let used = key(200);
         bounded.put(&used, &[2; 928]).unwrap();
         // Listings start every 22 writes here (half the limit), and run while the writes
-        // and evictions go on: whatever their timing, the totals stay those of the view.
+        // and evictions go on: whatever their timing, the totals end as those of the view.
         for n in 0..300_u16 {
             let mut name = [0; 32];
             name[16..18].copy_from_slice(&n.to_le_bytes());
@@ -654,19 +778,19 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(11));
                 inner.fetch(&used).unwrap();
             }
-            let index = bounded.shared.index();
-            if bounded.shared.listing.load(Ordering::Acquire) {
-                continue;
+            if n % 25 == 0 {
+                // Once the keeper caught up, the shared totals are those of the view.
+                bounded.settle();
+                let view = bounded.shared.view();
+                let ledger = std::fs::read(dir.path().join(LEDGER_FILE)).unwrap();
+                let word = |at: usize| u64::from_le_bytes(ledger[at..at + 8].try_into().unwrap());
+                assert_eq!(view.pending, Delta::default());
+                let own = (view.bytes, view.entries.len() as u64);
+                assert_eq!((word(0), word(8)), own, "write {n}");
+                assert!(view.bytes <= limit);
             }
-            let ledger = std::fs::read(dir.path().join(LEDGER_FILE)).unwrap();
-            let word = |at: usize| u64::from_le_bytes(ledger[at..at + 8].try_into().unwrap());
-            assert_eq!(
-                (word(0), word(8)),
-                (index.bytes, index.entries.len() as u64),
-                "write {n}"
-            );
-            assert!(index.bytes <= limit);
         }
+        bounded.settle();
         let on_disk = inner.entries().unwrap();
         assert!(on_disk.iter().map(|info| info.size).sum::<u64>() <= limit);
         assert!(

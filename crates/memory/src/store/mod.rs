@@ -324,6 +324,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// # Errors
     /// When the underlying storage fails.
     fn clear(&self) -> Result<(), MemoryError>;
+    /// Waits for the work the store does in the background to catch up (a size limit's
+    /// evictions). The default has none.
+    fn settle(&self) {}
 }
 
 /// The store of [`Memory::disabled`](crate::Memory::disabled): holds nothing, keeps
