@@ -37,10 +37,18 @@ fn workers_and_their_parent_share_the_default_store() {
     let root = tempfile::tempdir().unwrap();
     // No thread reads the environment yet: the pool starts below.
     std::env::set_var(DIR, root.path());
+    // The parent's Memory exists before the run: its stats count the workers' calls.
+    LazyLock::force(&MEMORY);
     let workers = Parallel::new().backend(Backend::Processes).n_jobs(4);
     let squares = workers.map(slow_square, 0..20_u64).unwrap();
     assert_eq!(squares, (0..20).map(|x| x * x).collect::<Vec<u64>>());
     assert_eq!(computations(), 20, "each distinct call computed once");
+    let stats = MEMORY.stats().unwrap();
+    assert_eq!(
+        (stats.misses, stats.worker_misses, stats.hits),
+        (20, 20, 0),
+        "the workers' misses, seen by the parent: {stats:?}"
+    );
     let log = std::fs::read_to_string(root.path().join("computed.log")).unwrap();
     let pids: std::collections::HashSet<&str> = log
         .lines()
@@ -51,12 +59,32 @@ fn workers_and_their_parent_share_the_default_store() {
         "computed in workers"
     );
 
-    // Again in the workers, then in the parent: every call a hit.
-    assert_eq!(workers.map(slow_square, (0..20_u64).rev()).unwrap()[0], 361);
+    // Again in the workers, then in the parent: every call a hit, and each task can
+    // tell that its call was one.
+    let again = workers.map(square_and_outcome, (0..20_u64).rev()).unwrap();
+    assert_eq!(again[0], (361, true));
+    assert!(again.iter().all(|&(_, hit)| hit), "every worker call a hit");
     for x in 0..20 {
         assert_eq!(slow_square(x), x * x);
+        assert_eq!(
+            parmemo::memory::last_call(),
+            Some(parmemo::memory::CallOutcome::Hit)
+        );
     }
     assert_eq!(computations(), 20, "no call computed twice");
+    let stats = MEMORY.stats().unwrap();
+    assert_eq!(
+        (stats.hits, stats.worker_hits, stats.misses),
+        (40, 20, 20),
+        "{stats:?}"
+    );
+}
+
+/// A task that says whether its cached call was answered from the store.
+fn square_and_outcome(x: u64) -> (u64, bool) {
+    let square = slow_square(x);
+    let hit = parmemo::memory::last_call() == Some(parmemo::memory::CallOutcome::Hit);
+    (square, hit)
 }
 
 /// The file that backs `address` in this process, as `/proc/self/maps` names it.

@@ -76,6 +76,7 @@ pub use shelved::Shelved;
 #[cfg(feature = "sled")]
 pub use store::SledStore;
 pub use store::{DirStore, Entry, EntryInfo, Key, Store};
+pub use tally::{last_call, CallOutcome};
 
 #[doc(hidden)]
 #[path = "macro_support.rs"]
@@ -92,5 +93,6 @@ mod memory;
 mod shape;
 mod shelved;
 mod store;
+mod tally;
 mod verify;
 mod warn;

@@ -26,6 +26,7 @@ mod element;
 mod fuzzing;
 pub mod plain;
 mod region;
+pub mod role;
 mod shared;
 mod wire;
 

@@ -111,7 +111,9 @@ impl Memory {
         Ok(removed)
     }
 
-    /// Hits and misses since this `Memory` was created, and what the store holds.
+    /// Hits and misses since this `Memory` was created (with those of this process's
+    /// worker processes on the same directory: see [`MemoryStats`]), and what the store
+    /// holds.
     ///
     /// # Errors
     /// When the store cannot be opened or listed.
@@ -129,9 +131,12 @@ impl Memory {
     /// ```
     pub fn stats(&self) -> Result<MemoryStats, MemoryError> {
         let entries = self.require_store()?.entries()?;
+        let (worker_hits, worker_misses) = self.worker_calls();
         Ok(MemoryStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
+            hits: self.hits.load(Ordering::Relaxed) + worker_hits,
+            misses: self.misses.load(Ordering::Relaxed) + worker_misses,
+            worker_hits,
+            worker_misses,
             entries: entries.len(),
             bytes: entries.iter().map(|e| e.size).sum(),
         })

@@ -7,12 +7,12 @@ use crate::entry::{decode_entry, encode_entry, EntryMeta, Framing, Header, Unusa
 use crate::shape::fingerprint;
 use crate::shelved::Shelved;
 use crate::store::{Key, Store};
+use crate::tally::CallOutcome;
 use crate::verify;
 use crate::warn::{line, warn};
 use crate::{FunctionId, MemoryError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -140,7 +140,7 @@ impl Memory {
     ) -> Option<R> {
         let started = Instant::now();
         let result = self.load(store, function, key)?;
-        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.count(CallOutcome::Hit);
         if self.verbose >= 2 {
             line(&format!(
                 "[Memory] Loaded {} from the cache ({:.1?})",

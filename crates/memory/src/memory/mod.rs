@@ -10,6 +10,7 @@ pub use prepared::PreparedCall;
 #[cfg(feature = "sled")]
 use crate::store::SledStore;
 use crate::store::{Bounded, DirStore, Limits, Store};
+use crate::tally::{set_last_call, CallOutcome, ParentTally, WorkerCalls};
 use crate::warn::warn;
 use crate::{FunctionId, MemoryError};
 use std::collections::HashSet;
@@ -19,12 +20,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
 
 /// What a [`Memory`] has done so far, and what its store holds.
+///
+/// The calls are those made through this `Memory` since it was created, and those that
+/// the worker processes of this process (`Backend::Processes`) made since then through a
+/// `Memory` on the same directory (counted apart in `worker_hits` and `worker_misses`,
+/// and included in `hits` and `misses`). A worker reports each call to a small file of the
+/// directory (`.tallies/<this process's id>`), so the parent sees them without asking
+/// the workers; calls of MPI ranks and of unrelated processes are not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MemoryStats {
-    /// Calls answered from the store.
+    /// Calls answered from the store, here and in worker processes.
     pub hits: u64,
-    /// Calls that had to compute (their result was then stored).
+    /// Calls that had to compute (their result was then stored), here and in worker
+    /// processes.
     pub misses: u64,
+    /// Of `hits`, those made in worker processes.
+    pub worker_hits: u64,
+    /// Of `misses`, those made in worker processes.
+    pub worker_misses: u64,
     /// Entries in the store, from every function and code version.
     pub entries: usize,
     /// Their total size in bytes.
@@ -86,6 +99,10 @@ pub struct Memory {
     cleared: Mutex<HashSet<[u8; 16]>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// The calls of this process's workers on the same directory (a parent process).
+    worker_calls: Option<WorkerCalls>,
+    /// Where this process reports its calls to its parent (a worker process).
+    parent_tally: Option<ParentTally>,
     warned: Mutex<HashSet<String>>,
 }
 
@@ -103,7 +120,13 @@ impl fmt::Debug for Memory {
 
 impl Memory {
     fn with_location(location: Location) -> Self {
+        let dir = match &location {
+            Location::Files(path) => Some(path.as_path()),
+            _ => None,
+        };
         Memory {
+            worker_calls: dir.and_then(WorkerCalls::start),
+            parent_tally: dir.and_then(ParentTally::for_worker),
             location,
             store: OnceLock::new(),
             verbose: 0,
@@ -214,6 +237,32 @@ impl Memory {
             message: "the store could not be opened when first used; create a new Memory to retry"
                 .to_owned(),
         }))
+    }
+
+    /// Counts a call's outcome: in this `Memory`, as the thread's last call, and in the
+    /// parent's tally when this process is a worker.
+    pub(crate) fn count(&self, outcome: CallOutcome) {
+        match outcome {
+            CallOutcome::Hit => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+            }
+            CallOutcome::Miss => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+            }
+            CallOutcome::Uncached => {}
+        }
+        set_last_call(outcome);
+        if let Some(tally) = &self.parent_tally {
+            tally.record(outcome);
+        }
+    }
+
+    /// The calls this process's workers made on the same directory since this `Memory`
+    /// was created.
+    pub(crate) fn worker_calls(&self) -> (u64, u64) {
+        self.worker_calls
+            .as_ref()
+            .map_or((0, 0), WorkerCalls::since_start)
     }
 
     fn warn_once(&self, message: &str) {

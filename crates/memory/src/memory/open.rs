@@ -14,7 +14,9 @@ impl Memory {
     /// it: many processes may use it at once (the workers of `Backend::Processes`, two
     /// cluster jobs on one directory, on a network file system too), it opens in constant
     /// time whatever it holds, a deleted directory is created again at the next write, and
-    /// a read-only one still serves hits. The directory is created at the first call.
+    /// a read-only one still serves hits. The directory is created at the first call, and
+    /// here already when this process is not a worker process: it holds the file where
+    /// worker processes report their calls (see [`MemoryStats`](crate::MemoryStats)).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;

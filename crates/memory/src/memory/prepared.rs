@@ -6,10 +6,10 @@ use crate::entry::{encode_entry, Framing};
 use crate::shape::fingerprint;
 use crate::shelved::Shelved;
 use crate::store::{Key, Store};
+use crate::tally::CallOutcome;
 use crate::{FunctionId, MemoryError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// A call whose key is known: the result of [`Memory::prepare`].
@@ -39,12 +39,13 @@ impl<'m> PreparedCall<'m> {
     {
         let memory = self.memory;
         let Some((store, key)) = self.target else {
+            memory.count(CallOutcome::Uncached);
             return memory.compute_logged(&self.function, compute).0;
         };
         if let Some(result) = memory.hit(store, &self.function, &key) {
             return result;
         }
-        memory.misses.fetch_add(1, Ordering::Relaxed);
+        memory.count(CallOutcome::Miss);
         let (result, took) = memory.compute_logged(&self.function, compute);
         memory.save(store, &self.function, &key, &result, took);
         result
@@ -70,7 +71,7 @@ impl<'m> PreparedCall<'m> {
         let memory = self.memory;
         let (result, took) = memory.compute_logged(&self.function, compute);
         if let Some((store, key)) = self.target {
-            memory.misses.fetch_add(1, Ordering::Relaxed);
+            memory.count(CallOutcome::Miss);
             memory.save(store, &self.function, &key, &result, took);
         }
         result
@@ -98,7 +99,7 @@ impl<'m> PreparedCall<'m> {
         let (result, took) = memory.compute_logged(&self.function, compute);
         let result = result?;
         if let Some((store, key)) = self.target {
-            memory.misses.fetch_add(1, Ordering::Relaxed);
+            memory.count(CallOutcome::Miss);
             memory.save(store, &self.function, &key, &result, took);
         }
         Ok(result)
@@ -132,12 +133,13 @@ impl<'m> PreparedCall<'m> {
     {
         let memory = self.memory;
         let Some((store, key)) = self.target else {
+            memory.count(CallOutcome::Uncached);
             return memory.compute_logged(&self.function, compute).0;
         };
         if let Some(result) = memory.hit::<T>(store, &self.function, &key) {
             return Ok(result);
         }
-        memory.misses.fetch_add(1, Ordering::Relaxed);
+        memory.count(CallOutcome::Miss);
         let (result, took) = memory.compute_logged(&self.function, compute);
         let result = result?;
         memory.save(store, &self.function, &key, &result, took);
@@ -170,6 +172,7 @@ impl<'m> PreparedCall<'m> {
         let memory = self.memory;
         let result_type = fingerprint::<T>();
         let Some((store, key)) = self.target else {
+            memory.count(CallOutcome::Uncached);
             return match memory.compute_logged(&self.function, compute).0 {
                 Ok(result) => Ok(Ok(Shelved::kept(
                     memory,
@@ -180,10 +183,10 @@ impl<'m> PreparedCall<'m> {
             };
         };
         if holds_entry(store, &key, &self.function, Some(result_type)) {
-            memory.hits.fetch_add(1, Ordering::Relaxed);
+            memory.count(CallOutcome::Hit);
             return Ok(Ok(Shelved::stored(memory, key)));
         }
-        memory.misses.fetch_add(1, Ordering::Relaxed);
+        memory.count(CallOutcome::Miss);
         let (result, took) = memory.compute_logged(&self.function, compute);
         let result = match result {
             Ok(result) => result,
@@ -221,6 +224,7 @@ impl<'m> PreparedCall<'m> {
     {
         let memory = self.memory;
         let Some((store, key)) = self.target else {
+            memory.count(CallOutcome::Uncached);
             let (result, _) = memory.compute_logged(&self.function, compute);
             return Ok(Shelved::kept(
                 memory,
@@ -229,10 +233,10 @@ impl<'m> PreparedCall<'m> {
             ));
         };
         if holds_entry(store, &key, &self.function, Some(fingerprint::<R>())) {
-            memory.hits.fetch_add(1, Ordering::Relaxed);
+            memory.count(CallOutcome::Hit);
             return Ok(Shelved::stored(memory, key));
         }
-        memory.misses.fetch_add(1, Ordering::Relaxed);
+        memory.count(CallOutcome::Miss);
         let (result, took) = memory.compute_logged(&self.function, compute);
         if memory.save(store, &self.function, &key, &result, took) {
             Ok(Shelved::stored(memory, key))

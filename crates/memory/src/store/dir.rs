@@ -491,7 +491,9 @@ impl Store for DirStore {
 
     fn clear(&self) -> Result<(), MemoryError> {
         for function in read_dir_or_empty(&self.root)? {
-            if function.is_dir() {
+            // Dot names hold the caches' own records (the size limit's totals, the
+            // workers' tallies), not entries.
+            if function.is_dir() && !file_name(&function).starts_with('.') {
                 ignore_missing(fs::remove_dir_all(&function))
                     .map_err(|source| Self::io(&function, source))?;
             }

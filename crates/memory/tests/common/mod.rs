@@ -73,17 +73,20 @@ pub fn child(role: &str, dir: &std::path::Path) -> std::process::Command {
     command
 }
 
-/// The entry files under `dir`, at any depth (not the temporary files of a write, whose
-/// names start with a dot).
+/// The entry files under `dir`, at any depth (not the temporary files of a write, nor
+/// the cache's own records: their names, or their folders', start with a dot).
 pub fn entry_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(next) = stack.pop() {
         for entry in std::fs::read_dir(next).unwrap() {
             let path = entry.unwrap().path();
+            if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+                continue;
+            }
             if path.is_dir() {
                 stack.push(path);
-            } else if !path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            } else {
                 found.push(path);
             }
         }

@@ -60,6 +60,8 @@ pub(crate) fn serve_if_invited() {
         ));
         return;
     };
+    // The cache reports this process's calls to the parent's counts from here on.
+    parmemo_shared::role::mark_worker();
     std::process::exit(serve(&channel, invitation.nonce));
 }
 
