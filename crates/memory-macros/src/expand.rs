@@ -298,6 +298,53 @@ struct HandleSpec<'a> {
     parameters: &'a [Parameter],
 }
 
+/// How the handle's methods turn their arguments into a key and into the computation's
+/// arguments.
+struct Plumbing<'a> {
+    /// The keyed parameters' names.
+    keyed: Vec<&'a Ident>,
+    /// What the computation receives: a keyed argument made owned (a clone of a borrow),
+    /// an ignored one as it came.
+    passed: Vec<TokenStream>,
+    /// The prepared call, keyed by the arguments' keys; it no longer borrows them.
+    prepared: TokenStream,
+}
+
+fn plumbing<'a>(
+    runtime: &TokenStream,
+    parameters: &'a [Parameter],
+    memory_of: &Ident,
+    identity: &Ident,
+) -> Plumbing<'a> {
+    let keyed: Vec<&Ident> = parameters
+        .iter()
+        .filter(|p| p.keyed)
+        .map(|p| &p.name)
+        .collect();
+    let passed = parameters
+        .iter()
+        .map(|p| {
+            let name = &p.name;
+            if p.keyed {
+                quote!(#runtime::Argument::into_argument(#name))
+            } else {
+                quote!(#name)
+            }
+        })
+        .collect();
+    let prepared = quote! {
+        {
+            let __parmemo_key = (#(#runtime::Argument::key(&#keyed),)*);
+            #runtime::Memory::prepare(#memory_of(), &#identity, &__parmemo_key)
+        }
+    };
+    Plumbing {
+        keyed,
+        passed,
+        prepared,
+    }
+}
+
 /// The handle type `name::cache()` returns, with the function's own parameter types.
 fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
     let HandleSpec {
@@ -312,18 +359,12 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
         fallible,
         parameters,
     } = spec;
-    let names: Vec<&Ident> = parameters.iter().map(|p| &p.name).collect();
-    let types: Vec<&Type> = parameters.iter().map(|p| &p.ty).collect();
-    let keyed: Vec<&Ident> = parameters
-        .iter()
-        .filter(|p| p.keyed)
-        .map(|p| &p.name)
-        .collect();
-    let unkeyed: Vec<&Ident> = parameters
-        .iter()
-        .filter(|p| !p.keyed)
-        .map(|p| &p.name)
-        .collect();
+    let (declared, generics) = handle_parameters(runtime, parameters);
+    let Plumbing {
+        keyed,
+        passed,
+        prepared,
+    } = plumbing(runtime, parameters, memory_of, identity);
     let handle_doc =
         format!("Operations on the stored results of [`{name}()`], with its own parameter types.");
     let recompute = if *fallible {
@@ -339,9 +380,9 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
             /// # Errors
             /// When the result cannot be serialized.
             #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-            #vis fn call_and_shelve(
+            #vis fn call_and_shelve #generics (
                 &self,
-                #(#names: #types),*
+                #(#declared),*
             ) -> ::core::result::Result<
                 ::core::result::Result<
                     #runtime::Shelved<'static, <#result as #runtime::__private::Fallible>::Ok>,
@@ -349,9 +390,8 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
                 >,
                 #runtime::MemoryError,
             > {
-                #(let _ = &#unkeyed;)*
-                let __parmemo_call = #runtime::Memory::prepare(#memory_of(), &#identity, &(#(&#keyed,)*));
-                __parmemo_call.shelve_fallible(move || #compute(#(#names),*))
+                let __parmemo_call = #prepared;
+                __parmemo_call.shelve_fallible(move || #compute(#(#passed),*))
             }
         }
     } else {
@@ -362,13 +402,12 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
             /// # Errors
             /// When the result cannot be serialized.
             #[allow(clippy::too_many_arguments)]
-            #vis fn call_and_shelve(
+            #vis fn call_and_shelve #generics (
                 &self,
-                #(#names: #types),*
+                #(#declared),*
             ) -> ::core::result::Result<#runtime::Shelved<'static, #result>, #runtime::MemoryError> {
-                #(let _ = &#unkeyed;)*
-                let __parmemo_call = #runtime::Memory::prepare(#memory_of(), &#identity, &(#(&#keyed,)*));
-                __parmemo_call.shelve(move || #compute(#(#names),*))
+                let __parmemo_call = #prepared;
+                __parmemo_call.shelve(move || #compute(#(#passed),*))
             }
         }
     };
@@ -417,10 +456,12 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
                 self.function().is_empty()
             }
 
-            /// Whether a call with these arguments would be answered from the cache.
+            /// Whether a call with these arguments would be answered from the cache. Each
+            /// argument may be borrowed (`&[f32]` for a `Vec<f32>`): nothing is cloned.
             #[allow(clippy::too_many_arguments, unused_variables)]
-            #vis fn check_call_in_cache(&self, #(#names: #types),*) -> bool {
-                self.function().check_call_in_cache(&(#(&#keyed,)*))
+            #vis fn check_call_in_cache #generics (&self, #(#declared),*) -> bool {
+                let __parmemo_key = (#(#runtime::Argument::key(&#keyed),)*);
+                self.function().check_call_in_cache(&__parmemo_key)
             }
 
             #shelve
@@ -428,13 +469,72 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
             /// Computes the result for these arguments again and stores it over the
             /// stored one (a forced refresh); a failure is returned and not stored.
             #[allow(clippy::too_many_arguments)]
-            #vis fn call(&self, #(#names: #types),*) -> #result {
-                #(let _ = &#unkeyed;)*
-                let __parmemo_call = #runtime::Memory::prepare(#memory_of(), &#identity, &(#(&#keyed,)*));
-                __parmemo_call.#recompute(move || #compute(#(#names),*))
+            #vis fn call #generics (&self, #(#declared),*) -> #result {
+                let __parmemo_call = #prepared;
+                __parmemo_call.#recompute(move || #compute(#(#passed),*))
             }
         }
     }
+}
+
+/// The lifetime that the elided lifetimes of a parameter's type get in the handle's
+/// `impl Argument<T>` parameters, where elision is not allowed.
+const HANDLE_LIFETIME: &str = "'__parmemo";
+
+/// Names the elided lifetimes of a type (`&T`, `'_`), leaving function pointer types,
+/// which elide on their own, as they are.
+struct NameElided {
+    named: bool,
+}
+
+impl syn::visit_mut::VisitMut for NameElided {
+    fn visit_type_reference_mut(&mut self, reference: &mut syn::TypeReference) {
+        if reference.lifetime.is_none() {
+            reference.lifetime = Some(syn::Lifetime::new(HANDLE_LIFETIME, Span::call_site()));
+            self.named = true;
+        }
+        syn::visit_mut::visit_type_reference_mut(self, reference);
+    }
+
+    fn visit_lifetime_mut(&mut self, lifetime: &mut syn::Lifetime) {
+        if lifetime.ident == "_" {
+            *lifetime = syn::Lifetime::new(HANDLE_LIFETIME, lifetime.span());
+            self.named = true;
+        }
+    }
+
+    fn visit_type_bare_fn_mut(&mut self, _: &mut syn::TypeBareFn) {}
+}
+
+/// How the handle takes each parameter: a keyed one as `impl Argument<T>` (the value or a
+/// borrow of it), an ignored one as written. Also the handle methods' generics: the named
+/// lifetime, when a keyed type had elided ones.
+fn handle_parameters(
+    runtime: &TokenStream,
+    parameters: &[Parameter],
+) -> (Vec<TokenStream>, TokenStream) {
+    let mut namer = NameElided { named: false };
+    let declared = parameters
+        .iter()
+        .map(|parameter| {
+            let name = &parameter.name;
+            let ty = &parameter.ty;
+            if parameter.keyed {
+                let mut with_lifetimes = ty.clone();
+                syn::visit_mut::VisitMut::visit_type_mut(&mut namer, &mut with_lifetimes);
+                quote!(#name: impl #runtime::Argument<#with_lifetimes>)
+            } else {
+                quote!(#name: #ty)
+            }
+        })
+        .collect();
+    let lifetime = syn::Lifetime::new(HANDLE_LIFETIME, Span::call_site());
+    let generics = if namer.named {
+        quote!(<#lifetime>)
+    } else {
+        quote!()
+    };
+    (declared, generics)
 }
 
 #[cfg(test)]

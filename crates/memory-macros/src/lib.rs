@@ -12,7 +12,9 @@
 //! joblib does; `#[cache(MEMORY, keep_versions)]` keeps them (a cache two builds share on
 //! purpose). Beside the function it
 //! generates `name::cache()`, a handle to the function's own entries (`clear`, `len`,
-//! `check_call_in_cache`, `call_and_shelve`, with the function's parameter types).
+//! `check_call_in_cache`, `call_and_shelve`, `call`), whose keyed parameters take the
+//! value or a borrow of it (`impl parmemo_memory::Argument<T>`: `&[f32]` for a
+//! `Vec<f32>`, `&str` for a `String`), hashed alike.
 //!
 //! The macro only turns syntax into calls on `parmemo-memory`: hashing, storage and
 //! the failure policy live there. It rejects what it cannot cache (no return value,

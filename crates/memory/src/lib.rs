@@ -68,6 +68,7 @@ pub use entry::{EntryMeta, CODEC_VERSION};
 pub mod __fuzz {
     pub use crate::fuzzing::entry;
 }
+pub use argument::Argument;
 pub use error::MemoryError;
 pub use function::CachedFunction;
 pub use identity::FunctionId;
@@ -81,6 +82,7 @@ pub use tally::{last_call, CallOutcome};
 #[doc(hidden)]
 #[path = "macro_support.rs"]
 pub mod __private;
+mod argument;
 mod compression;
 mod entry;
 mod error;

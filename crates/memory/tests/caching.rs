@@ -467,3 +467,66 @@ fn walk_files(dir: &std::path::Path) -> Vec<String> {
     }
     files
 }
+
+#[test]
+fn the_handle_takes_borrowed_arguments_and_clones_only_to_compute() {
+    static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()));
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cache(MEMORY, ignore = [note])]
+    fn robust_center(sample: Vec<f32>, label: String, trim: usize, note: &str) -> f64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        let _ = note;
+        let kept = &sample[trim..sample.len() - trim];
+        kept.iter().map(|&x| f64::from(x)).sum::<f64>() / kept.len() as f64 + label.len() as f64
+    }
+
+    let sample: Vec<f32> = (0..10_000_u16).map(f32::from).collect();
+    let label = String::from("run-1");
+    let handle = robust_center::cache();
+    // Asking takes borrows: a slice for the Vec, a &str for the String, no clone.
+    assert!(!handle.check_call_in_cache(&sample[..], "run-1", 10, "asking"));
+    let computed = robust_center(sample.clone(), label.clone(), 10, "first");
+    assert!(handle.check_call_in_cache(&sample[..], "run-1", 10, "asking"));
+    assert!(handle.check_call_in_cache(&sample, &label, 10_usize, "asking"));
+    assert!(handle.check_call_in_cache(sample.clone(), label.clone(), 10, "owned"));
+    assert!(!handle.check_call_in_cache(&sample[..], "run-2", 10, "asking"));
+    // Shelving a stored call with borrows loads it; a new one computes from clones.
+    let shelved = handle
+        .call_and_shelve(&sample, "run-1", 10, "shelve")
+        .unwrap();
+    assert_eq!(shelved.get().unwrap(), computed);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    let other = handle
+        .call_and_shelve(&sample[..100], "run-1", 10, "shelve")
+        .unwrap();
+    assert_eq!(RUNS.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        robust_center(sample[..100].to_vec(), label, 10, "x"),
+        other.get().unwrap()
+    );
+    assert_eq!(
+        RUNS.load(Ordering::SeqCst),
+        2,
+        "the shelved call's entry answered"
+    );
+    // A forced refresh with borrows recomputes.
+    assert_eq!(handle.call(&sample, "run-1", 10, "refresh"), computed);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_borrowed_parameter_takes_a_reference_to_the_owned_buffer() {
+    static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(fresh_dir()));
+    #[cache(MEMORY)]
+    fn total(values: &[u64], name: &str) -> u64 {
+        values.iter().sum::<u64>() + name.len() as u64
+    }
+    let values = vec![1_u64, 2, 3];
+    let name = String::from("ab");
+    assert_eq!(total(&values, &name), 8);
+    let handle = total::cache();
+    assert!(handle.check_call_in_cache(&values, &name));
+    assert!(handle.check_call_in_cache(&values[..], "ab"));
+    assert!(!handle.check_call_in_cache(&values[1..], "ab"));
+}
