@@ -5,7 +5,8 @@ use serde::Serialize;
 
 /// A value that stands for an argument of type `T` of a cached function: `T` itself, a
 /// borrow of it (`&T`), or the borrowed form of an owned buffer (`&[E]` or `&[E; N]` for
-/// `Vec<E>`, `&str` for `String`; `&Vec<E>` for `&[E]`). Its key is hashed exactly as `T`'s
+/// `Vec<E>`, `&str` for `String`), or what coerces to a borrowed parameter (`&Vec<E>` or
+/// `&[E; N]` for `&[E]`, `&String` for `&str`). Its key is hashed exactly as `T`'s
 /// would be, so a borrowed argument finds the entry of the owned one.
 ///
 /// The handle `name::cache()` of a `#[cache]` function takes its keyed parameters as
@@ -88,6 +89,16 @@ impl<'a, E: Serialize> Argument<&'a [E]> for &'a Vec<E> {
     type Key = [E];
     fn key(&self) -> &[E] {
         self
+    }
+    fn into_argument(self) -> &'a [E] {
+        self
+    }
+}
+
+impl<'a, E: Serialize, const N: usize> Argument<&'a [E]> for &'a [E; N] {
+    type Key = [E];
+    fn key(&self) -> &[E] {
+        &self[..]
     }
     fn into_argument(self) -> &'a [E] {
         self

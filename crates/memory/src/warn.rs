@@ -25,3 +25,15 @@ pub(crate) fn warn(message: &str) {
         line(&format!("[Memory] warning: {message}"));
     }
 }
+
+/// A size as people read it: `512 B`, `4.1 KB`, `4.1 MB`, `1.2 GB`.
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)] // a size to read, not to compute with
+    let value = bytes as f64;
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} KB", value / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", value / 1e6),
+        _ => format!("{:.1} GB", value / 1e9),
+    }
+}

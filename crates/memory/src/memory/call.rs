@@ -260,10 +260,10 @@ impl Memory {
         match store.remove_other_versions(&version) {
             Ok((0, _)) => {}
             Ok((removed, bytes)) => warn(&format!(
-                "{} changed: removed {removed} entries ({:.1} MB) of its previous versions \
+                "{} changed: removed {removed} entries ({}) of its previous versions \
                  (Memory::keep_versions(true) keeps them)",
                 function.name(),
-                bytes as f64 / 1e6
+                crate::warn::human_bytes(bytes)
             )),
             Err(err) => warn(&format!(
                 "{} changed, and the entries of its previous versions could not be removed: \
