@@ -52,10 +52,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    let entries = MEMORY
-        .stats()
-        .map(|stats| stats.entries)
-        .unwrap_or(usize::MAX);
+    let entries = MEMORY.stats().map_or(usize::MAX, |stats| stats.entries);
     let expected = match phase.as_str() {
         "first" | "changed" => (0, 30),
         "again" => (30, 0),
