@@ -76,7 +76,7 @@ pub use memory::{Memory, MemoryStats, PreparedCall};
 pub use shelved::Shelved;
 #[cfg(feature = "sled")]
 pub use store::SledStore;
-pub use store::{DirStore, Entry, EntryInfo, Key, Store};
+pub use store::{DirStore, Entry, EntryInfo, FunctionSummary, Key, Store, VersionSummary};
 pub use tally::{last_call, CallOutcome};
 
 #[doc(hidden)]

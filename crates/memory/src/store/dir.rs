@@ -40,7 +40,7 @@ use std::time::SystemTime;
 pub struct DirStore {
     root: PathBuf,
     durable: bool,
-    layout: Layout,
+    pub(super) layout: Layout,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -48,7 +48,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 const SUFFIX: &str = ".pmc";
 
 /// The file in a function's folder that names the version that last cleared the others.
-const VERSION_NOTE: &str = ".version";
+pub(super) const VERSION_NOTE: &str = ".version";
 
 /// How finely last uses are recorded: far below any eviction policy's scale, far above
 /// the time between the hits of a loop.
@@ -142,7 +142,7 @@ impl DirStore {
 
     /// Calls `visit` with the key and path of every entry whose key starts with
     /// `prefix`. A prefix that names a function reads that function's folder alone.
-    fn walk(
+    pub(super) fn walk(
         &self,
         prefix: &[u8],
         mut visit: impl FnMut(Key, &Path) -> Result<(), MemoryError>,
@@ -186,6 +186,29 @@ impl DirStore {
             }
         }
         Ok(())
+    }
+}
+
+impl DirStore {
+    /// Removes the entries of the function whose keys start with `version[..8]` but not
+    /// with all of `version`: its other code versions. Returns how many, and their bytes.
+    /// One function's entries share its folder: only that folder is read.
+    pub(super) fn remove_versions_except(
+        &self,
+        version: &[u8; 16],
+    ) -> Result<(usize, u64), MemoryError> {
+        let mut removed = (0, 0);
+        self.walk(&version[..8], |key, path| {
+            if key.as_bytes().starts_with(version) {
+                return Ok(());
+            }
+            let size = fs::metadata(path).map_or(0, |meta| meta.len());
+            ignore_missing(fs::remove_file(path)).map_err(|source| Self::io(path, source))?;
+            removed.0 += 1;
+            removed.1 += size;
+            Ok(())
+        })?;
+        Ok(removed)
     }
 }
 
@@ -447,18 +470,7 @@ impl Store for DirStore {
         if fs::read_to_string(&note).is_ok_and(|noted| noted == current) {
             return Ok((0, 0));
         }
-        // One function's entries share its folder: only that folder is read.
-        let mut removed = (0, 0);
-        self.walk(&version[..8], |key, path| {
-            if key.as_bytes().starts_with(version) {
-                return Ok(());
-            }
-            let size = fs::metadata(path).map_or(0, |meta| meta.len());
-            ignore_missing(fs::remove_file(path)).map_err(|source| Self::io(path, source))?;
-            removed.0 += 1;
-            removed.1 += size;
-            Ok(())
-        })?;
+        let removed = self.remove_versions_except(version)?;
         // Best effort: a read-only cache cannot take the note, and lists again next time.
         let _ = fs::write(&note, current);
         Ok(removed)

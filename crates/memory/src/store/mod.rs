@@ -4,6 +4,7 @@ mod bounded;
 mod dir;
 mod filesystem;
 mod layout;
+mod summary;
 
 pub(crate) use self::bounded::{Bounded, Limits};
 #[cfg(feature = "sled")]
@@ -12,6 +13,7 @@ mod sled;
 pub use self::dir::DirStore;
 #[cfg(feature = "sled")]
 pub use self::sled::SledStore;
+pub use self::summary::{FunctionSummary, VersionSummary};
 
 use crate::{FunctionId, MemoryError};
 use std::fmt;
