@@ -28,7 +28,7 @@
 //! into a new vector (`pread`, no mapping to fault in page by page), and always checked
 //! against its checksum, since it is copied anyway.
 
-use crate::store::Entry;
+use crate::store::{Entry, MAPPED_FROM};
 use crate::verify::Unchecked;
 use crate::MemoryError;
 use parmemo_shared::attach::{self, Attachment};
@@ -67,10 +67,6 @@ const ARRAY_ALIGN: usize = 4096;
 /// The alignment of a stored array in an entry too small to be mapped: arrays are copied
 /// out of it, so only the element's own alignment could matter, and 64 covers any.
 const SMALL_ARRAY_ALIGN: usize = 64;
-
-/// Entries at least this large are mapped by a store that can, rather than read: mapping
-/// costs a few system calls, reading costs a copy of every byte.
-pub(crate) const MAPPED_FROM: u64 = 1 << 20;
 
 /// Payloads smaller than this are never compressed: too little to gain.
 const COMPRESS_ABOVE: usize = 4096;

@@ -254,7 +254,7 @@ fn read_dir_or_empty(dir: &Path) -> Result<Vec<PathBuf>, MemoryError> {
 
 /// Entries at least this large are mapped rather than read (their arrays are
 /// page-aligned in the file for it).
-const MAP_ABOVE: u64 = crate::entry::MAPPED_FROM;
+const MAP_ABOVE: u64 = super::MAPPED_FROM;
 
 impl DirStore {
     /// The entry under `key`, mapped when it has at least `map_above` bytes.

@@ -20,6 +20,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+/// Entries at least this large are mapped by a store that can, rather than read: mapping
+/// costs a few system calls, reading costs a copy of every byte. The entry format aligns
+/// arrays to pages only in entries this large.
+pub(crate) const MAPPED_FROM: u64 = 1 << 20;
+
 /// The key of one cached call: the function's name digest (8 bytes), its code and codec
 /// version (8 bytes), and the XXH3-128 of its arguments (16 bytes).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
