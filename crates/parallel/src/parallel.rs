@@ -222,13 +222,15 @@ impl<B: ExecutionBackend, T> Parallel<B, T> {
     }
 
     /// Draws an indicatif progress bar with elapsed time and an estimate of what remains
-    /// (feature `progress`), where [`verbose`](Self::verbose) would print lines: on stderr
-    /// when it is a terminal; a log file or a batch job's output gets the lines. The bar
-    /// ends with joblib's closing line. Only the `Parallel`s that ask for it draw one, so
-    /// a crate enabling the feature changes no other crate's output.
+    /// (feature `progress`): on stderr when it is a terminal; a log file or a batch job's
+    /// output gets joblib's progress lines instead. The bar ends with joblib's closing
+    /// line. Asking for it is enough: without [`verbose`](Self::verbose), it reports as
+    /// `verbose(1)` would (a higher level set before or after is kept). Only the
+    /// `Parallel`s that ask for it draw one, so a crate enabling the feature changes no
+    /// other crate's output.
     ///
     /// ```
-    /// let p = parmemo_parallel::Parallel::new().verbose(1).progress_bar();
+    /// let p = parmemo_parallel::Parallel::new().progress_bar();
     /// # let p = p.log_to(std::io::sink());
     /// assert_eq!(p.map(|x: u8| x, [1])?, [1]);
     /// # Ok::<(), parmemo_parallel::Error>(())
@@ -237,6 +239,8 @@ impl<B: ExecutionBackend, T> Parallel<B, T> {
     #[cfg_attr(docsrs, doc(cfg(feature = "progress")))]
     pub fn progress_bar(mut self) -> Self {
         self.log = LogSink::Bar;
+        // A bar asked for and nothing drawn was the surprise: the bar implies a level.
+        self.verbose = Some(self.verbose.unwrap_or(0).max(1));
         self
     }
 

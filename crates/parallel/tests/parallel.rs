@@ -395,3 +395,19 @@ fn tasks_may_borrow_from_the_caller() {
     let expected: Vec<f64> = (1..=50).map(|n| f64::from(n - 1) / 2.0).collect();
     assert_eq!(means, expected);
 }
+
+#[cfg(feature = "progress")]
+#[test]
+fn a_progress_bar_alone_reports_progress() {
+    // No `verbose`: asking for the bar is enough. Outside a terminal (here, a writer),
+    // the bar is joblib's lines.
+    let log = Captured::default();
+    Parallel::new()
+        .n_jobs(2)
+        .progress_bar()
+        .log_to(log.clone())
+        .map(|x: u32| x + 1, 0..40)
+        .unwrap();
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("Done  40 out of  40"), "{text}");
+}

@@ -27,7 +27,7 @@ const EXIT_GRACE: Duration = Duration::from_millis(500);
 /// What the harness of a test binary needs to run only the worker entry point (see
 /// `enable_test_support!`), for platforms where no constructor recognises workers
 /// before `main`; a program that serves before `main` or in `init()` never parses them.
-const WORKER_ARGUMENTS: [&str; 5] = [
+const TEST_WORKER_ARGUMENTS: [&str; 5] = [
     "--exact",
     "__parmemo_worker_entry",
     "--ignored",
@@ -82,7 +82,9 @@ impl Worker {
         let mut command = Command::new(running_image());
         command
             .arg0(program_name())
-            .args(WORKER_ARGUMENTS)
+            .args(worker_arguments(
+                &std::env::current_exe().unwrap_or_default(),
+            ))
             .env(WORKER_VARIABLE, invitation.to_string())
             .stdin(Stdio::null());
         // SAFETY: the closure runs in the forked child before `exec`; it allocates
@@ -301,6 +303,34 @@ fn running_image() -> PathBuf {
     }
 }
 
+/// The arguments a worker starts with: a test binary's harness flags in a test binary,
+/// else one marker, so that `ps` shows an ordinary program's workers as
+/// `prog --parmemo-worker`, not with a test runner's flags (the worker is recognised by
+/// its environment before `main`, or by `init()`, never by its arguments).
+fn worker_arguments(image: &std::path::Path) -> &'static [&'static str] {
+    if is_test_binary(image) {
+        &TEST_WORKER_ARGUMENTS
+    } else {
+        &["--parmemo-worker"]
+    }
+}
+
+/// Whether `image` is a test (or bench) binary as cargo builds them:
+/// `target/<profile>/deps/<name>-<16 hex digits>`. Programs (`target/<profile>/<name>`),
+/// examples (`.../examples/<name>`) and installed binaries are not.
+fn is_test_binary(image: &std::path::Path) -> bool {
+    let in_deps = image
+        .parent()
+        .and_then(std::path::Path::file_name)
+        .is_some_and(|folder| folder == "deps");
+    let hashed = image
+        .file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.rsplit_once('-'))
+        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    in_deps && hashed
+}
+
 /// The name the worker shows in `ps`: the program's.
 fn program_name() -> std::ffi::OsString {
     std::env::current_exe().map_or_else(
@@ -346,6 +376,30 @@ mod tests {
         let child = Command::new("sleep").arg("30").spawn().unwrap();
         let (ours, theirs) = UnixStream::pair().unwrap();
         (child, ours, theirs)
+    }
+
+    #[test]
+    fn only_test_binaries_get_the_harness_flags() {
+        use std::path::Path;
+        let test = Path::new("/w/target/debug/deps/processes-0123456789abcdef");
+        assert_eq!(worker_arguments(test), TEST_WORKER_ARGUMENTS);
+        assert!(
+            is_test_binary(&std::env::current_exe().unwrap()),
+            "this one is"
+        );
+        for program in [
+            "/w/target/release/sweep",
+            "/w/target/release/examples/processes",
+            "/usr/local/bin/sweep",
+            "/w/target/debug/deps/not-a-hash",
+            "/w/target/debug/deps/libthing-0123456789abcdef.so.x/y",
+        ] {
+            assert_eq!(
+                worker_arguments(Path::new(program)),
+                ["--parmemo-worker"],
+                "{program}"
+            );
+        }
     }
 
     fn refused(result: Result<(), StartError>) -> String {
