@@ -232,7 +232,8 @@ impl Memory {
     ///
     /// An entry another process used since this one last saw it counts as used then, so
     /// it is not the one removed. A result larger than the limit is removed right after
-    /// it is stored.
+    /// it is stored. The view of the entries by last use costs about 150 bytes of memory
+    /// per entry (150 MB for a million entries).
     ///
     /// ```
     /// use parmemo_memory::{FunctionId, Memory};
