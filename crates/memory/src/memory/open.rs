@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 impl Memory {
-    /// A cache in directory `dir`, one file per entry ([`DirStore`]), as joblib keeps
+    /// A cache in directory `dir`, one file per entry (`DirStore`), as joblib keeps
     /// it: many processes may use it at once (the workers of `Backend::Processes`, two
     /// cluster jobs on one directory, on a network file system too), it opens in constant
     /// time whatever it holds, a deleted directory is created again at the next write, and
     /// a read-only one still serves hits. The directory is created at the first call, and
     /// here already when this process is not a worker process: it holds the file where
-    /// worker processes report their calls (see [`MemoryStats`](crate::MemoryStats)).
+    /// worker processes report their calls (see [`stats`](Self::stats)).
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -295,7 +295,7 @@ impl Memory {
 
     /// Whether each stored result is synced to the disk before the call returns (an
     /// `fdatasync` per miss), so that it survives a power loss; see
-    /// [`DirStore::durable`](crate::DirStore::durable). Off by default, which makes a miss of a small result several
+    /// `DirStore::durable`. Off by default, which makes a miss of a small result several
     /// times cheaper: after a power loss an entry the kernel had not written back is
     /// missing or reads as damaged (every entry is checksummed), so it is computed again,
     /// never served wrong. Entries of 1 MiB or more, which hits map, are synced either
