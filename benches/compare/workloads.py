@@ -338,12 +338,25 @@ def versions():
     }
 
 
+def miss_round(location, start):
+    """1 000 misses of a small result in a fresh joblib.Memory at `location`; prints the
+    seconds per miss. run.sh alternates these rounds with parmemo's, so that both sides
+    meet the disk in the same state."""
+    cached = joblib.Memory(location, verbose=0).cache(small_result)
+    started = time.perf_counter()
+    for i in range(start, start + 1000):
+        cached(i)
+    print(f"{(time.perf_counter() - started) / 1000:.9f}")
+
+
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "data" and len(sys.argv) == 3:
         make_data(sys.argv[2])
     elif command == "run" and len(sys.argv) == 4:
         run(sys.argv[2], sys.argv[3])
+    elif command == "miss-round" and len(sys.argv) == 4:
+        miss_round(sys.argv[2], int(sys.argv[3]))
     elif command == "versions":
         print(" ".join(f"{k} {v}" for k, v in versions().items()))
     else:

@@ -3,6 +3,7 @@
 //! ```text
 //! parmemo-compare run DATA_DIR OUT_DIR      # the workloads, on the Python side's inputs
 //! parmemo-compare chart RATIOS_TSV OUT_SVG  # the ratios as a bar chart, log scale
+//! parmemo-compare miss-round DIR START      # seconds per miss of 1 000 small results
 //! ```
 
 mod big_data;
@@ -12,7 +13,8 @@ mod workloads;
 use std::path::Path;
 use workloads::Failure;
 
-const USAGE: &str = "usage: parmemo-compare run DATA_DIR OUT_DIR | chart RATIOS_TSV OUT_SVG";
+const USAGE: &str = "usage: parmemo-compare run DATA_DIR OUT_DIR | chart RATIOS_TSV OUT_SVG \
+                     | miss-round DIR START";
 
 fn main() -> Result<(), Failure> {
     // First: in the worker processes of `Backend::Processes`, this serves tasks.
@@ -22,6 +24,11 @@ fn main() -> Result<(), Failure> {
         [command, data, out] if command == "run" => workloads::run(Path::new(data), Path::new(out)),
         [command, ratios, svg] if command == "chart" => {
             chart::draw(Path::new(ratios), Path::new(svg))
+        }
+        [command, dir, start] if command == "miss-round" => {
+            let seconds = workloads::miss_round(Path::new(dir), start.parse()?)?;
+            println!("{seconds:.9}");
+            Ok(())
         }
         _ => Err(USAGE.into()),
     }

@@ -243,6 +243,22 @@ fn caching(data: &Path, out: &Path, recorder: &mut Recorder) -> Result<(), Failu
     Ok(())
 }
 
+/// 1 000 misses of a small result in a cache at `dir`, in seconds per miss: one round of
+/// the alternated measurement of `run.sh` (the disk's cost of creating a file drifts
+/// over minutes, so the two sides' rounds take turns).
+pub fn miss_round(dir: &Path, start: u64) -> Result<f64, Failure> {
+    if LOCATION.set(dir.to_owned()).is_err() {
+        return Err("the cache's location was set twice".into());
+    }
+    let started = Instant::now();
+    let total: f64 = (start..start + 1000)
+        .map(|i| small_result(i).iter().sum::<f64>())
+        .sum();
+    let seconds = started.elapsed().as_secs_f64() / 1000.0;
+    std::hint::black_box(total);
+    Ok(seconds)
+}
+
 /// A result of about 100 bytes: what the miss of a small result costs is the store.
 #[parmemo::cache(MEMORY)]
 fn small_result(i: u64) -> Vec<f64> {
