@@ -145,8 +145,10 @@ impl Memory {
     /// The cache's directory (`None` for a store given to [`with_store`](Self::with_store)).
     ///
     /// ```
-    /// let memory = parmemo_memory::Memory::new("/tmp/somewhere");
-    /// assert_eq!(memory.location(), Some(std::path::Path::new("/tmp/somewhere")));
+    /// let dir = tempfile::tempdir()?;
+    /// let memory = parmemo_memory::Memory::new(dir.path().join("cache"));
+    /// assert_eq!(memory.location(), Some(dir.path().join("cache").as_path()));
+    /// # Ok::<(), std::io::Error>(())
     /// ```
     #[must_use]
     pub fn location(&self) -> Option<&Path> {
