@@ -9,7 +9,7 @@
 //! cargo run --example cache -- <dir> clear-stale [<function>]  # every function, or one
 //! ```
 
-use parmemo::memory::{DirStore, FunctionSummary, Store};
+use parmemo::memory::{DirStore, FunctionSummary};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -44,9 +44,8 @@ fn run(dir: &std::path::Path, rest: &[String]) -> Result<(), String> {
         }
         [command, query] if command == "clear" => {
             let function = find(&functions, query)?;
-            let digest = hex_bytes(&function.digest)?;
             let removed = store
-                .remove_prefix(&digest)
+                .clear_function(function)
                 .map_err(|err| err.to_string())?;
             println!("removed {removed} entries of {}", function.name);
             Ok(())
@@ -126,17 +125,6 @@ fn print_table(functions: &[FunctionSummary]) {
     let total: u64 = functions.iter().map(FunctionSummary::bytes).sum();
     let entries: usize = functions.iter().map(FunctionSummary::entries).sum();
     println!("{entries} entries, {} in all", human(total));
-}
-
-fn hex_bytes(hex: &str) -> Result<Vec<u8>, String> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|at| {
-            hex.get(at..at + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .ok_or_else(|| format!("{hex} is not a digest"))
-        })
-        .collect()
 }
 
 fn human(bytes: u64) -> String {

@@ -3,7 +3,7 @@
 
 use super::filesystem::shared_file_system;
 use super::layout::Layout;
-use super::{hex, Entry, EntryInfo, Key, Store};
+use super::{hex, unhex, Entry, EntryInfo, Key, Store};
 use crate::{FunctionId, MemoryError};
 use std::fs::{self, File};
 use std::io::{ErrorKind, IoSlice, Read, Write};
@@ -145,9 +145,8 @@ impl DirStore {
     pub(super) fn walk(
         &self,
         prefix: &[u8],
-        mut visit: impl FnMut(Key, &Path) -> Result<(), MemoryError>,
+        visit: impl FnMut(Key, &Path) -> Result<(), MemoryError>,
     ) -> Result<(), MemoryError> {
-        let wanted = hex(prefix);
         let folders = match <[u8; 8]>::try_from(prefix.get(..8).unwrap_or(&[])) {
             Ok(name) => self
                 .layout
@@ -160,12 +159,22 @@ impl DirStore {
                 .scan()
                 .map_err(|source| Self::io(&self.root, source))?,
         };
+        Self::walk_folders(&folders, prefix, visit)
+    }
+
+    /// [`walk`](Self::walk) over the given function folders, each with its name digest.
+    pub(super) fn walk_folders(
+        folders: &[([u8; 8], PathBuf)],
+        prefix: &[u8],
+        mut visit: impl FnMut(Key, &Path) -> Result<(), MemoryError>,
+    ) -> Result<(), MemoryError> {
+        let wanted = hex(prefix);
         for (name, function) in folders {
-            let function_hex = hex(&name);
+            let function_hex = hex(name);
             if !prefix_matches(&function_hex, &wanted) {
                 continue;
             }
-            for shard in read_dir_or_empty(&function)? {
+            for shard in read_dir_or_empty(function)? {
                 // A function's folder holds its shards, and the note of its last version.
                 if file_name(&shard).starts_with('.') {
                     continue;
@@ -232,14 +241,7 @@ fn file_name(path: &Path) -> String {
 }
 
 fn parse_key(hex_key: &str) -> Option<Key> {
-    if hex_key.len() != 64 {
-        return None;
-    }
-    let mut key = [0; 32];
-    for (byte, pair) in key.iter_mut().zip(hex_key.as_bytes().chunks_exact(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    Some(Key(key))
+    unhex(hex_key).map(Key)
 }
 
 /// The entries of a directory; a directory that does not exist (another process just
@@ -309,7 +311,6 @@ fn write_entry(mut file: File, parts: &[&[u8]], sync: bool) -> std::io::Result<(
     let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|part| IoSlice::new(part)).collect();
     let mut remaining = &mut slices[..];
     let len: u64 = parts.iter().map(|part| part.len() as u64).sum();
-    IoSlice::advance_slices(&mut remaining, 0);
     while !remaining.is_empty() {
         match file.write_vectored(remaining) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),

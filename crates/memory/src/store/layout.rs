@@ -10,7 +10,7 @@
 //! written before the layout had names keep their entries in `<digest>/` at the top: a
 //! named function's old folder is moved to its readable place the first time it is named.
 
-use super::hex;
+use super::{hex, unhex};
 use std::collections::HashMap;
 use std::fs;
 use std::io::ErrorKind;
@@ -131,14 +131,7 @@ pub(super) fn digest_of(folder_name: &str) -> Option<[u8; 8]> {
         Some((_, digest)) => digest,
         None => folder_name,
     };
-    if digest.len() != 16 {
-        return None;
-    }
-    let mut bytes = [0; 8];
-    for (byte, pair) in bytes.iter_mut().zip(digest.as_bytes().chunks_exact(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    Some(bytes)
+    unhex(digest)
 }
 
 fn scan_into(

@@ -62,6 +62,19 @@ impl fmt::Debug for Key {
     }
 }
 
+/// The `N` bytes spelled by `text`, exactly `2 * N` hex digits; `None` for anything else
+/// (what the store reads back from its own file and folder names).
+pub(crate) fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut bytes = [0; N];
+    for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(bytes)
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
     bytes

@@ -3,7 +3,7 @@
 //! a function other than its latest).
 
 use super::dir::VERSION_NOTE;
-use super::{hex, DirStore, Key};
+use super::{hex, DirStore, Key, Store};
 use crate::MemoryError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,8 @@ pub struct FunctionSummary {
     pub folder: PathBuf,
     /// Its code versions, the latest first.
     pub versions: Vec<VersionSummary>,
+    /// The digest's bytes, which the clearing methods remove by.
+    name_digest: [u8; 8],
 }
 
 /// The entries of one code version of a function.
@@ -37,6 +39,8 @@ pub struct VersionSummary {
     /// Whether it is the function's latest version: the one that last stored a result
     /// (as the function's folder records), or the most recently used without a record.
     pub latest: bool,
+    /// The version's bytes.
+    version_bytes: [u8; 8],
 }
 
 impl FunctionSummary {
@@ -93,19 +97,24 @@ impl DirStore {
         let mut functions = Vec::new();
         for (digest, folder) in folders {
             let mut versions: BTreeMap<[u8; 8], VersionSummary> = BTreeMap::new();
-            self.walk(&digest, |key, path| {
+            // This folder alone: an unnamed folder left beside the named one (a move that
+            // failed) is its own line, not counted twice.
+            let this_folder = [(digest, folder)];
+            Self::walk_folders(&this_folder, &digest, |key, path| {
                 let Ok(meta) = std::fs::metadata(path) else {
                     return Ok(());
                 };
                 let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                let version_bytes = version_of(&key);
                 let version = versions
-                    .entry(version_of(&key))
+                    .entry(version_bytes)
                     .or_insert_with(|| VersionSummary {
-                        version: hex(&version_of(&key)),
+                        version: hex(&version_bytes),
                         entries: 0,
                         bytes: 0,
                         last_used: SystemTime::UNIX_EPOCH,
                         latest: false,
+                        version_bytes,
                     });
                 version.entries += 1;
                 version.bytes += meta.len();
@@ -116,6 +125,7 @@ impl DirStore {
             if versions.is_empty() {
                 continue;
             }
+            let [(digest, folder)] = this_folder;
             mark_latest(&mut versions, &folder);
             versions.sort_by_key(|version| (!version.latest, std::cmp::Reverse(version.last_used)));
             functions.push(FunctionSummary {
@@ -123,6 +133,7 @@ impl DirStore {
                 digest: hex(&digest),
                 folder,
                 versions,
+                name_digest: digest,
             });
         }
         functions.sort_by(|a, b| a.name.cmp(&b.name));
@@ -139,17 +150,17 @@ impl DirStore {
             return Ok((0, 0));
         };
         let mut prefix = [0; 16];
-        for (byte, pair) in prefix.iter_mut().zip(
-            format!("{}{}", function.digest, latest.version)
-                .as_bytes()
-                .chunks(2),
-        ) {
-            *byte = std::str::from_utf8(pair)
-                .ok()
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .unwrap_or(0);
-        }
+        prefix[..8].copy_from_slice(&function.name_digest);
+        prefix[8..].copy_from_slice(&latest.version_bytes);
         self.remove_versions_except(&prefix)
+    }
+
+    /// Removes every entry of `function`, all versions; returns how many.
+    ///
+    /// # Errors
+    /// [`MemoryError::Io`] when an entry cannot be removed.
+    pub fn clear_function(&self, function: &FunctionSummary) -> Result<usize, MemoryError> {
+        self.remove_prefix(&function.name_digest)
     }
 }
 
@@ -193,4 +204,52 @@ fn name_of(root: &Path, folder: &Path) -> String {
         }
     }
     parts.join("::")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FunctionId, Memory};
+    use std::sync::Arc;
+
+    static FIT: FunctionId = FunctionId::new("c::fits", "center", 1);
+
+    #[test]
+    fn an_unnamed_folder_left_beside_the_named_one_is_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(DirStore::open(dir.path()).unwrap());
+        let memory = Memory::with_store(store.clone());
+        memory.call(&FIT, &1_u8, || 1_u8);
+        memory.call(&FIT, &2_u8, || 2_u8);
+        // What a move that failed leaves: one entry still in `<digest>/<shard>/`.
+        let key = FIT.key(&3_u8).unwrap();
+        let named = store.path_of(&FIT.key(&1_u8).unwrap());
+        let unnamed = dir
+            .path()
+            .join(hex(&key.as_bytes()[..8]))
+            .join(hex(&key.as_bytes()[16..17]));
+        std::fs::create_dir_all(&unnamed).unwrap();
+        std::fs::copy(
+            named,
+            unnamed.join(format!("{}.pmc", hex(&key.as_bytes()[8..]))),
+        )
+        .unwrap();
+        let functions = store.functions().unwrap();
+        let counts: Vec<(String, usize)> = functions
+            .iter()
+            .map(|function| (function.name.clone(), function.entries()))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("c::fits::center".to_owned(), 2),
+                (hex(&key.as_bytes()[..8]), 1)
+            ]
+        );
+        assert_eq!(
+            store.clear_function(&functions[0]).unwrap(),
+            3,
+            "both folders"
+        );
+    }
 }
