@@ -333,15 +333,13 @@ impl Shared {
         self.requests.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Asks the keeper for a round, unless one is asked for already; returns the round
-    /// that will answer.
-    fn wake_keeper(&self) -> u64 {
+    /// Asks the keeper for a round, unless one is asked for already.
+    fn wake_keeper(&self) {
         let mut requests = self.requests();
         if requests.asked == requests.done {
             requests.asked += 1;
             self.signal.notify_all();
         }
-        requests.asked
     }
 
     /// Adds this process's pending changes to the shared totals.
@@ -711,15 +709,20 @@ mod tests {
         Key(key)
     }
 
-    #[test]
-    fn the_view_evicts_the_oldest_first_and_the_ledger_follows() {
+    /// A file store in a fresh directory, and a bound on it with its totals there.
+    fn bounded(limits: Limits) -> (tempfile::TempDir, Arc<DirStore>, Bounded) {
         let dir = tempfile::tempdir().unwrap();
         let inner = Arc::new(DirStore::open(dir.path()).unwrap());
-        let limits = Limits {
+        let bounded = Bounded::new(inner.clone(), limits, Some(dir.path()));
+        (dir, inner, bounded)
+    }
+
+    #[test]
+    fn the_view_evicts_the_oldest_first_and_the_ledger_follows() {
+        let (dir, inner, bounded) = bounded(Limits {
             items: Some(3),
             ..Limits::default()
-        };
-        let bounded = Bounded::new(inner.clone(), limits, Some(dir.path()));
+        });
         for n in 0..5 {
             bounded.put(&key(n), &[n; 10]).unwrap();
         }
@@ -735,13 +738,10 @@ mod tests {
 
     #[test]
     fn an_entry_used_since_the_view_saw_it_stays() {
-        let dir = tempfile::tempdir().unwrap();
-        let inner = Arc::new(DirStore::open(dir.path()).unwrap());
-        let limits = Limits {
+        let (_dir, inner, bounded) = bounded(Limits {
             items: Some(2),
             ..Limits::default()
-        };
-        let bounded = Bounded::new(inner.clone(), limits, Some(dir.path()));
+        });
         bounded.put(&key(0), b"zero").unwrap();
         bounded.put(&key(1), b"one").unwrap();
         std::thread::sleep(Duration::from_millis(20));
@@ -758,14 +758,11 @@ mod tests {
 
     #[test]
     fn the_view_and_the_totals_agree_while_listings_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let inner = Arc::new(DirStore::open(dir.path()).unwrap());
         let limit = 40 * 1024;
-        let limits = Limits {
+        let (dir, inner, bounded) = bounded(Limits {
             bytes: Some(limit),
             ..Limits::default()
-        };
-        let bounded = Bounded::new(inner.clone(), limits, Some(dir.path()));
+        });
         let used = key(200);
         bounded.put(&used, &[2; 928]).unwrap();
         // Listings start every 22 writes here (half the limit), and run while the writes
