@@ -300,9 +300,9 @@ struct HandleSpec<'a> {
 
 /// How the handle's methods turn their arguments into a key and into the computation's
 /// arguments.
-struct Plumbing<'a> {
-    /// The keyed parameters' names.
-    keyed: Vec<&'a Ident>,
+struct Plumbing {
+    /// The tuple of the keyed arguments' keys: what a call's key is hashed from.
+    key: TokenStream,
     /// What the computation receives: a keyed argument made owned (a clone of a borrow),
     /// an ignored one as it came.
     passed: Vec<TokenStream>,
@@ -310,12 +310,12 @@ struct Plumbing<'a> {
     prepared: TokenStream,
 }
 
-fn plumbing<'a>(
+fn plumbing(
     runtime: &TokenStream,
-    parameters: &'a [Parameter],
+    parameters: &[Parameter],
     memory_of: &Ident,
     identity: &Ident,
-) -> Plumbing<'a> {
+) -> Plumbing {
     let keyed: Vec<&Ident> = parameters
         .iter()
         .filter(|p| p.keyed)
@@ -332,14 +332,15 @@ fn plumbing<'a>(
             }
         })
         .collect();
+    let key = quote!((#(#runtime::Argument::key(&#keyed),)*));
     let prepared = quote! {
         {
-            let __parmemo_key = (#(#runtime::Argument::key(&#keyed),)*);
+            let __parmemo_key = #key;
             #runtime::Memory::prepare(#memory_of(), &#identity, &__parmemo_key)
         }
     };
     Plumbing {
-        keyed,
+        key,
         passed,
         prepared,
     }
@@ -361,7 +362,7 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
     } = spec;
     let (declared, generics) = handle_parameters(runtime, parameters);
     let Plumbing {
-        keyed,
+        key,
         passed,
         prepared,
     } = plumbing(runtime, parameters, memory_of, identity);
@@ -460,7 +461,7 @@ fn handle_items(spec: &HandleSpec<'_>) -> TokenStream {
             /// argument may be borrowed (`&[f32]` for a `Vec<f32>`): nothing is cloned.
             #[allow(clippy::too_many_arguments, unused_variables)]
             #vis fn check_call_in_cache #generics (&self, #(#declared),*) -> bool {
-                let __parmemo_key = (#(#runtime::Argument::key(&#keyed),)*);
+                let __parmemo_key = #key;
                 self.function().check_call_in_cache(&__parmemo_key)
             }
 
