@@ -58,7 +58,7 @@ pub use delayed::{delayed, Delayed};
 pub use engine::BatchSize;
 pub use error::{Error, TaskError};
 pub use jobs::available_cores;
-pub use parallel::{Backend, Parallel};
+pub use parallel::{Backend, Parallel, Settled};
 pub use results::{RunIter, RunUnordered};
 pub use timing::{Timed, Untimed};
 

@@ -27,6 +27,9 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod settled;
+pub use settled::Settled;
+
 /// The backends by name, for [`Parallel::backend`]: `Backend::Threads` (the default),
 /// `Backend::Sequential`, `Backend::Processes` (worker processes: crash isolation, hard
 /// timeouts) and, with the feature `mpi`, `Backend::Mpi` (the ranks of an MPI job).
@@ -332,6 +335,7 @@ impl<B: ExecutionBackend, T> Parallel<B, T> {
             timeout,
             verbose: self.verbose.or(scope.verbose).unwrap_or(0),
             log: self.log.clone(),
+            settled: false,
         })
     }
 }

@@ -28,7 +28,8 @@ impl<R> Batches<R> {
         }
         match self.source.next_event() {
             Some(Event::Results { start, results }) => Some(Ok((start, results))),
-            Some(Event::Failed(error)) => {
+            // Streams are never settled; should one be, its first failure ends it.
+            Some(Event::Failed(error) | Event::Settled { error, .. }) => {
                 self.over = true;
                 self.source.stop();
                 Some(Err(error))

@@ -49,7 +49,7 @@ fn main() {
         eprintln!("the crash run returned: {outcome:?}");
         std::process::exit(0);
     }
-    let checks: [Check; 12] = [
+    let checks: [Check; 13] = [
         (
             "results_come_back_in_input_order",
             results_come_back_in_input_order,
@@ -79,6 +79,10 @@ fn main() {
         (
             "ranks_held_by_overrun_work_count_against_the_timeout",
             ranks_held_by_overrun_work_count_against_the_timeout,
+        ),
+        (
+            "settled_outcomes_keep_every_other_result",
+            settled_outcomes_keep_every_other_result,
         ),
     ];
     let mut failed = 0;
@@ -453,6 +457,42 @@ fn ranks_held_by_overrun_work_count_against_the_timeout() -> Result<(), String> 
         // One process: local threads, where the first run waited for its tasks.
         expect(second == Ok(vec![0]), || format!("got {second:?}"))?;
     }
+    Ok(())
+}
+
+/// Panics on 3, oversleeps on 5, refuses 7.
+fn fragile(x: u32) -> Result<u32, String> {
+    match x {
+        3 => panic!("three is cursed"),
+        5 => std::thread::sleep(Duration::from_millis(1200)),
+        7 => return Err("seven is refused".to_owned()),
+        _ => {}
+    }
+    Ok(x * 2)
+}
+
+fn settled_outcomes_keep_every_other_result() -> Result<(), String> {
+    let settled = Parallel::new()
+        .backend(Backend::Mpi)
+        .timeout(Duration::from_millis(400))
+        .try_map_settled(fragile, 0..20u32)
+        .map_err(|err| err.to_string())?;
+    for (index, outcome) in settled.iter().enumerate() {
+        let fine = match index {
+            3 => {
+                matches!(outcome, Err(Error::Task { index: 3, message, .. }) if message.contains("cursed"))
+            }
+            5 => outcome == &Err(Error::Timeout { index: 5 }),
+            7 => outcome.as_ref().is_err_and(|err| {
+                err.task_error::<String>()
+                    .is_some_and(|e| e == "seven is refused")
+            }),
+            _ => outcome == &Ok(2 * u32::try_from(index).unwrap_or(0)),
+        };
+        expect(fine, || format!("task {index}: {outcome:?}"))?;
+    }
+    // The rank held by task 5 ends it before the job does.
+    std::thread::sleep(Duration::from_secs(1));
     Ok(())
 }
 

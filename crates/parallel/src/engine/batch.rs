@@ -40,6 +40,10 @@ pub(crate) struct RunState {
     cancelled: AtomicBool,
     epoch: Instant,
     timeout: Option<Duration>,
+    /// Tasks past their timeout that a settled run stopped waiting for but that still
+    /// hold a thread (threads cannot be stopped): what tells a run's spawner that its
+    /// pool has no free thread left.
+    held: AtomicUsize,
 }
 
 impl RunState {
@@ -48,7 +52,23 @@ impl RunState {
             cancelled: AtomicBool::new(false),
             epoch: Instant::now(),
             timeout,
+            held: AtomicUsize::new(0),
         }
+    }
+
+    /// One more task past its timeout still holds a thread.
+    pub(crate) fn hold(&self) {
+        self.held.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A task past its timeout ended and gave its thread back.
+    pub(crate) fn release(&self) {
+        self.held.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// How many threads tasks past their timeout still hold.
+    pub(crate) fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
     }
 
     pub(crate) fn cancel(&self) {
@@ -147,6 +167,10 @@ pub(crate) enum Outcome<R> {
     /// No worker process could be started.
     #[cfg_attr(not(feature = "processes"), allow(dead_code))] // made by worker processes only
     NoWorker { message: String },
+    /// A settled batch whose worker died, rerun one task at a time: each task's own
+    /// outcome, in order.
+    #[cfg_attr(not(feature = "processes"), allow(dead_code))] // made by worker processes only
+    Singles(Vec<Outcome<R>>),
 }
 
 /// A batch's report to the dispatcher.
@@ -306,6 +330,22 @@ fn run_timed<J, R>(
         }
     }
     None
+}
+
+/// A settled task's outcome, caught where it ran (its panic too): the task itself never
+/// fails its batch, so the batch goes on to its other tasks.
+#[allow(clippy::unnecessary_wraps)] // the shape of every task's runner
+pub(crate) fn settle<R>(
+    task: impl FnOnce() -> Result<R, Failure>,
+) -> TaskResult<Result<R, Failure>> {
+    Ok(
+        catch_unwind(AssertUnwindSafe(task)).unwrap_or_else(|payload| {
+            let message = panic_message(payload.as_ref());
+            // As in `run_batch`: a payload whose `Drop` panics is leaked, not dropped.
+            std::mem::forget(payload);
+            Err(Failure::from(message))
+        }),
+    )
 }
 
 /// The text of a panic, as `std` prints it.

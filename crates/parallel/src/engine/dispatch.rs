@@ -11,6 +11,7 @@ use super::sizing::BatchSize;
 use super::sizing::{BatchSizer, BatchTarget};
 use crate::progress::{LogSink, Progress};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,9 @@ pub(crate) struct Plan {
     pub(crate) timeout: Option<Duration>,
     pub(crate) verbose: u8,
     pub(crate) log: LogSink,
+    /// A settled run (`map_settled`): a task that fails, overruns or kills its worker
+    /// is an outcome of its own ([`Event::Settled`]) and the run goes on.
+    pub(crate) settled: bool,
 }
 
 /// A callback that runs its argument inside something of the layer above (a
@@ -67,6 +71,9 @@ pub(crate) enum Event<R> {
     Results { start: usize, results: Vec<R> },
     /// The first failure observed: the run stops.
     Failed(crate::Error),
+    /// In a settled run: task `index` has no result, for the reason `error` gives; the
+    /// run goes on.
+    Settled { index: usize, error: crate::Error },
 }
 
 /// How long a waiting dispatcher sleeps at most before it looks at the clocks again.
@@ -75,6 +82,7 @@ const TIMEOUT_POLL: Duration = Duration::from_millis(10);
 /// help with: short, so that it returns to helping soon.
 const WORKER_POLL: Duration = Duration::from_micros(200);
 
+#[allow(clippy::struct_excessive_bools)] // four independent facts of a run
 pub(crate) struct Dispatcher<I: Iterator, R> {
     jobs: I,
     next_index: usize,
@@ -92,6 +100,15 @@ pub(crate) struct Dispatcher<I: Iterator, R> {
     done: usize,
     total: Option<usize>,
     waiting: Waiting,
+    settled: bool,
+    /// Events decided together (the tasks of one batch), handed out one at a time.
+    pending: VecDeque<Event<R>>,
+    /// Batches of a settled run reported past their timeout, whose completion no longer
+    /// counts (they no longer count as in flight either).
+    given_up: HashSet<usize>,
+    /// Called after a batch was given up: what lets the layer that runs batches replace
+    /// threads held by tasks that cannot be stopped.
+    on_give_up: Option<Box<dyn FnMut()>>,
 }
 
 /// How the dispatcher waits for completions.
@@ -122,7 +139,18 @@ impl<I: Iterator, R> Dispatcher<I, R> {
             // Two batches per worker: one running, one queued behind it.
             max_in_flight: if inline { 1 } else { 2 * plan.workers.max(1) },
             inline,
-            sizer: BatchSizer::new(plan.batch, plan.target, plan.workers, !streaming),
+            // A settled run under a timeout gives up on the overdue task alone: each task
+            // is its own batch, so no other result waits on one that may never come.
+            sizer: BatchSizer::new(
+                if plan.settled && plan.timeout.is_some() {
+                    BatchSize::Fixed(1)
+                } else {
+                    plan.batch
+                },
+                plan.target,
+                plan.workers,
+                !streaming,
+            ),
             state: Arc::new(RunState::new(plan.timeout)),
             sender,
             receiver,
@@ -135,7 +163,17 @@ impl<I: Iterator, R> Dispatcher<I, R> {
             } else {
                 Waiting::Blocks
             },
+            settled: plan.settled,
+            pending: VecDeque::new(),
+            given_up: HashSet::new(),
+            on_give_up: None,
         }
+    }
+
+    /// Calls `hook` each time the run gives up waiting for a task past its timeout.
+    pub(crate) fn on_give_up(mut self, hook: impl FnMut() + 'static) -> Self {
+        self.on_give_up = Some(Box::new(hook));
+        self
     }
 
     /// Waits by blocking, never by running other work of the calling thread's pool:
@@ -210,16 +248,32 @@ impl<I: Iterator, R> Dispatcher<I, R> {
         spawn: &mut impl FnMut(Batch<I::Item>),
     ) -> Option<Event<R>> {
         loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
             self.fill(spawn);
             if self.in_flight == 0 || self.stopped {
                 return None;
             }
             let completion = match self.wait() {
                 Ok(completion) => completion,
-                Err(overdue) => {
-                    return Some(Event::Failed(crate::Error::Timeout { index: overdue }))
+                Err((start, index)) => {
+                    let error = crate::Error::Timeout { index };
+                    if !self.settled {
+                        return Some(Event::Failed(error));
+                    }
+                    self.give_up(start);
+                    return Some(Event::Settled { index, error });
                 }
             };
+            if self.given_up.contains(&completion.start) {
+                // Reported at its deadline already; what it brings now is dropped.
+                if completion.last {
+                    self.given_up.remove(&completion.start);
+                    self.state.release();
+                }
+                continue;
+            }
             if completion.last {
                 self.in_flight -= 1;
                 self.running.retain(|(start, _)| *start != completion.start);
@@ -239,6 +293,17 @@ impl<I: Iterator, R> Dispatcher<I, R> {
                         results,
                     });
                 }
+                // Only after `stop`, whose caller no longer asks for events; skip it.
+                Outcome::Cancelled => {}
+                Outcome::NoWorker { message } => {
+                    return Some(Event::Failed(crate::Error::WorkerStart { message }));
+                }
+                Outcome::Singles(outcomes) => {
+                    for (offset, outcome) in outcomes.into_iter().enumerate() {
+                        self.settle(completion.start + offset, 1, outcome);
+                    }
+                }
+                failure if self.settled => self.settle(completion.start, completion.len, failure),
                 Outcome::Failed {
                     index,
                     message,
@@ -256,25 +321,96 @@ impl<I: Iterator, R> Dispatcher<I, R> {
                 Outcome::Died { index, cause } => {
                     return Some(Event::Failed(crate::Error::WorkerDied { index, cause }));
                 }
-                Outcome::NoWorker { message } => {
-                    return Some(Event::Failed(crate::Error::WorkerStart { message }));
-                }
-                // Only after `stop`, whose caller no longer asks for events; skip it.
-                Outcome::Cancelled => {}
             }
         }
     }
 
-    /// Waits for a completion, or returns the index of a task past its timeout.
-    fn wait(&mut self) -> Result<Completion<R>, usize> {
+    /// Stops waiting for the batch at `start`, past its timeout in a settled run: it no
+    /// longer counts as in flight (so the run dispatches beyond it), and its thread
+    /// counts as held until it ends.
+    fn give_up(&mut self, start: usize) {
+        self.running.retain(|(running, _)| *running != start);
+        self.given_up.insert(start);
+        self.in_flight -= 1;
+        self.state.hold();
+        if let Some(hook) = self.on_give_up.as_mut() {
+            hook();
+        }
+    }
+
+    /// Queues the events of a settled run's batch of `len` tasks at `start` that ended
+    /// with `outcome`: results as they are, and for each task without one, why.
+    fn settle(&mut self, start: usize, len: usize, outcome: Outcome<R>) {
+        let (index, error) = match outcome {
+            Outcome::Done(results) => {
+                self.done += results.len();
+                self.progress.update(self.done);
+                self.pending.push_back(Event::Results { start, results });
+                return;
+            }
+            Outcome::Failed {
+                index,
+                message,
+                error,
+            } => (
+                index,
+                crate::Error::Task {
+                    index,
+                    message,
+                    error,
+                },
+            ),
+            Outcome::Overran { index } => (index, crate::Error::Timeout { index }),
+            Outcome::Died { index, cause } => (index, crate::Error::WorkerDied { index, cause }),
+            Outcome::NoWorker { message } => {
+                self.pending
+                    .push_back(Event::Failed(crate::Error::WorkerStart { message }));
+                return;
+            }
+            Outcome::Cancelled => return,
+            Outcome::Singles(outcomes) => {
+                for (offset, outcome) in outcomes.into_iter().enumerate() {
+                    self.settle(start + offset, 1, outcome);
+                }
+                return;
+            }
+        };
+        self.done += len;
+        self.progress.update(self.done);
+        let reason = error.to_string();
+        for other in start..start + len {
+            let event = if other == index {
+                Event::Settled {
+                    index,
+                    error: error.clone(),
+                }
+            } else {
+                // A batch reports its results together: the others of a failed batch
+                // have none (the settled paths make such batches rare: every task's
+                // own failure is caught alone, and a dead worker's batch is rerun task
+                // by task).
+                Event::Settled {
+                    index: other,
+                    error: crate::Error::task(
+                        other,
+                        format!("no result: its batch ended at task {index} ({reason})"),
+                    ),
+                }
+            };
+            self.pending.push_back(event);
+        }
+    }
+
+    /// Waits for a completion, or returns the batch and the index of a task past its
+    /// timeout.
+    fn wait(&mut self) -> Result<Completion<R>, (usize, usize)> {
         loop {
             if let Some(timeout) = self.state.timeout() {
-                if let Some(index) = self
-                    .running
-                    .iter()
-                    .find_map(|(_, slot)| slot.overdue(&self.state, timeout))
-                {
-                    return Err(index);
+                if let Some(overdue) = self.running.iter().find_map(|(start, slot)| {
+                    slot.overdue(&self.state, timeout)
+                        .map(|index| (*start, index))
+                }) {
+                    return Err(overdue);
                 }
             }
             if self.waiting == Waiting::HelpsPool {

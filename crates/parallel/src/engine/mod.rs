@@ -8,16 +8,17 @@ mod batch;
 mod dispatch;
 mod ordered;
 mod pool;
+mod relief;
 mod run;
 mod sizing;
 
 #[cfg(feature = "processes")]
 pub(crate) use batch::{panic_message, Batch, Completion, Outcome, RunState};
-pub(crate) use batch::{Failure, TaskResult};
+pub(crate) use batch::{settle, Failure, TaskResult};
 #[cfg(feature = "processes")]
 pub(crate) use dispatch::Dispatcher;
 pub(crate) use dispatch::{Around, Event, Plan};
-pub(crate) use ordered::OrderedResults;
+pub(crate) use ordered::{OrderedResults, SettledResults};
 pub(crate) use pool::{inside_worker, install, shutdown};
 #[cfg(feature = "processes")]
 pub(crate) use run::{drive, Stream};

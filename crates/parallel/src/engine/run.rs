@@ -6,6 +6,7 @@
 use super::batch::{self, run_batch, Batch, TaskResult};
 use super::dispatch::{Around, Dispatcher, Event, Plan};
 use super::pool::{self, inside_worker};
+use super::relief::{self, Lanes};
 use crate::Error;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -54,7 +55,12 @@ where
         return Ok(());
     }
     let mut on_event = |event: Event<R>| {
-        if let Event::Failed(Error::Timeout { index }) = &event {
+        if let Event::Failed(Error::Timeout { index })
+        | Event::Settled {
+            error: Error::Timeout { index },
+            ..
+        } = &event
+        {
             warn_waiting_for(*index);
         }
         on_event(event)
@@ -86,7 +92,8 @@ where
 /// Runs `jobs` as [`execute_scoped`] does, for tasks that own their data, on a pool lent
 /// to this run alone: the call returns at a timeout (or a failure) without waiting for
 /// the tasks still running. Their pool is not given back then, so that they delay no
-/// later run; they end on their own, and what they return is dropped.
+/// later run; they end on their own, and what they return is dropped. A settled run goes
+/// on past such tasks, on a fresh pool once they hold every thread (`relief.rs`).
 pub(crate) fn execute_owned<I, R, Run>(
     plan: &Plan,
     jobs: I,
@@ -101,20 +108,26 @@ where
 {
     // Never inline, even for one worker: the calling thread must stay free to notice
     // the deadline. One worker is a pool of one thread, so still one task at a time.
-    let mut dispatcher = Dispatcher::new(jobs, plan, false, false).without_helping();
-    let target = pool::lend(plan.workers)?;
+    let dispatcher = Dispatcher::new(jobs, plan, false, false).without_helping();
     let (sender, state) = dispatcher.reporting();
-    let mut spawn = spawner_on(
-        Arc::clone(&target),
-        sender,
-        state,
-        runner,
-        plan.scope.clone(),
-        false,
-    );
+    let lanes = Lanes::new(pool::lend(plan.workers)?, plan.workers);
+    let run_one = relief::run_one(runner, plan.scope.clone(), Arc::clone(&state));
+    let mut dispatcher = {
+        let (lanes, run_one, sender, state) = (
+            Arc::clone(&lanes),
+            Arc::clone(&run_one),
+            sender.clone(),
+            Arc::clone(&state),
+        );
+        dispatcher.on_give_up(move || lanes.relieve(&state, &run_one, &sender))
+    };
+    let mut spawn = {
+        let lanes = Arc::clone(&lanes);
+        move |batch| lanes.spawn(batch, &run_one, &sender)
+    };
     drive(&mut dispatcher, &mut spawn, &mut on_event);
-    if dispatcher.in_flight() == 0 {
-        pool::give_back(plan.workers, target);
+    if dispatcher.in_flight() == 0 && state.held() == 0 {
+        pool::give_back(plan.workers, lanes.pool());
     }
     Ok(())
 }
@@ -168,7 +181,7 @@ fn warn_waiting_for(index: usize) {
 }
 
 /// Runs `batch` in the configuration scope its run was started in (see `Plan::scope`).
-fn run_batch_in<J, R>(
+pub(super) fn run_batch_in<J, R>(
     scope: Option<&Around>,
     batch: Batch<J>,
     runner: &impl Fn(J) -> TaskResult<R>,

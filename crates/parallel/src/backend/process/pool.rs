@@ -251,8 +251,18 @@ fn serve_jobs(
             Err(Failure::Died) => {
                 let cause = current.reap();
                 set_pid(None);
-                let offset = find_the_killer(&job, initializer, &mut worker, &set_pid);
-                (job.done)(JobOutcome::Died { cause, offset }, began.elapsed());
+                let outcome = if job.settled {
+                    rerun_each(&job, initializer, &mut worker, &set_pid).unwrap_or(
+                        JobOutcome::Died {
+                            cause,
+                            offset: None,
+                        },
+                    )
+                } else {
+                    let offset = find_the_killer(&job, initializer, &mut worker, &set_pid);
+                    JobOutcome::Died { cause, offset }
+                };
+                (job.done)(outcome, began.elapsed());
             }
         }
     }
@@ -262,6 +272,73 @@ fn serve_jobs(
         worker.reap();
         set_pid(None);
     }
+}
+
+/// After a worker died in a batch of a settled run, reruns its tasks one at a time on
+/// fresh workers: each task's own outcome, so that a task that kills its worker costs
+/// only its own result. `None` when the batch cannot be split (then the whole batch
+/// died).
+fn rerun_each(
+    job: &Job,
+    initializer: Option<Offsets>,
+    worker: &mut Option<Worker>,
+    set_pid: &dyn Fn(Option<u32>),
+) -> Option<JobOutcome> {
+    let Request::Run {
+        task, arguments, ..
+    } = &job.request;
+    let singles = (job.split)(arguments).ok()?;
+    let mut outcomes = Vec::with_capacity(singles.len());
+    for single in singles {
+        if job.state.is_cancelled() {
+            outcomes.push(JobOutcome::Cancelled);
+            continue;
+        }
+        let mut current = match worker.take() {
+            Some(current) => current,
+            None => match start_worker(initializer) {
+                Ok(started) => started,
+                Err(message) => {
+                    outcomes.push(JobOutcome::NoWorker { message });
+                    continue;
+                }
+            },
+        };
+        set_pid(Some(current.pid()));
+        let request = Request::Run {
+            task: *task,
+            arguments: single,
+            each: false,
+        };
+        let cancelled = || job.state.is_cancelled();
+        outcomes.push(
+            match current.run(&request, job.timeout, &cancelled, &mut |_| {}) {
+                Ok(reply) => {
+                    *worker = Some(current);
+                    JobOutcome::Reply(reply)
+                }
+                Err(failure) => {
+                    let outcome = match failure {
+                        Failure::TimedOut => {
+                            current.kill();
+                            JobOutcome::TimedOut
+                        }
+                        Failure::Cancelled => {
+                            current.kill();
+                            JobOutcome::Cancelled
+                        }
+                        Failure::Died => JobOutcome::Died {
+                            cause: current.reap(),
+                            offset: Some(0),
+                        },
+                    };
+                    set_pid(None);
+                    outcome
+                }
+            },
+        );
+    }
+    Some(JobOutcome::Singles(outcomes))
 }
 
 /// After a worker died in a batch of several tasks, reruns them one at a time on fresh

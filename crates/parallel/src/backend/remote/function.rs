@@ -84,6 +84,33 @@ impl RemoteFn {
         }
     }
 
+    /// The task of `map_settled(f)`: each task's outcome is a result of its own, a
+    /// panic included ([`Settled`]), and the batch always runs to its end.
+    pub(crate) fn map_settled<A: DeserializeOwned + 'static, R: Serialize + 'static>(
+        f: fn(A) -> R,
+    ) -> Self {
+        RemoteFn {
+            trampoline: map_settled_trampoline::<A, R>,
+            function: f as usize,
+            error: no_error,
+        }
+    }
+
+    /// The task of `try_map_settled(f)`: as [`map_settled`](Self::map_settled), with a
+    /// task's `Err` carried as its encoding.
+    pub(crate) fn try_map_settled<A, R, E>(f: fn(A) -> Result<R, E>) -> Self
+    where
+        A: DeserializeOwned + 'static,
+        R: Serialize + 'static,
+        E: Serialize + DeserializeOwned + Display + Send + Sync + 'static,
+    {
+        RemoteFn {
+            trampoline: try_map_settled_trampoline::<A, R, E>,
+            function: f as usize,
+            error: decode_error::<E>,
+        }
+    }
+
     /// A worker's initializer: `setup` runs once, on a batch of no arguments.
     pub(crate) fn init(setup: fn()) -> Self {
         RemoteFn {
@@ -236,6 +263,59 @@ where
             // An error that does not encode still fails the task, with its message.
             error: encode(&err).unwrap_or_default(),
         })
+    })
+}
+
+/// A settled task's result as it crosses back: its value, or its failure's message and
+/// the encoding of its error value (empty for a panic).
+pub(crate) type Settled<R> = Result<R, (String, Vec<u8>)>;
+
+/// The trampoline for `map_settled(f: fn(A) -> R)`.
+///
+/// # Safety
+/// `function` is the address of a `fn(A) -> R` of this process.
+unsafe fn map_settled_trampoline<A: DeserializeOwned + 'static, R: Serialize + 'static>(
+    function: usize,
+    arguments: Payload,
+    arrays: Arrays,
+) -> Reply {
+    // SAFETY: the caller's contract; fn pointers and usize have the same size.
+    let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(function) };
+    run_each(arguments, arrays, |argument| {
+        Ok::<Settled<R>, Refusal>(settle(|| Ok(f(argument))))
+    })
+}
+
+/// The trampoline for `try_map_settled(f: fn(A) -> Result<R, E>)`.
+///
+/// # Safety
+/// `function` is the address of a `fn(A) -> Result<R, E>` of this process.
+unsafe fn try_map_settled_trampoline<A, R, E>(
+    function: usize,
+    arguments: Payload,
+    arrays: Arrays,
+) -> Reply
+where
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
+    E: Serialize + Display,
+{
+    // SAFETY: the caller's contract; fn pointers and usize have the same size.
+    let f = unsafe { std::mem::transmute::<usize, fn(A) -> Result<R, E>>(function) };
+    run_each(arguments, arrays, |argument| {
+        Ok::<Settled<R>, Refusal>(settle(|| {
+            f(argument).map_err(|err| (err.to_string(), encode(&err).unwrap_or_default()))
+        }))
+    })
+}
+
+/// A settled task's outcome, its panic caught here so that the batch goes on.
+fn settle<R>(task: impl FnOnce() -> Settled<R>) -> Settled<R> {
+    catch_unwind(AssertUnwindSafe(task)).unwrap_or_else(|payload| {
+        let message = panic_message(payload.as_ref());
+        // As in `run_each`: a payload whose `Drop` panics is leaked, not dropped.
+        std::mem::forget(payload);
+        Err((message, Vec::new()))
     })
 }
 

@@ -23,6 +23,9 @@ pub(crate) enum JobOutcome {
     NoWorker {
         message: String,
     },
+    /// A settled batch whose worker died, rerun one task at a time on fresh workers:
+    /// each task's own outcome, in order.
+    Singles(Vec<JobOutcome>),
 }
 
 /// Splits a batch's encoded arguments into one-task batches (monomorphized for the
@@ -45,6 +48,9 @@ pub(crate) struct Job {
     pub(crate) state: Arc<RunState>,
     /// For a batch sent with `each`: where its tasks' results go one by one.
     pub(crate) partial: Option<Partial>,
+    /// Of a settled run: a worker that dies in the batch costs only its own task, the
+    /// others are rerun for their results.
+    pub(crate) settled: bool,
     pub(crate) done: Done,
 }
 

@@ -9,7 +9,7 @@ pub(crate) mod objects;
 mod values;
 pub(crate) mod wire;
 
-pub(crate) use function::{call, call_each, no_values, Arrays, Offsets, RemoteFn};
+pub(crate) use function::{call, call_each, no_values, Arrays, Offsets, RemoteFn, Settled};
 #[cfg(feature = "mpi")]
 pub(crate) use job::Done;
 pub(crate) use job::{Job, JobOutcome, Partial, Split, Workers};
@@ -17,14 +17,16 @@ pub(crate) use objects::remember_start;
 
 use crate::engine::BatchSize;
 use crate::engine::{
-    drive, execute_scoped, execute_streaming, Batch, Completion, Dispatcher, EventSource, Failure,
-    OrderedResults, Outcome, Plan, RunState, Stream, TaskResult, PROCESS_TARGET,
+    drive, execute_scoped, execute_streaming, Batch, Completion, Dispatcher, Event, EventSource,
+    Failure, OrderedResults, Outcome, Plan, RunState, SettledResults, Stream, TaskResult,
+    PROCESS_TARGET,
 };
 use crate::error::TaskError;
 use crate::Error;
 use crossbeam_channel::Sender;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 pub(crate) use values::{decode_values, encode_values};
@@ -56,7 +58,7 @@ pub(crate) fn worker_plan(mut plan: Plan) -> Plan {
 
 /// Runs `items` through `task` where `placement` says, results in input order.
 pub(crate) fn collect<A, R>(
-    (plan, remote): Placement,
+    placement: Placement,
     items: impl Iterator<Item = A>,
     task: RemoteFn,
 ) -> Result<Vec<R>, Error>
@@ -65,14 +67,61 @@ where
     R: DeserializeOwned + Send + 'static,
 {
     let mut collected = OrderedResults::new();
-    let on_event = |event| collected.take(event);
+    run(placement, items, task, |event| collected.take(event))?;
+    collected.finish()
+}
+
+/// Runs `items` through a settled `task` ([`RemoteFn::map_settled`]) where `placement`
+/// says: one outcome per item in input order, whatever became of the others.
+pub(crate) fn collect_settled<A, R>(
+    (mut plan, remote): Placement,
+    items: impl Iterator<Item = A>,
+    task: RemoteFn,
+) -> Result<Vec<Result<R, Error>>, Error>
+where
+    A: Serialize + DeserializeOwned + 'static,
+    R: DeserializeOwned + Send + 'static,
+{
+    plan.settled = true;
+    let mut collected = SettledResults::new();
+    let failure_of = |(message, error): (String, Vec<u8>)| Failure {
+        message,
+        error: task.error_value(&error),
+    };
+    run((plan, remote), items, task, |event: Event<Settled<R>>| {
+        collected.take(match event {
+            Event::Results { start, results } => Event::Results {
+                start,
+                results: results
+                    .into_iter()
+                    .map(|result| result.map_err(failure_of))
+                    .collect(),
+            },
+            Event::Settled { index, error } => Event::Settled { index, error },
+            Event::Failed(error) => Event::Failed(error),
+        })
+    })?;
+    collected.finish()
+}
+
+/// Runs `items` through `task` where `placement` says, handing each event to `on_event`.
+fn run<A, R>(
+    (plan, remote): Placement,
+    items: impl Iterator<Item = A>,
+    task: RemoteFn,
+    mut on_event: impl FnMut(Event<R>) -> ControlFlow<()>,
+) -> Result<(), Error>
+where
+    A: Serialize + DeserializeOwned + 'static,
+    R: DeserializeOwned + Send + 'static,
+{
     match remote {
         Remote::Workers(workers) => {
             let offsets = task.offsets()?;
             let mut dispatcher = Dispatcher::new(items, &plan, false, false);
             let (sender, state) = dispatcher.reporting();
-            let mut spawn = spawner(workers, sender, state, (task, offsets), plan.timeout, false);
-            drive(&mut dispatcher, &mut spawn, &mut { on_event });
+            let mut spawn = spawner(workers, sender, state, (task, offsets), &plan, false);
+            drive(&mut dispatcher, &mut spawn, &mut on_event);
         }
         Remote::Local => execute_scoped(
             true,
@@ -82,7 +131,7 @@ where
             on_event,
         )?,
     }
-    collected.finish()
+    Ok(())
 }
 
 /// Starts a run of `items` through `task` where `placement` says, whose events a stream
@@ -103,14 +152,7 @@ where
             let offsets = task.offsets()?;
             let dispatcher = Dispatcher::new(items, &plan, false, true);
             let (sender, state) = dispatcher.reporting();
-            let spawn = spawner(
-                workers,
-                sender,
-                state,
-                (task, offsets),
-                plan.timeout,
-                per_task,
-            );
+            let spawn = spawner(workers, sender, state, (task, offsets), &plan, per_task);
             Ok(Box::new(Stream::new(dispatcher, Box::new(spawn), true)))
         }
         Remote::Local => execute_streaming(
@@ -132,7 +174,7 @@ fn spawner<A, R>(
     sender: Sender<Completion<R>>,
     state: Arc<RunState>,
     (task, offsets): (RemoteFn, Offsets),
-    timeout: Option<Duration>,
+    plan: &Plan,
     per_task: bool,
 ) -> impl FnMut(Batch<A>) + 'static
 where
@@ -140,6 +182,7 @@ where
     R: DeserializeOwned + Send + 'static,
 {
     let arrays = workers.arrays();
+    let (timeout, settled) = (plan.timeout, plan.settled);
     move |batch: Batch<A>| {
         let Batch { start, jobs, .. } = batch;
         let len = jobs.len();
@@ -191,6 +234,7 @@ where
             timeout,
             state: Arc::clone(&state),
             partial,
+            settled,
             done: Box::new(move |outcome, elapsed| {
                 report(outcome_of::<R>(outcome, start, task), elapsed);
             }),
@@ -290,6 +334,13 @@ fn outcome_of<R: DeserializeOwned + 'static>(
         JobOutcome::TimedOut => Outcome::Overran { index: start },
         JobOutcome::Cancelled => Outcome::Cancelled,
         JobOutcome::NoWorker { message } => Outcome::NoWorker { message },
+        JobOutcome::Singles(outcomes) => Outcome::Singles(
+            outcomes
+                .into_iter()
+                .enumerate()
+                .map(|(offset, outcome)| outcome_of(outcome, start + offset, task))
+                .collect(),
+        ),
     }
 }
 
