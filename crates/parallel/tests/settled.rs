@@ -107,7 +107,7 @@ fn settled_runs_without_a_timeout_keep_every_result_on_threads_and_sequentially(
         assert!(settled
             .iter()
             .enumerate()
-            .all(|(i, o)| i == 3 || o == &Ok(i as u32)));
+            .all(|(i, o)| i == 3 || o == &Ok(u32::try_from(i).unwrap())));
     }
     // Borrowing tasks, one panicking in each batch of a fixed size.
     let data: Vec<u32> = (0..100).collect();
@@ -194,7 +194,7 @@ fn processes_without_a_timeout_rerun_the_batch_of_a_dead_worker_for_its_other_re
 #[test]
 fn the_configured_backend_settles_on_whatever_the_scope_chose() {
     fn halve(x: u32) -> u32 {
-        assert!(x % 2 == 0, "{x} is odd");
+        assert!(x.is_multiple_of(2), "{x} is odd");
         x / 2
     }
     let p = Parallel::new().backend(Backend::Configured).n_jobs(2);

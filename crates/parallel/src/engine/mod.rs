@@ -5,6 +5,7 @@
 //! [`Around`] callback, both given by the layer above.
 
 mod batch;
+mod claim;
 mod dispatch;
 mod ordered;
 mod pool;

@@ -4,6 +4,7 @@
 //! see is the caller's [`Around`] callback.
 
 use super::batch::{self, run_batch, Batch, TaskResult};
+use super::claim::Claimable;
 use super::dispatch::{Around, Dispatcher, Event, Plan};
 use super::pool::{self, inside_worker};
 use super::relief::{self, Lanes};
@@ -150,7 +151,24 @@ where
     Run: Fn(J) -> TaskResult<R> + Send + Sync + 'static,
 {
     let runner = Arc::new(runner);
-    move |batch| {
+    move |batch: Batch<J>| {
+        let spawn_drain = |claimable: &Arc<Claimable<J>>| {
+            let (claimable, sender) = (Arc::clone(claimable), sender.clone());
+            let (state, runner, config) = (Arc::clone(&state), Arc::clone(&runner), config.clone());
+            target.spawn(move || {
+                let run_one = |one| run_batch_in(config.as_ref(), one, &*runner, &state);
+                claimable.drain(&run_one, &|completion| {
+                    let _ = sender.send(completion);
+                });
+            });
+        };
+        if per_task && batch.running.is_none() && batch.jobs.len() > 1 {
+            // Its owner and a helper: a slow task holds one thread, not its batch.
+            let claimable = Arc::new(Claimable::new(batch));
+            spawn_drain(&claimable);
+            spawn_drain(&claimable);
+            return;
+        }
         let sender = sender.clone();
         let state = Arc::clone(&state);
         let runner = Arc::clone(&runner);
