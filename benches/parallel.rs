@@ -230,6 +230,18 @@ fn shared_sum(array: Shared<[f32]>) -> f64 {
     array.iter().map(|&x| f64::from(x)).sum()
 }
 
+/// A row's weighted sum, the weights shared by the run (`map_with`).
+#[allow(clippy::ptr_arg)] // the context's own type, as map_with hands it over
+fn weighted_with(weights: &Vec<f64>, row: u32) -> f64 {
+    weights.iter().sum::<f64>() * f64::from(row)
+}
+
+/// The same, the weights inside each item (joblib's `delayed(f)(row, weights)`).
+#[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
+fn weighted_inside((weights, row): (Vec<f64>, u32)) -> f64 {
+    weighted_with(&weights, row)
+}
+
 /// The process backend: per-task overhead with auto batching, and the joblib job on
 /// processes beside threads.
 fn processes(c: &mut Criterion) {
@@ -290,6 +302,31 @@ fn processes(c: &mut Criterion) {
     });
     group.bench_function("one_array_to_8_tasks_summed", |b| {
         b.iter(|| on_processes.map(shared_sum, vec![shared.clone(); 8]));
+    });
+    group.finish();
+
+    // An 8 MB context read by 64 tasks: sent once per worker (`map_with`), against inside
+    // each item. The copies are made outside the measurement.
+    let weights = vec![0.5_f64; 1024 * 1024];
+    let mut group = c.benchmark_group("processes_context_8mb_64_items");
+    group.sample_size(10);
+    group.bench_function("map_with", |b| {
+        b.iter_batched(
+            || weights.clone(),
+            |context| on_processes.map_with(weighted_with, context, 0..64),
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    group.bench_function("inside_each_item", |b| {
+        b.iter_batched(
+            || {
+                (0..64)
+                    .map(|row| (weights.clone(), row))
+                    .collect::<Vec<_>>()
+            },
+            |items| on_processes.map(weighted_inside, items),
+            criterion::BatchSize::LargeInput,
+        );
     });
     group.finish();
 

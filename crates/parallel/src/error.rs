@@ -57,6 +57,13 @@ pub enum Error {
         /// The worker's exit status or signal.
         cause: String,
     },
+    /// The context of `map_with` could not be encoded for worker processes or MPI
+    /// ranks. Reported before any task runs.
+    #[error("the context given to map_with cannot be sent to the workers: {message}; make every part of it serializable (or use Backend::Threads, where it is borrowed)")]
+    Context {
+        /// What the codec said.
+        message: String,
+    },
     /// No worker process could be started.
     #[error("no worker process could be started: {message}")]
     WorkerStart {

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod settled;
+mod with;
 pub use settled::Settled;
 
 /// The backends by name, for [`Parallel::backend`]: `Backend::Threads` (the default),

@@ -49,7 +49,7 @@ fn main() {
         eprintln!("the crash run returned: {outcome:?}");
         std::process::exit(0);
     }
-    let checks: [Check; 13] = [
+    let checks: [Check; 14] = [
         (
             "results_come_back_in_input_order",
             results_come_back_in_input_order,
@@ -84,6 +84,7 @@ fn main() {
             "settled_outcomes_keep_every_other_result",
             settled_outcomes_keep_every_other_result,
         ),
+        ("a_context_reaches_every_rank", a_context_reaches_every_rank),
     ];
     let mut failed = 0;
     println!("running {} MPI checks on {}", checks.len(), mode());
@@ -494,6 +495,25 @@ fn settled_outcomes_keep_every_other_result() -> Result<(), String> {
     // The rank held by task 5 ends it before the job does.
     std::thread::sleep(Duration::from_secs(1));
     Ok(())
+}
+
+#[allow(clippy::ptr_arg)] // the context's own type, as map_with hands it over
+fn weighted(weights: &Vec<f64>, row: u32) -> f64 {
+    weights.iter().sum::<f64>() * f64::from(row)
+}
+
+fn a_context_reaches_every_rank() -> Result<(), String> {
+    let weights = vec![0.5; 1_000_000];
+    let sums = Parallel::new()
+        .backend(Backend::Mpi)
+        .map_with(weighted, weights, 0..64u32)
+        .map_err(|err| err.to_string())?;
+    expect(
+        sums.iter()
+            .enumerate()
+            .all(|(row, sum)| *sum == 500_000.0 * row as f64),
+        || format!("wrong sums: {:?}", &sums[..4]),
+    )
 }
 
 fn abort_at_five(x: u32) -> u32 {

@@ -111,6 +111,23 @@ impl RemoteFn {
         }
     }
 
+    /// The task of `map_with(f, context)`: each batch's arguments come [`framed`] after
+    /// the run's context part ([`context_part`]), which a worker decodes once per run.
+    ///
+    /// [`framed`]: super::wire::framed
+    pub(crate) fn map_with<C, A, R>(f: fn(&C, A) -> R) -> Self
+    where
+        C: DeserializeOwned + Send + Sync + 'static,
+        A: DeserializeOwned + 'static,
+        R: Serialize + 'static,
+    {
+        RemoteFn {
+            trampoline: map_with_trampoline::<C, A, R>,
+            function: f as usize,
+            error: no_error,
+        }
+    }
+
     /// A worker's initializer: `setup` runs once, on a batch of no arguments.
     pub(crate) fn init(setup: fn()) -> Self {
         RemoteFn {
@@ -316,6 +333,33 @@ fn settle<R>(task: impl FnOnce() -> Settled<R>) -> Settled<R> {
         // As in `run_each`: a payload whose `Drop` panics is leaked, not dropped.
         std::mem::forget(payload);
         Err((message, Vec::new()))
+    })
+}
+
+/// The trampoline for `map_with(f: fn(&C, A) -> R, context)`.
+///
+/// # Safety
+/// `function` is the address of a `fn(&C, A) -> R` of this process.
+unsafe fn map_with_trampoline<C, A, R>(function: usize, arguments: Payload, arrays: Arrays) -> Reply
+where
+    C: DeserializeOwned + Send + Sync + 'static,
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
+{
+    // SAFETY: the caller's contract; fn pointers and usize have the same size.
+    let f = unsafe { std::mem::transmute::<usize, fn(&C, A) -> R>(function) };
+    let (context, batch) = match super::context::split(arguments) {
+        Ok(parts) => parts,
+        Err(err) => return Reply::failed(0, format!("the worker could not read the batch: {err}")),
+    };
+    let context = match super::context::decoded::<C>(context) {
+        Ok(context) => context,
+        Err(err) => {
+            return Reply::failed(0, format!("the worker could not decode the context: {err}"))
+        }
+    };
+    run_each(batch, arrays, |argument| {
+        Ok::<R, Refusal>(f(&context, argument))
     })
 }
 

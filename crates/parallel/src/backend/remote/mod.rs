@@ -3,6 +3,7 @@
 //! process, and how a run's batches become jobs and their replies become events. For an
 //! MPI program started without a launcher, the same run goes to local threads.
 
+mod context;
 mod function;
 mod job;
 pub(crate) mod objects;
@@ -23,6 +24,7 @@ use crate::engine::{
 };
 use crate::error::TaskError;
 use crate::Error;
+use context::Context;
 use crossbeam_channel::Sender;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -67,7 +69,32 @@ where
     R: DeserializeOwned + Send + 'static,
 {
     let mut collected = OrderedResults::new();
-    run(placement, items, task, |event| collected.take(event))?;
+    run(placement, items, task, None, |event| collected.take(event))?;
+    collected.finish()
+}
+
+/// Runs `items` through a `task` of [`RemoteFn::map_with`] where `placement` says, with
+/// `context` encoded once and sent to each worker once: results in input order.
+pub(crate) fn collect_with<C, A, R>(
+    placement: Placement,
+    context: &C,
+    items: impl Iterator<Item = A>,
+    task: RemoteFn,
+) -> Result<Vec<R>, Error>
+where
+    C: Serialize,
+    A: Serialize + DeserializeOwned + 'static,
+    R: DeserializeOwned + Send + 'static,
+{
+    let arrays = match &placement.1 {
+        Remote::Workers(workers) => workers.arrays(),
+        Remote::Local => Arrays::Attached,
+    };
+    let context = Context::new(context, arrays).map_err(|message| Error::Context { message })?;
+    let mut collected = OrderedResults::new();
+    run(placement, items, task, Some(context), |event| {
+        collected.take(event)
+    })?;
     collected.finish()
 }
 
@@ -88,27 +115,35 @@ where
         message,
         error: task.error_value(&error),
     };
-    run((plan, remote), items, task, |event: Event<Settled<R>>| {
-        collected.take(match event {
-            Event::Results { start, results } => Event::Results {
-                start,
-                results: results
-                    .into_iter()
-                    .map(|result| result.map_err(failure_of))
-                    .collect(),
-            },
-            Event::Settled { index, error } => Event::Settled { index, error },
-            Event::Failed(error) => Event::Failed(error),
-        })
-    })?;
+    run(
+        (plan, remote),
+        items,
+        task,
+        None,
+        |event: Event<Settled<R>>| {
+            collected.take(match event {
+                Event::Results { start, results } => Event::Results {
+                    start,
+                    results: results
+                        .into_iter()
+                        .map(|result| result.map_err(failure_of))
+                        .collect(),
+                },
+                Event::Settled { index, error } => Event::Settled { index, error },
+                Event::Failed(error) => Event::Failed(error),
+            })
+        },
+    )?;
     collected.finish()
 }
 
-/// Runs `items` through `task` where `placement` says, handing each event to `on_event`.
+/// Runs `items` through `task` where `placement` says, each batch behind `context` when
+/// there is one, handing each event to `on_event`.
 fn run<A, R>(
     (plan, remote): Placement,
     items: impl Iterator<Item = A>,
     task: RemoteFn,
+    context: Option<Context>,
     mut on_event: impl FnMut(Event<R>) -> ControlFlow<()>,
 ) -> Result<(), Error>
 where
@@ -120,13 +155,26 @@ where
             let offsets = task.offsets()?;
             let mut dispatcher = Dispatcher::new(items, &plan, false, false);
             let (sender, state) = dispatcher.reporting();
-            let mut spawn = spawner(workers, sender, state, (task, offsets), &plan, false);
+            let mut spawn = spawner(
+                workers,
+                sender,
+                state,
+                (task, offsets, context),
+                &plan,
+                false,
+            );
             drive(&mut dispatcher, &mut spawn, &mut on_event);
         }
         Remote::Local => execute_scoped(
             true,
             &plan,
-            items.map(encode_one),
+            items.map(|item| {
+                let one = encode_one(item)?;
+                Ok(match &context {
+                    Some(context) => context.before(one),
+                    None => one,
+                })
+            }),
             &local_runner(task),
             on_event,
         )?,
@@ -152,7 +200,14 @@ where
             let offsets = task.offsets()?;
             let dispatcher = Dispatcher::new(items, &plan, false, true);
             let (sender, state) = dispatcher.reporting();
-            let spawn = spawner(workers, sender, state, (task, offsets), &plan, per_task);
+            let spawn = spawner(
+                workers,
+                sender,
+                state,
+                (task, offsets, None),
+                &plan,
+                per_task,
+            );
             Ok(Box::new(Stream::new(dispatcher, Box::new(spawn), true)))
         }
         Remote::Local => execute_streaming(
@@ -173,7 +228,7 @@ fn spawner<A, R>(
     workers: Arc<dyn Workers>,
     sender: Sender<Completion<R>>,
     state: Arc<RunState>,
-    (task, offsets): (RemoteFn, Offsets),
+    (task, offsets, context): (RemoteFn, Offsets, Option<Context>),
     plan: &Plan,
     per_task: bool,
 ) -> impl FnMut(Batch<A>) + 'static
@@ -206,6 +261,9 @@ where
                 .map(|job| encode_values(vec![job], arrays))
                 .collect();
             (singles.map(wire::framed), split_framed)
+        } else if let Some(context) = &context {
+            let batch = encode_values(jobs, arrays).map(|batch| context.before(batch));
+            (batch, context::split_tasks::<A>)
         } else {
             (encode_values(jobs, arrays), split_batch::<A>)
         };
