@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{length_of, square, uniform, uniform_f32, walsh_median_owned};
+use common::{
+    length_in_struct, length_in_tuple, length_of, square, uniform, uniform_f32, walsh_median_owned,
+    Sample,
+};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use parmemo::parallel::vectorize::{vectorize, Target};
 use parmemo::parallel::{delayed, Backend, Parallel};
@@ -263,6 +266,27 @@ fn processes(c: &mut Criterion) {
     });
     group.finish();
 
+    let samples: Vec<Vec<f32>> = (0..100).map(|s| uniform_f32(10_000, s)).collect();
+    let mut group = c.benchmark_group("joblib_job_processes_vs_threads");
+    group.sample_size(10);
+    group.bench_function("processes", |b| {
+        b.iter_batched(
+            || samples.clone(),
+            |owned| on_processes.map(walsh_median_owned, owned),
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    group.bench_function("threads", |b| {
+        b.iter(|| on_threads.map(|s: &Vec<f32>| walsh_median(s), black_box(&samples)));
+    });
+    group.finish();
+}
+
+/// Large arrays to worker processes: plain vectors, vectors inside tuples and structs,
+/// `Shared` arrays, and a context sent once per worker.
+fn processes_arrays(c: &mut Criterion) {
+    let on_processes = Parallel::new().backend(Backend::Processes).n_jobs(2);
+    let _ = on_processes.worker_pids(); // the pool starts outside the measurement
     let big = uniform_f32(16 * 1024 * 1024, 3);
     let mut group = c.benchmark_group("processes_64mb");
     group.sample_size(10);
@@ -273,6 +297,34 @@ fn processes(c: &mut Criterion) {
         b.iter_batched(
             || vec![big.clone()],
             |one| on_processes.map(length_of, one),
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    // The same vector inside a tuple and in a struct's field (encoded, its numbers in
+    // one step), and eight tuples each with an array of its own.
+    group.bench_function("new_vec_in_tuple_to_one_task", |b| {
+        b.iter_batched(
+            || vec![(big.clone(), 1_usize)],
+            |one| on_processes.map(length_in_tuple, one),
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    group.bench_function("new_vec_in_struct_to_one_task", |b| {
+        b.iter_batched(
+            || {
+                vec![Sample {
+                    name: "s".to_owned(),
+                    values: big.clone(),
+                }]
+            },
+            |one| on_processes.map(length_in_struct, one),
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    group.bench_function("eight_tuples_each_own_array_to_8_tasks", |b| {
+        b.iter_batched(
+            || (0..8).map(|k| (big.clone(), k)).collect::<Vec<_>>(),
+            |eight| on_processes.map(length_in_tuple, eight),
             criterion::BatchSize::LargeInput,
         );
     });
@@ -329,21 +381,6 @@ fn processes(c: &mut Criterion) {
         );
     });
     group.finish();
-
-    let samples: Vec<Vec<f32>> = (0..100).map(|s| uniform_f32(10_000, s)).collect();
-    let mut group = c.benchmark_group("joblib_job_processes_vs_threads");
-    group.sample_size(10);
-    group.bench_function("processes", |b| {
-        b.iter_batched(
-            || samples.clone(),
-            |owned| on_processes.map(walsh_median_owned, owned),
-            criterion::BatchSize::LargeInput,
-        );
-    });
-    group.bench_function("threads", |b| {
-        b.iter(|| on_threads.map(|s: &Vec<f32>| walsh_median(s), black_box(&samples)));
-    });
-    group.finish();
 }
 
 criterion_group!(
@@ -355,7 +392,8 @@ criterion_group!(
     normal_pdf,
     vectorize_threshold,
     vectorize_four_arguments,
-    processes
+    processes,
+    processes_arrays
 );
 
 fn main() {

@@ -50,3 +50,23 @@ pub fn square(x: u64) -> u64 {
 pub fn length_of(values: Vec<f32>) -> usize {
     values.len()
 }
+
+/// An array inside a tuple, as joblib users pass one (`delayed(f)(samples, k)`).
+#[allow(clippy::needless_pass_by_value, dead_code)]
+pub fn length_in_tuple((values, k): (Vec<f32>, usize)) -> usize {
+    values.len() + k
+}
+
+/// An array in a struct's field.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[allow(dead_code)]
+pub struct Sample {
+    pub name: String,
+    pub values: Vec<f32>,
+}
+
+/// The length of a struct's array that crossed to a worker.
+#[allow(clippy::needless_pass_by_value, dead_code)]
+pub fn length_in_struct(sample: Sample) -> usize {
+    sample.values.len() + sample.name.len()
+}

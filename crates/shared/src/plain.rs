@@ -236,7 +236,7 @@ fn elements_in<E: Element>(len: usize) -> std::io::Result<usize> {
 }
 
 /// The vector an attachment holds: moved out if it is one, else copied.
-fn vector_of<E: Element>(attachment: Attachment) -> Result<Vec<E>, String> {
+pub(crate) fn vector_of<E: Element>(attachment: Attachment) -> Result<Vec<E>, String> {
     if let Some(element) = attachment.element() {
         if element != E::NAME {
             return Err(format!(
@@ -304,14 +304,14 @@ pub(crate) fn fresh<E: Element>(len: usize) -> std::io::Result<Vec<E>> {
 }
 
 /// The bytes of plain numbers.
-fn bytes_of_slice<E: Element>(values: &[E]) -> &[u8] {
+pub(crate) fn bytes_of_slice<E: Element>(values: &[E]) -> &[u8] {
     // SAFETY: `Element` is sealed to number types without padding: their memory is
     // `size_of_val` initialized bytes.
     unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), size_of_val(values)) }
 }
 
 /// The bytes of plain numbers, to be written.
-fn bytes_of_mut<E: Element>(values: &mut [E]) -> &mut [u8] {
+pub(crate) fn bytes_of_mut<E: Element>(values: &mut [E]) -> &mut [u8] {
     // SAFETY: `Element` is sealed to number types without padding whose every bit
     // pattern is a value, so their memory is `size_of_val` initialized bytes, and any
     // bytes written there leave valid elements.

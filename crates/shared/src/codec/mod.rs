@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::RefCell;
 
+mod bulk;
 mod keep;
 
 /// Why a value could not be encoded or decoded, in words that say what to change.
@@ -47,7 +48,9 @@ pub enum CodecError {
 /// [`CodecError::Encode`] when the value's `Serialize` fails or asks for what a compact
 /// binary format cannot hold (a sequence of unknown length).
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    postcard::to_stdvec(value).map_err(|err| CodecError::Encode(explain(&err)))
+    let mut bytes = Vec::new();
+    encode_onto(&mut bytes, value)?;
+    Ok(bytes)
 }
 
 /// `value` encoded at the end of `bytes`, which keeps what it held: a message's leading
@@ -67,9 +70,33 @@ pub fn encode_onto<T: Serialize + ?Sized>(
     bytes: &mut Vec<u8>,
     value: &T,
 ) -> Result<(), CodecError> {
-    postcard::to_io(value, bytes)
-        .map(|_| ())
-        .map_err(|err| CodecError::Encode(explain(&err)))
+    bulk::encode_onto(bytes, value).map_err(|err| CodecError::Encode(explain(&err)))
+}
+
+/// Runs `encode` (calls of [`encode_onto`] under [`attach::collect`](crate::attach::collect))
+/// with the large vectors of numbers anywhere in the values (in a tuple, a struct, an
+/// `Option`, a `Vec` of them) set aside as attachments, each copied once into fresh
+/// memory, rather than copied into the encoding: how a batch goes to a worker process,
+/// which reads each straight into the vector it will own. Decode such bytes under
+/// [`attach::provide`](crate::attach::provide) with those attachments; without them the
+/// decode fails (never a wrong value).
+///
+/// ```
+/// use parmemo_shared::{attach, codec};
+/// let value = (vec![0.5_f64; 100_000], 7_u32);
+/// let mut bytes = Vec::new();
+/// let (encoded, attached) =
+///     attach::collect(|| codec::vectors_aside(|| codec::encode_onto(&mut bytes, &value)));
+/// encoded?;
+/// assert!(bytes.len() < 16, "the vector went beside the bytes");
+/// assert_eq!(attached.len(), 1);
+/// let back: (Vec<f64>, u32) = attach::provide(attached, || codec::decode(&bytes))?;
+/// assert_eq!(back, value);
+/// assert!(codec::decode::<(Vec<f64>, u32)>(&bytes).is_err());
+/// # Ok::<(), codec::CodecError>(())
+/// ```
+pub fn vectors_aside<R>(encode: impl FnOnce() -> R) -> R {
+    bulk::vectors_aside(encode)
 }
 
 /// The value at the start of `bytes` (bytes after it are left alone).
@@ -97,8 +124,8 @@ pub fn decode_whole<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> 
 /// The value at the start of `bytes`, and how many bytes follow it.
 fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
     take_refusal();
-    match postcard::take_from_bytes::<T>(bytes) {
-        Ok((value, rest)) => Ok((value, rest.len())),
+    match bulk::decode_prefix::<T>(bytes) {
+        Ok((value, rest)) => Ok((value, rest)),
         Err(postcard::Error::SerdeDeCustom) => Err(CodecError::Decode(own_message::<T>(bytes))),
         Err(err) => Err(CodecError::Decode(explain(&err))),
     }

@@ -14,7 +14,7 @@
 
 use super::function::Arrays;
 use super::wire::{decode, encode_onto, Payload};
-use parmemo_shared::{attach, plain};
+use parmemo_shared::{attach, codec, plain};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -41,13 +41,37 @@ pub(crate) fn encode_values<T: Serialize + 'static>(
                 attached
             }
             Err(values) => {
-                let (encoded, attached) = attach::collect(|| encode_onto(&mut bytes, &values));
+                // Large vectors inside the values go beside them too, read on the
+                // other side straight into the vectors the values will own.
+                let (encoded, attached) =
+                    attach::collect(|| codec::vectors_aside(|| encode_onto(&mut bytes, &values)));
                 encoded?;
+                warn_if_large(bytes.len());
                 attached
             }
         },
     };
     Ok(Payload { bytes, attached })
+}
+
+/// Values encoded this large despite their arrays going beside them are large in
+/// something that goes element by element (integers in tuples, strings, maps).
+const LARGE_INSIDE: usize = 16 << 20;
+
+/// Says once per process, on stderr, that a batch's values went element by element
+/// and were large, and what sends them whole.
+fn warn_if_large(bytes: usize) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    if bytes > LARGE_INSIDE {
+        WARNED.call_once(|| {
+            crate::progress::stderr_line(&format!(
+                "parmemo: a batch's values took {} MB encoded element by element (vectors \
+                 of numbers travel whole; what else they hold does not): make a large \
+                 array a parmemo::Shared (made once, shared by every task without a copy)",
+                bytes >> 20
+            ));
+        });
+    }
 }
 
 /// The values of a payload made by [`encode_values`] for the same `T`. The attachments
