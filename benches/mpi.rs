@@ -49,6 +49,22 @@ fn mpi_vs_processes(c: &mut Criterion) {
     group.bench_function("mpi", |b| {
         b.iter(|| on_ranks.map(square, black_box(0..10_000)));
     });
+    // As completed: on processes a batch answered task by task; on MPI each task of a
+    // stream is a job of its own (a rank cannot give back a batch while a task runs).
+    group.bench_function("processes_2_unordered", |b| {
+        b.iter(|| {
+            on_processes
+                .run_unordered(square, black_box(0..10_000))
+                .map(Iterator::count)
+        });
+    });
+    group.bench_function("mpi_unordered", |b| {
+        b.iter(|| {
+            on_ranks
+                .run_unordered(square, black_box(0..10_000))
+                .map(Iterator::count)
+        });
+    });
     group.finish();
 }
 

@@ -2,15 +2,23 @@
 //! task among quick ones, over an iterator without an exact length, must not hold back
 //! the quick ones that an idle worker could run.
 //!
-//! As in joblib's test, the slow task comes second, before the batches grow; on threads
-//! also later (index 5 and 20), inside a batch that grew, whose quick tasks another
-//! thread claims. (On processes a task later in a batch already sent to a worker still
-//! waits for the slow one before it: 24-25 of 39 results come first there.)
+//! As in joblib's test, the slow task comes second, before the batches grow; and later
+//! (index 5 and 20), inside a batch that grew: on threads another thread claims the
+//! quick tasks behind it, on processes the parent takes them back from the worker held
+//! by the slow task and hands them to the idle one.
 
 use parmemo_parallel::{delayed, Backend, Parallel};
 use std::time::Duration;
 
 parmemo_parallel::enable_test_support!();
+
+/// The tests take turns: on 2 workers (and 2 cores here) a test running beside another
+/// would measure the other's load, and those on processes share one pool.
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The slow task's index, as in joblib's test.
 const SLOW: u64 = 1;
@@ -51,6 +59,7 @@ fn assert_quick_results_before(slow: u64, results: impl Iterator<Item = (usize, 
 
 #[test]
 fn threads_yield_the_quick_results_first() {
+    let _alone = alone();
     let results = Parallel::new()
         .n_jobs(2)
         .run_unordered(unsized_items().map(|i| delayed(move || task(i))))
@@ -61,6 +70,7 @@ fn threads_yield_the_quick_results_first() {
 
 #[test]
 fn processes_yield_the_quick_results_first() {
+    let _alone = alone();
     let results = Parallel::new()
         .backend(Backend::Processes)
         .n_jobs(2)
@@ -72,6 +82,7 @@ fn processes_yield_the_quick_results_first() {
 
 #[test]
 fn threads_yield_the_quick_results_first_when_the_slow_task_is_deep_in_a_batch() {
+    let _alone = alone();
     for slow in [5, 20] {
         let results = Parallel::new()
             .n_jobs(2)
@@ -80,4 +91,77 @@ fn threads_yield_the_quick_results_first_when_the_slow_task_is_deep_in_a_batch()
             .map(Result::unwrap);
         assert_quick_results_before(slow, results);
     }
+}
+
+#[test]
+fn processes_yield_the_quick_results_first_when_the_slow_task_is_deep_in_a_batch() {
+    let _alone = alone();
+    for slow in [5_u64, 20] {
+        let results = Parallel::new()
+            .backend(Backend::Processes)
+            .n_jobs(2)
+            .run_unordered(
+                if slow == 5 { slow_at_5 } else { slow_at_20 },
+                unsized_items(),
+            )
+            .unwrap()
+            .map(Result::unwrap);
+        assert_quick_results_before(slow, results);
+    }
+}
+
+fn slow_at_5(i: u64) -> u64 {
+    slow_at(5, i)
+}
+
+fn slow_at_20(i: u64) -> u64 {
+    slow_at(20, i)
+}
+
+/// Appends its index to the file it names (one `write` with `O_APPEND`: whole lines
+/// under concurrency), sleeping 300 ms on every seventh: batches get given back.
+#[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
+fn logged((i, log): (u64, String)) -> u64 {
+    use std::io::Write;
+    if i % 7 == 3 {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&log)
+        .unwrap();
+    file.write_all(format!("{i}\n").as_bytes()).unwrap();
+    i
+}
+
+#[test]
+fn processes_run_every_task_exactly_once_when_batches_are_given_back() {
+    let _alone = alone();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("ran").display().to_string();
+    let read_back = log.clone();
+    let mut seen: Vec<usize> = Parallel::new()
+        .backend(Backend::Processes)
+        .n_jobs(2)
+        .run_unordered(
+            logged,
+            (0..60_u64).map(move |i| (i, log.clone())).filter(|_| true),
+        )
+        .unwrap()
+        .map(|done| done.unwrap().0)
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..60).collect::<Vec<_>>());
+    let mut ran: Vec<u64> = std::fs::read_to_string(&read_back)
+        .unwrap()
+        .lines()
+        .map(|line| line.parse().unwrap())
+        .collect();
+    ran.sort_unstable();
+    assert_eq!(
+        ran,
+        (0..60).collect::<Vec<_>>(),
+        "a task ran twice or never"
+    );
 }

@@ -7,11 +7,13 @@
 
 use super::join::take;
 use super::{
-    Backoff, FORGET, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_ARRAY, RUN_HEADER, RUN_PAYLOAD,
-    STOP,
+    Backoff, FORGET, GIVE_BACK, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_ARRAY, RUN_HEADER,
+    RUN_PAYLOAD, STOP, YIELD_AFTER,
 };
-use crate::backend::remote::wire::{reply_from_parts, request_header, Carried, Reply, Request};
-use crate::backend::remote::{Arrays, Done, Job, JobOutcome, Partial, Workers};
+use crate::backend::remote::wire::{
+    reply_from_parts, request_header, Carried, Payload, Reply, Request,
+};
+use crate::backend::remote::{Arrays, Done, GiveBack, Job, JobOutcome, Partial, Workers};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use mpi::point_to_point::Status;
 use mpi::topology::{Rank, SimpleCommunicator};
@@ -116,6 +118,25 @@ struct Busy {
     done: Option<Done>,
     since: Instant,
     timeout: Option<Duration>,
+    /// Of a batch sent with `each`: who takes back the tasks the rank has not started,
+    /// and the batch's arguments to take them from.
+    give_back: Option<(GiveBack, Payload)>,
+    /// When the rank last sent a result of this batch, and whether it was asked for the
+    /// rest already (once per batch).
+    heard: Instant,
+    asked: bool,
+}
+
+impl Busy {
+    /// Whether to ask this rank for the tasks it has not started: another rank is idle,
+    /// no job waits, and this batch has sent nothing for a while.
+    fn worth_asking(&self, others_idle: bool) -> bool {
+        others_idle
+            && !self.asked
+            && self.done.is_some()
+            && self.give_back.is_some()
+            && self.heard.elapsed() >= YIELD_AFTER
+    }
 }
 
 /// Rank 0's thread: hands each queued batch to the next idle rank, so that ranks take
@@ -178,19 +199,10 @@ pub(super) fn drive(commands: &Receiver<Command>) {
             let (payload, _) = world
                 .process_at_rank(rank)
                 .receive_vec_with_tag::<u8>(REPLY_PAYLOAD);
-            let reply = reply_from_parts(&header, payload);
-            if let Ok(Reply::Partial(result)) = reply {
-                // One task of the batch ended; the rank stays busy with the rest.
-                if let Some(Busy {
-                    partial: Some(partial),
-                    done: Some(_),
-                    ..
-                }) = busy.get_mut(&rank)
-                {
-                    partial(result);
-                }
+            let Some(reply) = take_in_flight(reply_from_parts(&header, payload), &mut busy, rank)
+            else {
                 continue;
-            }
+            };
             if let Some(mut entry) = busy.remove(&rank) {
                 let outcome = match reply {
                     Ok(reply) => JobOutcome::Reply(reply),
@@ -207,6 +219,7 @@ pub(super) fn drive(commands: &Receiver<Command>) {
             idle.push(rank);
             continue;
         }
+        ask_for_tasks_back(&world, &mut busy, !idle.is_empty() && queue.is_empty());
         report_overdue(&mut busy);
         report_stalled(&mut queue, &idle, &busy);
         if shutting_down {
@@ -220,6 +233,63 @@ pub(super) fn drive(commands: &Receiver<Command>) {
         backoff.wait();
     }
     stop_servers(&world);
+}
+
+/// Handles a reply that leaves its rank busy (a result of a batch answered task by
+/// task, or where the rank gave the batch back); any other reply is handed back.
+fn take_in_flight(
+    reply: std::io::Result<Reply>,
+    busy: &mut HashMap<Rank, Busy>,
+    rank: Rank,
+) -> Option<std::io::Result<Reply>> {
+    let entry = busy.get_mut(&rank);
+    match reply {
+        Ok(Reply::Partial(result)) => {
+            // One task of the batch ended; the rank stays busy with the rest.
+            if let Some(Busy {
+                partial: Some(partial),
+                done: Some(_),
+                heard,
+                ..
+            }) = entry
+            {
+                *heard = Instant::now();
+                partial(result);
+            }
+            None
+        }
+        Ok(Reply::Yielded { from }) => {
+            // The rank gave back the tasks from `from` on; it stays busy with the one
+            // it runs.
+            if let Some(Busy {
+                give_back: Some((give_back, arguments)),
+                done: Some(_),
+                ..
+            }) = entry
+            {
+                give_back(from, arguments);
+            }
+            None
+        }
+        other => Some(other),
+    }
+}
+
+/// Asks each rank whose batch answered task by task has sent nothing for a while for the
+/// tasks it has not started, when another rank could take them (`others_idle`).
+fn ask_for_tasks_back(
+    world: &SimpleCommunicator,
+    busy: &mut HashMap<Rank, Busy>,
+    others_idle: bool,
+) {
+    for (rank, entry) in busy {
+        if entry.worth_asking(others_idle) {
+            world
+                .process_at_rank(*rank)
+                .send_with_tag(&[][..] as &[u8], GIVE_BACK);
+            entry.asked = true;
+        }
+    }
 }
 
 /// A job waiting for a rank, and since when every rank is held by work whose run has
@@ -365,8 +435,13 @@ fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job, kept: &mut Kept) -
         timeout,
         partial,
         done,
+        give_back,
         ..
     } = job;
+    // What the rank may give back is taken from the arguments it was sent.
+    let give_back = give_back
+        .filter(|_| each)
+        .map(|give_back| (give_back, arguments.clone()));
     let failure = |message: String| Some(JobOutcome::Reply(Reply::failed(0, message)));
     let largest_array = arguments
         .attached
@@ -409,6 +484,9 @@ fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job, kept: &mut Kept) -
         done: Some(done),
         since: Instant::now(),
         timeout,
+        give_back,
+        heard: Instant::now(),
+        asked: false,
     })
 }
 

@@ -25,6 +25,13 @@ const STOP: mpi::Tag = 5;
 const RUN_ARRAY: mpi::Tag = 6;
 /// The ids (little-endian u64s) of kept arrays a rank may drop.
 const FORGET: mpi::Tag = 7;
+/// Rank 0 asks a rank running a batch sent with `each` to give back the tasks it has not
+/// started (an empty message); the rank answers with `Reply::Yielded`.
+const GIVE_BACK: mpi::Tag = 8;
+
+/// How long a batch answered task by task may send nothing before its tasks not started
+/// are asked back for an idle rank.
+const YIELD_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The largest MPI message: counts are C `int`s.
 const MAX_MESSAGE: usize = i32::MAX as usize;

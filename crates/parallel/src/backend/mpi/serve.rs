@@ -1,12 +1,14 @@
 //! The loop of ranks 1..: run each batch rank 0 sends until it says stop.
 
 use super::{
-    Backoff, FORGET, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_ARRAY, RUN_PAYLOAD, STOP,
+    Backoff, FORGET, GIVE_BACK, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_ARRAY, RUN_PAYLOAD,
+    STOP,
 };
+use crate::backend::remote::wire::Payload;
 use crate::backend::remote::wire::{
     framed, reply_parts, request_from_parts, Carried, Reply, Request,
 };
-use crate::backend::remote::{call, call_each, Arrays};
+use crate::backend::remote::{call, call_each, Arrays, Cursor, Offsets};
 use mpi::point_to_point::Status;
 use mpi::topology::{Process, SimpleCommunicator};
 use mpi::traits::{Communicator, Destination, MatchedReceiveVec, Source};
@@ -31,6 +33,10 @@ pub(super) fn serve(world: &SimpleCommunicator, runnable: bool) {
         let (header, _): (Vec<u8>, Status) = (message, status).matched_receive_vec();
         if status.tag() == STOP {
             return;
+        }
+        if status.tag() == GIVE_BACK {
+            // Asked while a batch ran, arrived after it ended: nothing left to give.
+            continue;
         }
         if status.tag() == FORGET {
             for id in header.chunks_exact(8) {
@@ -102,39 +108,103 @@ fn run(request: Request, root: &mpi::topology::Process<'_>) -> Reply {
         arguments,
         each,
     } = request;
-    let mut too_large = None;
+    if each {
+        return run_each(task, arguments, root);
+    }
     // SAFETY: rank 0 computed the offsets with `RemoteFn::offsets`, and
     // `check_same_executable` found every rank running an executable with the same
     // contents; `call` finds each library by the digest of its contents, so the names
     // land on the same functions.
     let reply = catch_unwind(AssertUnwindSafe(|| unsafe {
-        if each {
-            // Each result at once: an MPI message costs little, and a second thread
-            // calling MPI would need MPI_THREAD_MULTIPLE.
-            call_each(
-                task,
-                arguments,
-                Arrays::Inline,
-                &mut |result| match checked(Reply::Partial(framed(vec![result]))) {
-                    partial @ Reply::Partial(_) => {
-                        send_reply(root, &partial);
-                        true
-                    }
-                    refused => {
-                        too_large = Some(refused);
-                        false
-                    }
-                },
-            )
-        } else {
-            call(task, arguments, Arrays::Inline)
-        }
+        call(task, arguments, Arrays::Inline)
     }));
+    closed(reply)
+}
+
+/// The stack of the thread that runs a batch answered task by task: as a main thread's.
+const TASK_STACK: usize = 8 << 20;
+
+/// Runs a batch sent with `each`: its tasks on a thread of their own, while this thread
+/// (the only one that calls MPI) sends each result as it ends and answers rank 0 when
+/// it asks for the tasks not started yet, which a slow task would otherwise hold back.
+fn run_each(task: Offsets, arguments: Payload, root: &mpi::topology::Process<'_>) -> Reply {
+    let cursor = Cursor::new();
+    let (results, ready) = crossbeam_channel::unbounded::<Payload>();
+    let mut too_large = None;
+    let reply = std::thread::scope(|scope| {
+        let cursor = &cursor;
+        let tasks = std::thread::Builder::new()
+            .name("parmemo-rank-tasks".to_owned())
+            .stack_size(TASK_STACK)
+            .spawn_scoped(scope, move || {
+                // SAFETY: as in `run`, for the offsets rank 0 sent.
+                catch_unwind(AssertUnwindSafe(|| unsafe {
+                    call_each(
+                        task,
+                        arguments,
+                        Arrays::Inline,
+                        &mut |result| results.send(result).is_ok(),
+                        &|offset| cursor.claim(offset),
+                    )
+                }))
+            });
+        let tasks = match tasks {
+            Ok(tasks) => tasks,
+            Err(err) => {
+                return Ok(Reply::failed(
+                    0,
+                    format!("the rank could not start a thread for the batch: {err}"),
+                ))
+            }
+        };
+        let mut ready = Some(ready);
+        let mut backoff = Backoff::new();
+        loop {
+            let finished = tasks.is_finished();
+            let mut busy = false;
+            while let Some(result) = ready.as_ref().and_then(|ready| ready.try_recv().ok()) {
+                busy = true;
+                match checked(Reply::Partial(framed(vec![result]))) {
+                    partial @ Reply::Partial(_) => send_reply(root, &partial),
+                    refused => {
+                        // The task loop stops at its next result: nobody takes it.
+                        too_large = Some(refused);
+                        ready = None;
+                    }
+                }
+            }
+            if finished {
+                break;
+            }
+            if let Some((message, status)) = root.immediate_matched_probe_with_tag(GIVE_BACK) {
+                let _: (Vec<u8>, Status) = (message, status).matched_receive_vec();
+                send_reply(
+                    root,
+                    &Reply::Yielded {
+                        from: cursor.give_back(),
+                    },
+                );
+                busy = true;
+            }
+            if busy {
+                backoff.reset();
+            } else {
+                backoff.wait();
+            }
+        }
+        tasks.join().unwrap_or_else(Err)
+    });
     if let (Some(Reply::Failed { message, .. }), Ok(Reply::Failed { offset, .. })) =
         (too_large, &reply)
     {
         return Reply::failed(*offset, message);
     }
+    closed(reply)
+}
+
+/// The reply that closes a batch: its own, or a failure for a panic that escaped the
+/// trampoline.
+fn closed(reply: std::thread::Result<Reply>) -> Reply {
     let reply = reply.unwrap_or_else(|payload| {
         // Only dropping a task's value can panic past the trampoline: report it, keep serving.
         std::mem::forget(payload);

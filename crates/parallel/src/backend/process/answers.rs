@@ -5,7 +5,9 @@
 //! so that a long task never holds back the results that ended before it.
 
 use super::channel::send_reply;
+use super::yielding::{listen, Wake};
 use crate::backend::remote::wire::{framed, Payload, Reply};
+use crate::backend::remote::Cursor;
 use std::os::unix::net::UnixStream;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -16,6 +18,8 @@ const GATHER: Duration = Duration::from_millis(1);
 #[derive(Default)]
 struct Waiting {
     results: Vec<Payload>,
+    /// Replies about the batch itself (where it was given back), sent at once.
+    control: Vec<Reply>,
     since: Option<Instant>,
     finished: bool,
     broken: bool,
@@ -31,21 +35,44 @@ pub(super) struct Answers {
 impl Answers {
     /// Runs `work` (the task loop, handed a way to answer each result), while a thread
     /// sends the results on `channel`; returns once every result answered was sent (or
-    /// the channel broke), so that the reply closing the batch comes after them.
+    /// the channel broke), so that the reply closing the batch comes after them. With a
+    /// `cursor`, a third thread listens meanwhile for the parent asking for the tasks
+    /// not started (see `yielding.rs`), and is gone before this returns.
     pub(super) fn gathered<T>(
         channel: &UnixStream,
+        cursor: Option<&Cursor>,
         work: impl FnOnce(&mut dyn FnMut(Payload) -> bool) -> T,
     ) -> T {
         let answers = Answers::default();
+        // Without a pipe to stop it, no listener: the batch just cannot be given back.
+        let wake = cursor.and_then(|cursor| Some((cursor, Wake::new().ok()?)));
         std::thread::scope(|scope| {
             let sender = scope.spawn(|| answers.send_all(channel));
-            // Ends the sending thread even if `work` unwinds: the scope joins it.
-            let finish = Finish(&answers);
+            let listener = wake.as_ref().map(|(cursor, wake)| {
+                let answers = &answers;
+                scope.spawn(move || {
+                    listen(channel, wake, cursor, &|from| {
+                        answers.control(Reply::Yielded { from });
+                    });
+                })
+            });
+            // Ends the other threads even if `work` unwinds: the scope joins them.
+            let finish = Finish(&answers, wake.as_ref().map(|(_, wake)| wake));
             let outcome = work(&mut |result| answers.answer(result));
             drop(finish);
+            if let Some(listener) = listener {
+                let _ = listener.join();
+            }
             let _ = sender.join();
             outcome
         })
+    }
+
+    /// Queues a reply about the batch, sent ahead of any gathering.
+    fn control(&self, reply: Reply) {
+        let mut waiting = self.lock();
+        waiting.control.push(reply);
+        self.changed.notify_one();
     }
 
     /// Queues one result; false once the parent can no longer be told.
@@ -72,11 +99,22 @@ impl Answers {
         let mut channel = channel;
         loop {
             let mut waiting = self.lock();
-            while waiting.results.is_empty() && !waiting.finished {
+            while waiting.results.is_empty() && waiting.control.is_empty() && !waiting.finished {
                 waiting = self
                     .changed
                     .wait(waiting)
                     .unwrap_or_else(PoisonError::into_inner);
+            }
+            let control = std::mem::take(&mut waiting.control);
+            if !control.is_empty() {
+                drop(waiting);
+                for reply in &control {
+                    if send_reply(&mut channel, reply).is_err() {
+                        self.lock().broken = true;
+                        return;
+                    }
+                }
+                continue;
             }
             if waiting.results.is_empty() {
                 return;
@@ -103,11 +141,14 @@ impl Answers {
     }
 }
 
-/// Tells the sending thread that no more results come.
-struct Finish<'a>(&'a Answers);
+/// Tells the sending thread that no more results come, and the listener to stop.
+struct Finish<'a>(&'a Answers, Option<&'a Wake>);
 
 impl Drop for Finish<'_> {
     fn drop(&mut self) {
+        if let Some(wake) = self.1 {
+            wake.wake();
+        }
         self.0.lock().finished = true;
         self.0.changed.notify_one();
     }
@@ -122,7 +163,7 @@ mod tests {
     #[test]
     fn results_come_in_order_gathered_and_before_the_loop_returns() {
         let (ours, theirs) = UnixStream::pair().unwrap();
-        let returned = Answers::gathered(&theirs, |answer| {
+        let returned = Answers::gathered(&theirs, None, |answer| {
             for i in 0..1000_u32 {
                 assert!(answer(Payload::plain(i.to_le_bytes().to_vec())));
             }
@@ -155,7 +196,7 @@ mod tests {
     fn a_broken_channel_stops_the_answers() {
         let (ours, theirs) = UnixStream::pair().unwrap();
         drop(ours);
-        let stopped = Answers::gathered(&theirs, |answer| {
+        let stopped = Answers::gathered(&theirs, None, |answer| {
             (0..10_000)
                 .take_while(|_| {
                     std::thread::sleep(Duration::from_micros(200));

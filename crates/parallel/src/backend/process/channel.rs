@@ -220,9 +220,36 @@ pub(crate) fn send_request(stream: &mut impl Channel, request: &Request) -> io::
     )
 }
 
-/// Reads a request; `UnexpectedEof` when the parent is gone.
+/// Asks a worker running a batch sent with `each` to give back the tasks it has not
+/// started: a frame with an empty header (no request's header is empty), and nothing
+/// else.
+pub(crate) fn send_yield(stream: &mut impl Channel) -> io::Result<()> {
+    stream.write_with(&0_u64.to_le_bytes(), &[])?;
+    stream.flush()
+}
+
+/// Reads the next frame, which must be what [`send_yield`] sends (while a batch runs,
+/// the parent sends nothing else).
+pub(crate) fn receive_yield(stream: &mut impl Channel) -> io::Result<()> {
+    let (header, _) = receive_header(stream)?;
+    if header.is_empty() {
+        Ok(())
+    } else {
+        Err(io::Error::other(
+            "the parent sent a request while a batch ran",
+        ))
+    }
+}
+
+/// Reads a request; `UnexpectedEof` when the parent is gone. A request to give back
+/// tasks that arrives after its batch ended is skipped: there is nothing to give.
 pub(crate) fn receive_request(stream: &mut impl Channel) -> io::Result<Request> {
-    let (header, descriptors) = receive_header(stream)?;
+    let (header, descriptors) = loop {
+        let (header, descriptors) = receive_header(stream)?;
+        if !header.is_empty() {
+            break (header, descriptors);
+        }
+    };
     let header: RunHeader = decode(&header).map_err(io::Error::other)?;
     let bytes = read_part(stream, MAX_PAYLOAD)?;
     let attached = receive_attached(stream, &header.carried, descriptors)?;

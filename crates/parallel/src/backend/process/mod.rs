@@ -11,6 +11,7 @@ mod handshake;
 mod pool;
 mod spawn;
 mod worker;
+mod yielding;
 
 pub(crate) use pool::shutdown;
 pub(crate) use worker::serve_if_invited;

@@ -1,12 +1,13 @@
 //! The parent's side: a reusable pool of worker processes, one parent thread each.
 
-use super::spawn::{Failure, StartError, Worker};
+use super::spawn::{Failure, StartError, Worker, Yielding};
 use super::worker::refuse_pool_in_unserved_worker;
 use crate::backend::remote::wire::Request;
 use crate::backend::remote::{Job, JobOutcome, Offsets, Workers};
 use crate::Error;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,10 @@ static POOLS: LazyLock<Mutex<HashMap<PoolKey, Arc<ProcessPool>>>> = LazyLock::ne
 
 /// How long an unused pool keeps its workers (loky's default).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long a batch answered task by task may send nothing before its tasks not started
+/// are asked back for an idle worker: a task this slow holds back no other.
+const YIELD_AFTER: Duration = Duration::from_millis(100);
 
 /// How many pool sizes are kept: asking for a fifth ends the least recently used.
 const KEPT_SIZES: usize = 4;
@@ -62,13 +67,22 @@ pub(crate) fn pool(
     let (sender, receiver) = crossbeam_channel::unbounded();
     let (started, starts) = crossbeam_channel::bounded(workers);
     let pids = Arc::new(Mutex::new(HashMap::new()));
+    let idle = Arc::new(AtomicUsize::new(0));
     for slot in 0..workers {
         let receiver = receiver.clone();
         let pids = Arc::clone(&pids);
         let started = started.clone();
+        let idle = Arc::clone(&idle);
         std::thread::Builder::new()
             .name(format!("parmemo-process-{slot}"))
-            .spawn(move || serve_jobs(slot, initializer, &receiver, &pids, &started))
+            .spawn(move || {
+                let shared = Shared {
+                    jobs: &receiver,
+                    pids: &pids,
+                    idle: &idle,
+                };
+                serve_jobs(slot, initializer, &shared, &started);
+            })
             .map_err(|err| Error::WorkerStart {
                 message: format!("cannot start the thread of worker {slot}: {err}"),
             })?;
@@ -187,14 +201,38 @@ impl ProcessPool {
     }
 }
 
+/// What the parent threads of one pool share.
+struct Shared<'a> {
+    jobs: &'a Receiver<Job>,
+    pids: &'a Mutex<HashMap<usize, u32>>,
+    /// How many of them wait for a job: a batch's tasks are asked back only for one.
+    idle: &'a AtomicUsize,
+}
+
+impl Shared<'_> {
+    /// The next job, counted idle while waiting for it.
+    fn next_job(&self) -> Option<Job> {
+        self.idle.fetch_add(1, Ordering::AcqRel);
+        let job = self.jobs.recv().ok();
+        self.idle.fetch_sub(1, Ordering::AcqRel);
+        job
+    }
+
+    /// Whether a batch that sent nothing for `quiet` should give back what it has not
+    /// started: another worker waits, and no other job does.
+    fn worth_asking(&self, quiet: Duration) -> bool {
+        quiet >= YIELD_AFTER && self.idle.load(Ordering::Acquire) > 0 && self.jobs.is_empty()
+    }
+}
+
 /// The loop of one parent thread: keep a worker alive, hand it jobs one at a time.
 fn serve_jobs(
     slot: usize,
     initializer: Option<Offsets>,
-    jobs: &Receiver<Job>,
-    pids: &Mutex<HashMap<usize, u32>>,
+    shared: &Shared<'_>,
     started: &Sender<()>,
 ) {
+    let pids = shared.pids;
     let mut worker: Option<Worker> = None;
     let set_pid = |pid: Option<u32>| {
         let mut pids = pids.lock().unwrap_or_else(PoisonError::into_inner);
@@ -209,7 +247,7 @@ fn serve_jobs(
         worker = Some(first);
     }
     let _ = started.send(());
-    while let Ok(mut job) = jobs.recv() {
+    while let Some(mut job) = shared.next_job() {
         if job.state.is_cancelled() {
             (job.done)(JobOutcome::Cancelled, Duration::ZERO);
             continue;
@@ -233,7 +271,25 @@ fn serve_jobs(
                 partial(result);
             }
         };
-        match current.run(&job.request, job.timeout, &cancelled, &mut partial) {
+        let Request::Run { arguments, .. } = &job.request;
+        let gives_back = job.give_back.is_some();
+        let mut yielded = |from| {
+            if let Some(give_back) = job.give_back.as_mut() {
+                give_back(from, arguments);
+            }
+        };
+        let ask = |quiet| shared.worth_asking(quiet);
+        let yielding = gives_back.then_some(Yielding {
+            ask: &ask,
+            yielded: &mut yielded,
+        });
+        match current.run(
+            &job.request,
+            job.timeout,
+            &cancelled,
+            &mut partial,
+            yielding,
+        ) {
             Ok(reply) => {
                 worker = Some(current);
                 (job.done)(JobOutcome::Reply(reply), began.elapsed());
@@ -312,7 +368,7 @@ fn rerun_each(
         };
         let cancelled = || job.state.is_cancelled();
         outcomes.push(
-            match current.run(&request, job.timeout, &cancelled, &mut |_| {}) {
+            match current.run(&request, job.timeout, &cancelled, &mut |_| {}, None) {
                 Ok(reply) => {
                     *worker = Some(current);
                     JobOutcome::Reply(reply)
@@ -372,7 +428,7 @@ fn find_the_killer(
         let cancelled = || job.state.is_cancelled();
         // The tasks rerun only to find the culprit: their results were already reported
         // or are not wanted.
-        match current.run(&request, job.timeout, &cancelled, &mut |_| {}) {
+        match current.run(&request, job.timeout, &cancelled, &mut |_| {}, None) {
             Ok(_) => *worker = Some(current),
             Err(failure) => {
                 current.kill();

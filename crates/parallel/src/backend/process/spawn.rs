@@ -5,7 +5,7 @@
 //! process, of this user or another, can connect, listen or swap anything. The child
 //! must greet with its own pid and that nonce within [`START_TIMEOUT`].
 
-use super::channel::{receive_reply, send_request};
+use super::channel::{receive_reply, send_request, send_yield};
 use super::handshake::{fresh_nonce, Invitation, INIT_MISSING_EXIT, WORKER_VARIABLE};
 use crate::backend::remote::wire::{Payload, Reply, Request};
 use crate::backend::remote::{no_values, Offsets};
@@ -62,6 +62,15 @@ pub(crate) enum Failure {
 /// How often a worker's parent thread looks whether its run still wants the result.
 const CANCEL_POLL: Duration = Duration::from_millis(20);
 
+/// What a worker's parent thread may do while a batch sent with `each` runs: ask for
+/// the tasks not started yet back, once, and hand them on.
+pub(crate) struct Yielding<'a> {
+    /// Whether to ask now, told how long the worker has sent nothing.
+    pub(crate) ask: &'a dyn Fn(Duration) -> bool,
+    /// The worker's answer: the batch ends there at this offset.
+    pub(crate) yielded: &'a mut dyn FnMut(usize),
+}
+
 /// One live worker process and the parent's end of its channel.
 pub(crate) struct Worker {
     child: Child,
@@ -111,12 +120,12 @@ impl Worker {
                 arguments,
                 each: false,
             };
-            let failure = match worker.run(&request, None, &|| false, &mut |_| {}) {
+            let failure = match worker.run(&request, None, &|| false, &mut |_| {}, None) {
                 Ok(Reply::Done(_)) => None,
                 Ok(Reply::Failed { message, .. }) => {
                     Some(format!("its initializer failed: {message}"))
                 }
-                Ok(Reply::Hello { .. } | Reply::Partial(_)) => {
+                Ok(Reply::Hello { .. } | Reply::Partial(_) | Reply::Yielded { .. }) => {
                     Some("it answered out of turn".to_owned())
                 }
                 Err(_) => Some("it died in its initializer".to_owned()),
@@ -139,18 +148,31 @@ impl Worker {
     /// `cancelled` says the run still wants it: a cancelled job's worker is killed rather
     /// than left to finish work nobody waits for while later runs queue behind it. The
     /// results of a batch sent with `each` go to `partial` as they arrive, before the
-    /// reply that closes it.
+    /// reply that closes it; with `yielding`, the tasks it has not started may be asked
+    /// back while it runs.
     pub(crate) fn run(
         &mut self,
         request: &Request,
         timeout: Option<Duration>,
         cancelled: &dyn Fn() -> bool,
         partial: &mut dyn FnMut(Payload),
+        mut yielding: Option<Yielding<'_>>,
     ) -> Result<Reply, Failure> {
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
         send_request(&mut &self.channel, request).map_err(|_| Failure::Died)?;
+        let mut heard = Instant::now();
+        let mut asked = false;
         loop {
-            self.wait_readable(deadline, cancelled)?;
+            let mut on_quiet = || {
+                let Some(yielding) = yielding.as_ref() else {
+                    return;
+                };
+                if !asked && (yielding.ask)(heard.elapsed()) {
+                    // A worker that cannot be told is found out by the next read.
+                    asked = send_yield(&mut &self.channel).is_ok();
+                }
+            };
+            self.wait_readable(deadline, cancelled, &mut on_quiet)?;
             // A reply has begun: read it whole, within what is left of the timeout.
             let left = deadline.map(|deadline| {
                 deadline
@@ -161,7 +183,15 @@ impl Worker {
                 .set_read_timeout(left)
                 .map_err(|_| Failure::Died)?;
             match receive_reply(&mut &self.channel) {
-                Ok(Reply::Partial(result)) => partial(result),
+                Ok(Reply::Partial(result)) => {
+                    heard = Instant::now();
+                    partial(result);
+                }
+                Ok(Reply::Yielded { from }) => {
+                    if let Some(yielding) = yielding.as_mut() {
+                        (yielding.yielded)(from);
+                    }
+                }
                 Ok(reply) => return Ok(reply),
                 Err(err) => {
                     return Err(match err.kind() {
@@ -173,11 +203,13 @@ impl Worker {
         }
     }
 
-    /// Waits until the worker's reply starts (or its end of the channel closes).
+    /// Waits until the worker's reply starts (or its end of the channel closes), calling
+    /// `on_quiet` each time a slice of the wait passes without one.
     fn wait_readable(
         &self,
         deadline: Option<Instant>,
         cancelled: &dyn Fn() -> bool,
+        on_quiet: &mut dyn FnMut(),
     ) -> Result<(), Failure> {
         loop {
             if cancelled() {
@@ -201,7 +233,7 @@ impl Worker {
             let millis = libc::c_int::try_from(slice.as_millis().max(1)).unwrap_or(1);
             // SAFETY: one valid `pollfd` for an fd this worker's channel owns.
             match unsafe { libc::poll(&raw mut ready, 1, millis) } {
-                0 => {}
+                0 => on_quiet(),
                 n if n > 0 => return Ok(()),
                 _ if io::Error::last_os_error().kind() == ErrorKind::Interrupted => {}
                 _ => return Err(Failure::Died),

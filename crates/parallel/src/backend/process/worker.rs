@@ -10,7 +10,7 @@ use super::answers::Answers;
 use super::channel::{receive_request, send_reply};
 use super::handshake::{Invitation, INIT_MISSING_EXIT, WORKER_VARIABLE};
 use crate::backend::remote::wire::{Reply, Request};
-use crate::backend::remote::{call, call_each, Arrays};
+use crate::backend::remote::{call, call_each, Arrays, Cursor};
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -152,8 +152,13 @@ fn serve(channel: &UnixStream, nonce: u128) -> i32 {
         // contents, so a library rebuilt since the parent loaded it is an error.
         let reply = catch_unwind(AssertUnwindSafe(|| unsafe {
             if each {
-                Answers::gathered(channel, |answer| {
-                    call_each(task, arguments, Arrays::Attached, answer)
+                // The parent may take back the tasks not started yet (a slow one holds
+                // this worker): each is claimed before it starts.
+                let cursor = Cursor::new();
+                Answers::gathered(channel, Some(&cursor), |answer| {
+                    call_each(task, arguments, Arrays::Attached, answer, &|offset| {
+                        cursor.claim(offset)
+                    })
                 })
             } else {
                 call(task, arguments, Arrays::Attached)

@@ -200,8 +200,8 @@ pub(crate) unsafe fn call(offsets: Offsets, arguments: Payload, arrays: Arrays) 
 /// Calls, in a worker, the function that `offsets` names on each task of a batch sent
 /// with `each` (its one-task batches [`framed`](super::wire::framed)), handing `answer`
 /// each task's result (a `Vec<R>` of one) as it ends; returns the reply that closes the
-/// batch. Stops at the first failure, or when `answer` says the parent can no longer be
-/// told.
+/// batch. Stops at the first failure, when `answer` says the parent can no longer be
+/// told, or at the first task `claim` refuses (the parent took the rest back).
 ///
 /// # Safety
 /// As [`call`].
@@ -210,12 +210,16 @@ pub(crate) unsafe fn call_each(
     arguments: Payload,
     arrays: Arrays,
     answer: &mut dyn FnMut(Payload) -> bool,
+    claim: &dyn Fn(usize) -> bool,
 ) -> Reply {
     let singles = match unframed(arguments) {
         Ok(singles) => singles,
         Err(err) => return Reply::failed(0, format!("the worker could not read the batch: {err}")),
     };
     for (offset, single) in singles.into_iter().enumerate() {
+        if !claim(offset) {
+            break;
+        }
         // SAFETY: the caller's contract, for each one-task batch of the same function.
         match unsafe { call(offsets, single, arrays) } {
             Reply::Done(result) => {

@@ -40,6 +40,10 @@ pub(crate) type Done = Box<dyn FnOnce(JobOutcome, Duration) + Send>;
 /// `Vec<R>` of one, [`framed`](super::wire::framed) together.
 pub(crate) type Partial = Box<dyn FnMut(Payload) + Send>;
 
+/// Takes back the tasks from the given offset on of a batch sent with `each` (whose
+/// arguments it is handed), which its worker will not run: they go to other workers.
+pub(crate) type GiveBack = Box<dyn FnMut(usize, &Payload) + Send>;
+
 /// A batch for some worker, and what to do with its outcome.
 pub(crate) struct Job {
     pub(crate) request: Request,
@@ -51,6 +55,9 @@ pub(crate) struct Job {
     /// Of a settled run: a worker that dies in the batch costs only its own task, the
     /// others are rerun for their results.
     pub(crate) settled: bool,
+    /// For a batch sent with `each`: takes back the tasks its worker has not started,
+    /// when asked to while a task runs.
+    pub(crate) give_back: Option<GiveBack>,
     pub(crate) done: Done,
 }
 

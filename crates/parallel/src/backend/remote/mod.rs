@@ -4,16 +4,21 @@
 //! MPI program started without a launcher, the same run goes to local threads.
 
 mod context;
+mod cursor;
+mod each;
 mod function;
 mod job;
 pub(crate) mod objects;
 mod values;
 pub(crate) mod wire;
 
+pub(crate) use cursor::Cursor;
 pub(crate) use function::{call, call_each, no_values, Arrays, Offsets, RemoteFn, Settled};
 #[cfg(feature = "mpi")]
 pub(crate) use job::Done;
-pub(crate) use job::{Job, JobOutcome, Partial, Split, Workers};
+#[cfg(feature = "mpi")]
+pub(crate) use job::{GiveBack, Partial};
+pub(crate) use job::{Job, JobOutcome, Split, Workers};
 pub(crate) use objects::remember_start;
 
 use crate::engine::BatchSize;
@@ -254,14 +259,33 @@ where
                 });
             }
         };
-        let each = per_task && len > 1;
-        let (arguments, split): (_, Split) = if each {
+        if per_task && len > 1 {
             let singles: Result<Vec<Payload>, String> = jobs
                 .into_iter()
                 .map(|job| encode_values(vec![job], arrays))
                 .collect();
-            (singles.map(wire::framed), split_framed)
-        } else if let Some(context) = &context {
+            match singles {
+                Ok(singles) => each::submit(
+                    Arc::clone(&workers),
+                    sender.clone(),
+                    Arc::clone(&state),
+                    (task, offsets),
+                    timeout,
+                    start,
+                    singles,
+                ),
+                Err(err) => report(
+                    Outcome::Failed {
+                        index: start,
+                        message: format!("the arguments cannot be serialized: {err}"),
+                        error: TaskError::default(),
+                    },
+                    Duration::ZERO,
+                ),
+            }
+            return;
+        }
+        let (arguments, split): (_, Split) = if let Some(context) = &context {
             let batch = encode_values(jobs, arrays).map(|batch| context.before(batch));
             (batch, context::split_tasks::<A>)
         } else {
@@ -281,66 +305,23 @@ where
                 return;
             }
         };
-        let partial = each.then(|| one_by_one::<R>(sender.clone(), start));
         workers.submit(Job {
             request: Request::Run {
                 task: offsets,
                 arguments,
-                each,
+                each: false,
             },
             split,
             timeout,
             state: Arc::clone(&state),
-            partial,
+            partial: None,
             settled,
+            give_back: None,
             done: Box::new(move |outcome, elapsed| {
                 report(outcome_of::<R>(outcome, start, task), elapsed);
             }),
         });
     }
-}
-
-/// Reports the results of a batch that starts at task `start` as they arrive, each
-/// reply's as one completion, in the order the worker sends them (its tasks' order).
-fn one_by_one<R: DeserializeOwned + Send + 'static>(
-    sender: Sender<Completion<R>>,
-    start: usize,
-) -> Partial {
-    let mut next = start;
-    Box::new(move |payload: Payload| {
-        let began = std::time::Instant::now();
-        let results: Result<Vec<R>, String> = wire::unframed(payload).and_then(|parts| {
-            let mut results = Vec::with_capacity(parts.len());
-            for part in parts {
-                results.extend(decode_values::<R>(part)?);
-            }
-            Ok(results)
-        });
-        let (len, outcome) = match results {
-            Ok(results) => (results.len(), Outcome::Done(results)),
-            Err(err) => (
-                1,
-                Outcome::Failed {
-                    index: next,
-                    message: format!("the results cannot be deserialized: {err}"),
-                    error: TaskError::default(),
-                },
-            ),
-        };
-        let _ = sender.send(Completion {
-            start: next,
-            len,
-            elapsed: began.elapsed(),
-            outcome,
-            last: false,
-        });
-        next += len;
-    })
-}
-
-/// The one-task batches of a batch sent with `each`.
-fn split_framed(arguments: &Payload) -> Result<Vec<Payload>, String> {
-    wire::unframed(arguments.clone())
 }
 
 /// The one-task batches of a batch's encoded arguments.
@@ -418,7 +399,7 @@ fn results_of<R: DeserializeOwned + 'static>(reply: Reply) -> Result<Vec<R>, Fai
             message,
             error,
         } => Err((offset, message, error)),
-        Reply::Hello { .. } | Reply::Partial(_) => {
+        Reply::Hello { .. } | Reply::Partial(_) | Reply::Yielded { .. } => {
             Err((0, "the worker answered out of turn".to_owned(), Vec::new()))
         }
     }

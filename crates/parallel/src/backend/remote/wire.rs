@@ -99,6 +99,10 @@ pub(crate) enum Reply {
         message: String,
         error: Vec<u8>,
     },
+    /// Of a batch sent with `each`, asked to give back what it has not started: the
+    /// tasks from `from` on will not run here (none, when `from` is the batch's length).
+    /// More replies follow for the tasks before.
+    Yielded { from: usize },
 }
 
 impl Reply {
@@ -136,6 +140,7 @@ pub(crate) enum ReplyHeader {
     Done { carried: Vec<Carried> },
     Partial { carried: Vec<Carried> },
     Failed { offset: usize, message: String },
+    Yielded { from: usize },
 }
 
 /// The encoded header of a request to run a batch whose attachments travel as
@@ -262,6 +267,7 @@ pub(crate) fn reply_header(reply: &Reply, carried: Vec<Carried>) -> (ReplyHeader
             },
             &[][..],
         ),
+        Reply::Yielded { from } => (ReplyHeader::Yielded { from: *from }, &[][..]),
         Reply::Done(results) => (ReplyHeader::Done { carried }, &results.bytes[..]),
         Reply::Partial(results) => (ReplyHeader::Partial { carried }, &results.bytes[..]),
         Reply::Failed {
@@ -305,6 +311,7 @@ pub(crate) fn reply_of(
     };
     Ok(match header {
         ReplyHeader::Hello { pid, nonce } => Reply::Hello { pid, nonce },
+        ReplyHeader::Yielded { from } => Reply::Yielded { from },
         ReplyHeader::Done { .. } => Reply::Done(results),
         ReplyHeader::Partial { .. } => Reply::Partial(results),
         ReplyHeader::Failed { offset, message } => Reply::Failed {
