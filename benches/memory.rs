@@ -40,6 +40,7 @@ fn floats(n: usize) -> Vec<f32> {
 
 static BIG_ARRAY: FunctionId = FunctionId::new("benches::memory", "big_array", 1);
 static BIG_VEC: FunctionId = FunctionId::new("benches::memory", "big_vec", 1);
+static BIG_PAIR: FunctionId = FunctionId::new("benches::memory", "big_pair", 1);
 
 /// A cached 200 MB array hit by a new `Memory` each time (as a new process would open
 /// it): as a `Shared` array (the file mapped) and as a plain `Vec<f64>` (read, decoded).
@@ -49,6 +50,7 @@ fn big_hits(c: &mut Criterion) {
     let make = || (0..N).map(|i| i as f64).collect::<Vec<f64>>();
     Memory::new(dir.path()).call(&BIG_ARRAY, &N, || Shared::<[f64]>::from(make()));
     Memory::new(dir.path()).call(&BIG_VEC, &N, make);
+    Memory::new(dir.path()).call(&BIG_PAIR, &N, || (make(), N));
     let mut group = c.benchmark_group("memory_hit_200MB");
     group.sample_size(10);
     group.bench_function("shared_array_mapped", |b| {
@@ -69,6 +71,14 @@ fn big_hits(c: &mut Criterion) {
         b.iter(|| {
             let hit: Vec<f64> = Memory::new(dir.path()).call(&BIG_VEC, &N, || unreachable!());
             black_box(hit[N - 1])
+        });
+    });
+    // The vector inside a tuple: encoded with the result, its numbers in one step.
+    group.bench_function("vec_in_tuple_read", |b| {
+        b.iter(|| {
+            let hit: (Vec<f64>, usize) =
+                Memory::new(dir.path()).call(&BIG_PAIR, &N, || unreachable!());
+            black_box(hit.0[N - 1])
         });
     });
     group.finish();

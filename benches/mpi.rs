@@ -79,6 +79,12 @@ fn vec_len(array: Vec<f32>) -> usize {
     array.len()
 }
 
+// Task arguments arrive owned: they are deserialized where the task runs.
+#[allow(clippy::needless_pass_by_value)]
+fn pair_len((array, k): (Vec<f32>, usize)) -> usize {
+    array.len() + k
+}
+
 /// One 64 MB array read by 8 tasks on the ranks: a `Shared` made beforehand goes to
 /// each rank once and stays there while rank 0 holds it; a new `Vec` per task goes
 /// whole with each task.
@@ -97,6 +103,13 @@ fn arrays_to_ranks(c: &mut Criterion) {
         b.iter_batched(
             || vec![values.clone(); 8],
             |owned| on_ranks.map(vec_len, owned),
+            Batches::PerIteration,
+        );
+    });
+    group.bench_function("new_vec_in_tuple_per_task", |b| {
+        b.iter_batched(
+            || (0..8).map(|k| (values.clone(), k)).collect::<Vec<_>>(),
+            |owned| on_ranks.map(pair_len, owned),
             Batches::PerIteration,
         );
     });

@@ -31,6 +31,8 @@ WORKLOADS = [
     ("memory_miss_overhead_40kb", "Memory miss overhead, 40 KB argument", None, None, 1e-9),
     ("memory_miss_small", "Memory miss of a 100-byte result (per miss, of 1 000)", 3, "joblib_memory", 1e-9),
     ("big_to_one_task", "a new 64 MB array to one process task (plain Vec)", 1, "joblib_loky", 0.0),
+    ("big_tuple_to_one_task", "a new 64 MB array inside a tuple to one process task", None, None, 0.0),
+    ("big_tuples_to_8_tasks", "8 tuples each with its own 64 MB array to 8 process tasks", 1, "joblib_loky", 0.0),
     ("big_to_8_tasks", "one 64 MB array to 8 process tasks (Shared)", 5, "joblib_loky", 0.0),
     ("big_hit_200mb", "Memory hit, 200 MB array read (plain Vec)", 1, "joblib_memory", 0.0),
     ("big_hit_200mb_mapped", "Memory hit, 200 MB array mapped (Shared)", 1, "joblib_memory_mmap", 0.0),

@@ -153,6 +153,12 @@ def length(values):
     return float(len(values))
 
 
+def length_of_pair(pair):
+    """An array inside a tuple, as joblib users pass one: `delayed(f)((samples, k))`."""
+    values, k = pair
+    return float(len(values) + k)
+
+
 def summary(values):
     return [float(len(values)), float(values[0]), float(values[-1])]
 
@@ -306,6 +312,19 @@ def big_data(data_dir, record):
         10, lambda: big.copy(), lambda array: parallel([joblib.delayed(length)(array)])
     )
     record("big_to_one_task", "joblib_loky", seconds, answer)
+    # The same array inside a tuple, then eight tuples each with an array of its own.
+    answer, seconds = best_with_setup(
+        10,
+        lambda: big.copy(),
+        lambda array: parallel([joblib.delayed(length_of_pair)((array, 1))]),
+    )
+    record("big_tuple_to_one_task", "joblib_loky", seconds, answer)
+    answer, seconds = best_with_setup(
+        5,
+        lambda: [(big.copy(), k) for k in range(8)],
+        lambda pairs: parallel(joblib.delayed(length_of_pair)(pair) for pair in pairs),
+    )
+    record("big_tuples_to_8_tasks", "joblib_loky", seconds, answer)
     answer, seconds = best_of(
         10, lambda: parallel(joblib.delayed(length)(big) for _ in range(8))
     )

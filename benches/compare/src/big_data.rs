@@ -1,5 +1,6 @@
 //! The large-array workloads, parmemo's side: a new 64 MB array to one worker process
-//! (a plain `Vec`, no change to the task), one 64 MB array to eight (a `Shared` made
+//! (a plain `Vec`, no change to the task; inside a tuple; eight tuples each with an
+//! array of its own), one 64 MB array to eight (a `Shared` made
 //! beforehand), and a cached 200 MB array hit read whole (a plain `Vec`) or mapped
 //! (a `Shared`).
 
@@ -15,6 +16,12 @@ use std::time::{Duration, Instant};
 #[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
 fn length(values: Vec<f64>) -> f64 {
     values.len() as f64
+}
+
+/// An array inside a tuple, as joblib users pass one: it crosses whole too.
+#[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
+fn length_of_pair((values, k): (Vec<f64>, usize)) -> f64 {
+    (values.len() + k) as f64
 }
 
 #[allow(clippy::needless_pass_by_value)] // task arguments arrive owned
@@ -61,6 +68,18 @@ pub fn run(data: &Path, out: &Path, recorder: &mut Recorder) -> Result<(), Failu
         |one| on_processes.map(length, one),
     );
     recorder.record("big_to_one_task", "parmemo", time, lengths?)?;
+    let (lengths, time) = best_with_setup(
+        10,
+        || vec![(big.clone(), 1)],
+        |one| on_processes.map(length_of_pair, one),
+    );
+    recorder.record("big_tuple_to_one_task", "parmemo", time, lengths?)?;
+    let (lengths, time) = best_with_setup(
+        5,
+        || (0..8).map(|k| (big.clone(), k)).collect::<Vec<_>>(),
+        |pairs| on_processes.map(length_of_pair, pairs),
+    );
+    recorder.record("big_tuples_to_8_tasks", "parmemo", time, lengths?)?;
 
     let shared: Shared<[f64]> = Shared::from_slice(&big);
     drop(big);
