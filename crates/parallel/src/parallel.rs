@@ -27,8 +27,6 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-mod settled;
-mod with;
 pub use settled::Settled;
 
 /// The backends by name, for [`Parallel::backend`]: `Backend::Threads` (the default),
@@ -822,23 +820,24 @@ out_of_process_api!(Processes);
 #[cfg(feature = "mpi")]
 out_of_process_api!(Mpi);
 
-/// Runs `$f` over `$items` on the backend the scope chose: in process as a run that
-/// returns at a timeout (the arguments are owned), out of process as `$method` itself.
+/// Runs `$items` on the backend the scope chose: in process through `$collect` (a run
+/// that owns its tasks and returns at a timeout) with `$runner`, out of process as
+/// `$method($args.., $items)` itself.
 macro_rules! on_chosen_backend {
-    ($self:ident, $method:ident, $f:ident, $items:ident, $runner:expr) => {
+    ($self:ident, $method:ident($($arg:ident),*), $items:ident, $collect:ident, $runner:expr) => {
         match Configured::chosen() {
             Chosen::Sequential => $self
                 .clone()
                 .backend(Sequential)
-                .collect_owned($items.into_iter(), $runner),
+                .$collect($items.into_iter(), $runner),
             Chosen::Threads => $self
                 .clone()
                 .backend(Threads)
-                .collect_owned($items.into_iter(), $runner),
+                .$collect($items.into_iter(), $runner),
             #[cfg(feature = "processes")]
-            Chosen::Processes => $self.clone().backend(Processes).$method($f, $items),
+            Chosen::Processes => $self.clone().backend(Processes).$method($($arg,)* $items),
             #[cfg(feature = "mpi")]
-            Chosen::Mpi => $self.clone().backend(Mpi).$method($f, $items),
+            Chosen::Mpi => $self.clone().backend(Mpi).$method($($arg,)* $items),
         }
     };
 }
@@ -890,7 +889,9 @@ impl<T> Parallel<Configured, T> {
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        on_chosen_backend!(self, map, f, items, move |item: A| Ok(f(item)))
+        on_chosen_backend!(self, map(f), items, collect_owned, move |item: A| Ok(f(
+            item
+        )))
     }
 
     /// [`map`](Self::map) for a function that returns `Result`: the first `Err` fails the
@@ -906,7 +907,7 @@ impl<T> Parallel<Configured, T> {
         R: Serialize + DeserializeOwned + Send + 'static,
         E: Serialize + DeserializeOwned + Display + Send + Sync + 'static,
     {
-        on_chosen_backend!(self, try_map, f, items, move |item: A| {
+        on_chosen_backend!(self, try_map(f), items, collect_owned, move |item: A| {
             f(item).map_err(Failure::typed)
         })
     }
@@ -999,3 +1000,7 @@ impl<T> Parallel<Processes, T> {
         self
     }
 }
+
+// After the macros above, which they use.
+mod settled;
+mod with;

@@ -367,21 +367,13 @@ impl<T> Parallel<Configured, T> {
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let runner = move |item: A| settle(|| Ok(f(item)));
-        match Configured::chosen() {
-            Chosen::Sequential => self
-                .clone()
-                .backend(Sequential)
-                .collect_settled_owned(items.into_iter(), runner),
-            Chosen::Threads => self
-                .clone()
-                .backend(Threads)
-                .collect_settled_owned(items.into_iter(), runner),
-            #[cfg(feature = "processes")]
-            Chosen::Processes => self.clone().backend(Processes).map_settled(f, items),
-            #[cfg(feature = "mpi")]
-            Chosen::Mpi => self.clone().backend(Mpi).map_settled(f, items),
-        }
+        on_chosen_backend!(
+            self,
+            map_settled(f),
+            items,
+            collect_settled_owned,
+            move |item: A| settle(|| Ok(f(item)))
+        )
     }
 
     /// [`try_map`](Self::try_map) with one outcome per item: see
@@ -400,20 +392,12 @@ impl<T> Parallel<Configured, T> {
         R: Serialize + DeserializeOwned + Send + 'static,
         E: Serialize + DeserializeOwned + Display + Send + Sync + 'static,
     {
-        let runner = move |item: A| settle(|| f(item).map_err(Failure::typed));
-        match Configured::chosen() {
-            Chosen::Sequential => self
-                .clone()
-                .backend(Sequential)
-                .collect_settled_owned(items.into_iter(), runner),
-            Chosen::Threads => self
-                .clone()
-                .backend(Threads)
-                .collect_settled_owned(items.into_iter(), runner),
-            #[cfg(feature = "processes")]
-            Chosen::Processes => self.clone().backend(Processes).try_map_settled(f, items),
-            #[cfg(feature = "mpi")]
-            Chosen::Mpi => self.clone().backend(Mpi).try_map_settled(f, items),
-        }
+        on_chosen_backend!(
+            self,
+            try_map_settled(f),
+            items,
+            collect_settled_owned,
+            move |item: A| settle(|| f(item).map_err(Failure::typed))
+        )
     }
 }

@@ -151,23 +151,10 @@ impl<T> Parallel<Configured, T> {
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        match Configured::chosen() {
-            Chosen::Sequential => {
-                let context = Arc::new(context);
-                self.clone()
-                    .backend(Sequential)
-                    .collect_owned(items.into_iter(), move |item: A| Ok(f(&context, item)))
-            }
-            Chosen::Threads => {
-                let context = Arc::new(context);
-                self.clone()
-                    .backend(Threads)
-                    .collect_owned(items.into_iter(), move |item: A| Ok(f(&context, item)))
-            }
-            #[cfg(feature = "processes")]
-            Chosen::Processes => self.clone().backend(Processes).map_with(f, context, items),
-            #[cfg(feature = "mpi")]
-            Chosen::Mpi => self.clone().backend(Mpi).map_with(f, context, items),
-        }
+        on_chosen_backend!(self, map_with(f, context), items, collect_owned, {
+            // In process, the tasks own their data: they share the context by an `Arc`.
+            let context = Arc::new(context);
+            move |item: A| Ok(f(&context, item))
+        })
     }
 }

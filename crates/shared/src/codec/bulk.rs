@@ -192,6 +192,16 @@ macro_rules! forward_scalars {
     )*};
 }
 
+/// The compound serializers, each postcard's own wrapped so that its elements go
+/// through [`Bulk`] again.
+macro_rules! forward_compounds {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $method(self, $($arg: $ty),*) -> Result<Compound<'a, 'b>> {
+            self.0.$method($($arg),*).map(Compound)
+        }
+    )*};
+}
+
 impl<'a, 'b> Serializer for Bulk<'a, 'b> {
     type Ok = ();
     type Error = postcard::Error;
@@ -267,48 +277,14 @@ impl<'a, 'b> Serializer for Bulk<'a, 'b> {
         value.serialize(self)
     }
 
-    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a, 'b>> {
-        self.0.serialize_seq(len).map(Compound)
-    }
-
-    fn serialize_tuple(self, len: usize) -> Result<Compound<'a, 'b>> {
-        self.0.serialize_tuple(len).map(Compound)
-    }
-
-    fn serialize_tuple_struct(self, name: &'static str, len: usize) -> Result<Compound<'a, 'b>> {
-        self.0.serialize_tuple_struct(name, len).map(Compound)
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        name: &'static str,
-        index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Compound<'a, 'b>> {
-        self.0
-            .serialize_tuple_variant(name, index, variant, len)
-            .map(Compound)
-    }
-
-    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'a, 'b>> {
-        self.0.serialize_map(len).map(Compound)
-    }
-
-    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'a, 'b>> {
-        self.0.serialize_struct(name, len).map(Compound)
-    }
-
-    fn serialize_struct_variant(
-        self,
-        name: &'static str,
-        index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Compound<'a, 'b>> {
-        self.0
-            .serialize_struct_variant(name, index, variant, len)
-            .map(Compound)
+    forward_compounds! {
+        serialize_seq(len: Option<usize>);
+        serialize_tuple(len: usize);
+        serialize_tuple_struct(name: &'static str, len: usize);
+        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize);
+        serialize_map(len: Option<usize>);
+        serialize_struct(name: &'static str, len: usize);
+        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize);
     }
 
     fn collect_seq<I>(mut self, iter: I) -> Result<()>
@@ -597,38 +573,7 @@ macro_rules! forward_deserialize {
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Unbulk<'_, 'de, D> {
     type Error = D::Error;
 
-    forward_deserialize! {
-        deserialize_any();
-        deserialize_bool();
-        deserialize_i8();
-        deserialize_i16();
-        deserialize_i32();
-        deserialize_i64();
-        deserialize_i128();
-        deserialize_u8();
-        deserialize_u16();
-        deserialize_u32();
-        deserialize_u64();
-        deserialize_u128();
-        deserialize_f32();
-        deserialize_f64();
-        deserialize_char();
-        deserialize_str();
-        deserialize_string();
-        deserialize_bytes();
-        deserialize_byte_buf();
-        deserialize_option();
-        deserialize_unit();
-        deserialize_unit_struct(name: &'static str);
-        deserialize_newtype_struct(name: &'static str);
-        deserialize_tuple(len: usize);
-        deserialize_tuple_struct(name: &'static str, len: usize);
-        deserialize_map();
-        deserialize_struct(name: &'static str, fields: &'static [&'static str]);
-        deserialize_enum(name: &'static str, variants: &'static [&'static str]);
-        deserialize_identifier();
-        deserialize_ignored_any();
-    }
+    deserializer_methods!(forward_deserialize);
 
     fn deserialize_seq<V: Visitor<'de>>(
         self,
@@ -686,28 +631,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrapped<'_, 'de, V> {
         self.inner.expecting(f)
     }
 
-    forward_visit! {
-        visit_bool(bool);
-        visit_i8(i8);
-        visit_i16(i16);
-        visit_i32(i32);
-        visit_i64(i64);
-        visit_i128(i128);
-        visit_u8(u8);
-        visit_u16(u16);
-        visit_u32(u32);
-        visit_u64(u64);
-        visit_u128(u128);
-        visit_f32(f32);
-        visit_f64(f64);
-        visit_char(char);
-        visit_str(&str);
-        visit_borrowed_str(&'de str);
-        visit_string(String);
-        visit_bytes(&[u8]);
-        visit_borrowed_bytes(&'de [u8]);
-        visit_byte_buf(Vec<u8>);
-    }
+    visitor_methods!(forward_visit);
 
     fn visit_none<E: de::Error>(self) -> std::result::Result<V::Value, E> {
         self.inner.visit_none()

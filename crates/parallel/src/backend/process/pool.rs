@@ -340,60 +340,18 @@ fn rerun_each(
     worker: &mut Option<Worker>,
     set_pid: &dyn Fn(Option<u32>),
 ) -> Option<JobOutcome> {
-    let Request::Run {
-        task, arguments, ..
-    } = &job.request;
+    let Request::Run { arguments, .. } = &job.request;
     let singles = (job.split)(arguments).ok()?;
-    let mut outcomes = Vec::with_capacity(singles.len());
-    for single in singles {
-        if job.state.is_cancelled() {
-            outcomes.push(JobOutcome::Cancelled);
-            continue;
-        }
-        let mut current = match worker.take() {
-            Some(current) => current,
-            None => match start_worker(initializer) {
-                Ok(started) => started,
-                Err(message) => {
-                    outcomes.push(JobOutcome::NoWorker { message });
-                    continue;
-                }
-            },
-        };
-        set_pid(Some(current.pid()));
-        let request = Request::Run {
-            task: *task,
-            arguments: single,
-            each: false,
-        };
-        let cancelled = || job.state.is_cancelled();
-        outcomes.push(
-            match current.run(&request, job.timeout, &cancelled, &mut |_| {}, None) {
-                Ok(reply) => {
-                    *worker = Some(current);
-                    JobOutcome::Reply(reply)
-                }
-                Err(failure) => {
-                    let outcome = match failure {
-                        Failure::TimedOut => {
-                            current.kill();
-                            JobOutcome::TimedOut
-                        }
-                        Failure::Cancelled => {
-                            current.kill();
-                            JobOutcome::Cancelled
-                        }
-                        Failure::Died => JobOutcome::Died {
-                            cause: current.reap(),
-                            offset: Some(0),
-                        },
-                    };
-                    set_pid(None);
-                    outcome
-                }
-            },
-        );
-    }
+    let outcomes = singles
+        .into_iter()
+        .map(|single| {
+            if job.state.is_cancelled() {
+                return JobOutcome::Cancelled;
+            }
+            run_alone(job, single, initializer, worker, set_pid)
+                .map_or_else(|ended| ended, JobOutcome::Reply)
+        })
+        .collect();
     Some(JobOutcome::Singles(outcomes))
 }
 
@@ -407,38 +365,70 @@ fn find_the_killer(
     worker: &mut Option<Worker>,
     set_pid: &dyn Fn(Option<u32>),
 ) -> Option<usize> {
-    let Request::Run {
-        task, arguments, ..
-    } = &job.request;
+    let Request::Run { arguments, .. } = &job.request;
     let singles = (job.split)(arguments).ok()?;
     if singles.len() < 2 {
         return (singles.len() == 1).then_some(0);
     }
     for (offset, single) in singles.into_iter().enumerate() {
-        let mut current = match worker.take() {
-            Some(current) => current,
-            None => start_worker(initializer).ok()?,
-        };
-        set_pid(Some(current.pid()));
-        let request = Request::Run {
-            task: *task,
-            arguments: single,
-            each: false,
-        };
-        let cancelled = || job.state.is_cancelled();
         // The tasks rerun only to find the culprit: their results were already reported
         // or are not wanted.
-        match current.run(&request, job.timeout, &cancelled, &mut |_| {}, None) {
-            Ok(_) => *worker = Some(current),
-            Err(failure) => {
-                current.kill();
-                set_pid(None);
-                // A run that gave up meanwhile needs no culprit.
-                return (!matches!(failure, Failure::Cancelled)).then_some(offset);
-            }
+        match run_alone(job, single, initializer, worker, set_pid) {
+            Ok(_) => {}
+            // A run that gave up meanwhile needs no culprit; without a worker, none can
+            // be found.
+            Err(JobOutcome::Cancelled | JobOutcome::NoWorker { .. }) => return None,
+            Err(_) => return Some(offset),
         }
     }
     None
+}
+
+/// Runs one task of `job` (its one-task batch `single`) alone, on the kept worker or a
+/// new one: its reply (the worker is kept), or how it ended (the worker is gone).
+fn run_alone(
+    job: &Job,
+    single: crate::backend::remote::wire::Payload,
+    initializer: Option<Offsets>,
+    worker: &mut Option<Worker>,
+    set_pid: &dyn Fn(Option<u32>),
+) -> Result<crate::backend::remote::wire::Reply, JobOutcome> {
+    let mut current = match worker.take() {
+        Some(current) => current,
+        None => start_worker(initializer).map_err(|message| JobOutcome::NoWorker { message })?,
+    };
+    set_pid(Some(current.pid()));
+    let Request::Run { task, .. } = &job.request;
+    let request = Request::Run {
+        task: *task,
+        arguments: single,
+        each: false,
+    };
+    let cancelled = || job.state.is_cancelled();
+    match current.run(&request, job.timeout, &cancelled, &mut |_| {}, None) {
+        Ok(reply) => {
+            *worker = Some(current);
+            Ok(reply)
+        }
+        Err(failure) => {
+            let ended = match failure {
+                Failure::TimedOut => {
+                    current.kill();
+                    JobOutcome::TimedOut
+                }
+                Failure::Cancelled => {
+                    current.kill();
+                    JobOutcome::Cancelled
+                }
+                Failure::Died => JobOutcome::Died {
+                    cause: current.reap(),
+                    offset: Some(0),
+                },
+            };
+            set_pid(None);
+            Err(ended)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -259,6 +259,16 @@ where
                 });
             }
         };
+        let refuse = |err: &String| {
+            report(
+                Outcome::Failed {
+                    index: start,
+                    message: format!("the arguments cannot be serialized: {err}"),
+                    error: TaskError::default(),
+                },
+                Duration::ZERO,
+            );
+        };
         if per_task && len > 1 {
             let singles: Result<Vec<Payload>, String> = jobs
                 .into_iter()
@@ -274,14 +284,7 @@ where
                     start,
                     singles,
                 ),
-                Err(err) => report(
-                    Outcome::Failed {
-                        index: start,
-                        message: format!("the arguments cannot be serialized: {err}"),
-                        error: TaskError::default(),
-                    },
-                    Duration::ZERO,
-                ),
+                Err(err) => refuse(&err),
             }
             return;
         }
@@ -293,17 +296,7 @@ where
         };
         let arguments = match arguments {
             Ok(arguments) => arguments,
-            Err(err) => {
-                report(
-                    Outcome::Failed {
-                        index: start,
-                        message: format!("the arguments cannot be serialized: {err}"),
-                        error: TaskError::default(),
-                    },
-                    Duration::ZERO,
-                );
-                return;
-            }
+            Err(err) => return refuse(&err),
         };
         workers.submit(Job {
             request: Request::Run {
