@@ -18,6 +18,9 @@ use crate::engine::{
     execute_owned, execute_scoped, settle, Failure, Plan, SettledResults, TaskResult,
 };
 use crate::{Configured, Delayed, Error, Timed, Untimed};
+// Named in the docs.
+#[cfg(doc)]
+use crate::Config;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Display;
@@ -29,7 +32,7 @@ impl<B: InProcess> Parallel<B, Untimed> {
     /// [`map`](Parallel::map) that runs every item whatever becomes of the others, and
     /// returns one outcome per item in input order: `Ok` with its result, or
     /// `Err(Error::Task)` for a task that panicked (`Err(Error::Timeout)` past a timeout
-    /// from a [`Config`](crate::Config) scope; the run returns once it ends, since tasks
+    /// from a [`Config`] scope; the run returns once it ends, since tasks
     /// may borrow).
     ///
     /// # Errors
@@ -341,7 +344,7 @@ settled_out_of_process_api!(Processes);
 #[cfg(feature = "mpi")]
 settled_out_of_process_api!(Mpi);
 
-/// Settled runs on the backend the enclosing [`Config`](crate::Config) scope chooses.
+/// Settled runs on the backend the enclosing [`Config`] scope chooses.
 impl<T> Parallel<Configured, T> {
     /// [`map`](Self::map) with one outcome per item, on the backend the scope chose
     /// (threads without a scope): see the chosen backend's `map_settled`. In process,
