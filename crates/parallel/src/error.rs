@@ -45,6 +45,19 @@ pub enum Error {
         /// Position of the task in the input.
         index: usize,
     },
+    /// A task ran longer than the `timeout` on the ranks of an MPI job (or waited that
+    /// long for a rank, every rank being held by a task past its own timeout). A rank
+    /// cannot be stopped: it runs the task to its end before it takes another, and if
+    /// the program ends first, the job is aborted.
+    #[error("task {index} ran past its timeout {}: an MPI rank cannot be stopped, so it runs the task to its end before it takes another (if the program ends first, the job is aborted); raise `timeout` if the task needs longer", place(*.rank, .host.as_deref()))]
+    RankTimeout {
+        /// Position of the task in the input.
+        index: usize,
+        /// The rank that ran it; `None` when it waited for a rank the whole time.
+        rank: Option<u32>,
+        /// That rank's host (its processor name).
+        host: Option<String>,
+    },
     /// The worker process running a task died (a signal, `abort`, `exit`): the pool has
     /// replaced it. When it died in a batch of several tasks, they were rerun one at a
     /// time to find the one that kills a worker, which `index` names.
@@ -148,7 +161,35 @@ pub enum Error {
     },
 }
 
+/// Where an MPI task overran, in words.
+fn place(rank: Option<u32>, host: Option<&str>) -> String {
+    match (rank, host) {
+        (Some(rank), Some(host)) => format!("on rank {rank} (host {host})"),
+        (Some(rank), None) => format!("on rank {rank}"),
+        _ => "waiting for a rank (each was held by a task past its own timeout)".to_owned(),
+    }
+}
+
 impl Error {
+    /// Whether a task ran past its timeout, on any backend ([`Error::Timeout`], or
+    /// [`Error::RankTimeout`] on MPI ranks); its index with it.
+    ///
+    /// ```
+    /// use parmemo_parallel::Error;
+    /// assert_eq!(Error::Timeout { index: 3 }.timed_out(), Some(3));
+    /// let on_rank = Error::RankTimeout { index: 5, rank: Some(2), host: Some("node7".into()) };
+    /// assert_eq!(on_rank.timed_out(), Some(5));
+    /// assert!(on_rank.to_string().contains("rank 2 (host node7)"));
+    /// assert_eq!(Error::InvalidTimeout.timed_out(), None);
+    /// ```
+    #[must_use]
+    pub fn timed_out(&self) -> Option<usize> {
+        match self {
+            Error::Timeout { index } | Error::RankTimeout { index, .. } => Some(*index),
+            _ => None,
+        }
+    }
+
     /// A task failure without an error value of its own: a panic, or a failure reported
     /// from another process.
     ///

@@ -654,7 +654,8 @@ macro_rules! out_of_process_api {
             /// [`Error::Task`] for a task that panicked (the worker survives);
             /// [`Error::WorkerDied`] when a worker process died (a signal, `abort`, `exit`) and
             /// [`Error::Timeout`] when it ran past the timeout and was killed, in both cases
-            /// replaced by a new one; [`Error::WorkerStart`] when no worker could start (the
+            /// replaced by a new one (on MPI ranks, which cannot be stopped,
+            /// [`Error::RankTimeout`], naming the rank and its host); [`Error::WorkerStart`] when no worker could start (the
             /// program does not call [`init`] first, or an MPI rank runs another
             /// executable); [`Error::InvalidNJobs`].
             ///

@@ -167,6 +167,10 @@ pub(crate) enum Outcome<R> {
     /// No worker process could be started.
     #[cfg_attr(not(feature = "processes"), allow(dead_code))] // made by worker processes only
     NoWorker { message: String },
+    /// Task `index` ended the batch with `error`, as the backend that ran it words it
+    /// (a task past its timeout on an MPI rank).
+    #[cfg_attr(not(feature = "processes"), allow(dead_code))] // made out of process only
+    Error { index: usize, error: crate::Error },
     /// A settled batch whose worker died, rerun one task at a time: each task's own
     /// outcome, in order.
     #[cfg_attr(not(feature = "processes"), allow(dead_code))] // made by worker processes only

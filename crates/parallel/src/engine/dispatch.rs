@@ -321,6 +321,7 @@ impl<I: Iterator, R> Dispatcher<I, R> {
                 Outcome::Died { index, cause } => {
                     return Some(Event::Failed(crate::Error::WorkerDied { index, cause }));
                 }
+                Outcome::Error { error, .. } => return Some(Event::Failed(error)),
             }
         }
     }
@@ -362,6 +363,7 @@ impl<I: Iterator, R> Dispatcher<I, R> {
             ),
             Outcome::Overran { index } => (index, crate::Error::Timeout { index }),
             Outcome::Died { index, cause } => (index, crate::Error::WorkerDied { index, cause }),
+            Outcome::Error { index, error } => (index, error),
             Outcome::NoWorker { message } => {
                 self.pending
                     .push_back(Event::Failed(crate::Error::WorkerStart { message }));

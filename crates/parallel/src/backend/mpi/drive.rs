@@ -7,8 +7,8 @@
 
 use super::join::take;
 use super::{
-    Backoff, FORGET, GIVE_BACK, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_ARRAY, RUN_HEADER,
-    RUN_PAYLOAD, STOP, YIELD_AFTER,
+    host_of, Backoff, FORGET, GIVE_BACK, MAX_MESSAGE, REPLY_HEADER, REPLY_PAYLOAD, RUN_ARRAY,
+    RUN_HEADER, RUN_PAYLOAD, STOP, YIELD_AFTER,
 };
 use crate::backend::remote::wire::{
     reply_from_parts, request_header, Carried, Payload, Reply, Request,
@@ -328,7 +328,13 @@ fn report_stalled(queue: &mut VecDeque<Queued>, idle: &[Rank], busy: &HashMap<Ra
             .timeout
             .is_some_and(|timeout| now.saturating_duration_since(since) > timeout);
         if overdue {
-            (queued.job.done)(JobOutcome::TimedOut, now.saturating_duration_since(since));
+            (queued.job.done)(
+                JobOutcome::RankTimedOut {
+                    rank: None,
+                    host: None,
+                },
+                now.saturating_duration_since(since),
+            );
         } else {
             queue.push_back(Queued {
                 stalled_since: Some(since),
@@ -493,13 +499,17 @@ fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job, kept: &mut Kept) -
 /// Reports the batches past their timeout. A rank cannot be stopped from outside, so it
 /// stays busy until its task returns; only the run learns of the overrun at once.
 fn report_overdue(busy: &mut HashMap<Rank, Busy>) {
-    for entry in busy.values_mut() {
+    for (&rank, entry) in busy.iter_mut() {
         let overdue = entry
             .timeout
             .is_some_and(|timeout| entry.since.elapsed() > timeout);
         if overdue {
             if let Some(done) = entry.done.take() {
-                done(JobOutcome::TimedOut, entry.since.elapsed());
+                let outcome = JobOutcome::RankTimedOut {
+                    rank: u32::try_from(rank).ok(),
+                    host: host_of(rank),
+                };
+                done(outcome, entry.since.elapsed());
             }
         }
     }
@@ -508,10 +518,21 @@ fn report_overdue(busy: &mut HashMap<Rank, Busy>) {
 /// At exit, with only overrunning tasks left after `EXIT_GRACE`: they may never return,
 /// and MPI cannot stop one rank, so the job ends here rather than hang.
 fn abort_overdue(world: &SimpleCommunicator, busy: &HashMap<Rank, Busy>) {
-    let ranks: Vec<Rank> = busy.keys().copied().collect();
+    let mut ranks: Vec<Rank> = busy.keys().copied().collect();
+    ranks.sort_unstable();
+    let named: Vec<String> = ranks
+        .iter()
+        .map(|&rank| match host_of(rank) {
+            Some(host) => format!("rank {rank} (host {host})"),
+            None => format!("rank {rank}"),
+        })
+        .collect();
     crate::progress::stderr_line(&format!(
-        "parmemo: ranks {ranks:?} still run tasks past their timeout {EXIT_GRACE:?} after the \
-         program ended; MPI cannot stop a single rank, so the whole job is aborted"
+        "parmemo: {} still running a task past its timeout {} s after the program ended; \
+         MPI cannot stop one rank, so the job is aborted (MPI_Abort). What #[cache] \
+         functions stored is kept: rerun the job to resume from it",
+        named.join(", "),
+        EXIT_GRACE.as_secs()
     ));
     world.abort(3);
 }

@@ -40,6 +40,7 @@ pub(crate) fn join() {
     };
     let world = universe.world();
     let problem = check_same_executable(&world);
+    gather_hosts(&world);
     if world.rank() != 0 {
         serve(&world, problem.is_none());
         drop(universe);
@@ -66,6 +67,7 @@ pub(crate) fn join() {
         (None, None)
     };
     let _ = CLUSTER.set(Arc::new(Cluster::new(servers, problem, commands, driver)));
+    say_what_next_when_ended();
     // SAFETY: `finish_at_exit` is an `extern "C" fn()` that neither unwinds nor returns
     // anything, as `atexit` requires.
     if unsafe { libc::atexit(finish_at_exit) } != 0 {
@@ -85,6 +87,44 @@ extern "C" fn finish_at_exit() {
         }
         drop(take(&UNIVERSE));
     });
+}
+
+/// What rank 0 says when the launcher ends the job under it: the launcher names the rank
+/// or host it lost; this says what comes next.
+const ENDED_BY_LAUNCHER: &[u8] = b"parmemo: the MPI launcher is ending this job (a rank or \
+its host was lost, named above, or the job was cancelled): every rank stops here; what \
+#[cache] functions stored is kept, so rerun the job to resume from it\n";
+
+/// Has rank 0 say [`ENDED_BY_LAUNCHER`] on `SIGTERM`, how Open MPI's launcher ends the
+/// processes of a job that lost one, unless the program handles that signal itself.
+fn say_what_next_when_ended() {
+    let mut current = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a null new action only reads the current one into valid memory.
+    let read = unsafe { libc::sigaction(libc::SIGTERM, std::ptr::null(), current.as_mut_ptr()) };
+    // SAFETY: zeroed, and filled in by `sigaction` when it succeeded.
+    if read != 0 || unsafe { current.assume_init() }.sa_sigaction != libc::SIG_DFL {
+        return;
+    }
+    let mut action = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: all-zero bytes are a valid `sigaction` (an empty mask, no flags).
+    let mut action = unsafe { *action.as_mut_ptr() };
+    action.sa_sigaction = ended_by_launcher as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: a valid action whose handler only calls async-signal-safe functions.
+    unsafe { libc::sigaction(libc::SIGTERM, &raw const action, std::ptr::null_mut()) };
+}
+
+extern "C" fn ended_by_launcher(signal: libc::c_int) {
+    // SAFETY: `write`, `signal` and `raise` are async-signal-safe; the message is static.
+    // Then the process ends as the signal would have ended it.
+    unsafe {
+        libc::write(
+            2,
+            ENDED_BY_LAUNCHER.as_ptr().cast(),
+            ENDED_BY_LAUNCHER.len(),
+        );
+        libc::signal(signal, libc::SIG_DFL);
+        libc::raise(signal);
+    }
 }
 
 /// What `slot` holds, leaving it empty (a panic elsewhere does not matter here).
@@ -114,6 +154,33 @@ fn fingerprint() -> Option<u128> {
             Err(_) => return None,
         }
     }
+}
+
+/// The longest host name kept: processor names are short, and a message needs no more.
+const HOST_NAME: usize = 64;
+
+/// Each rank's host (its processor name), learned by every rank at once: what messages
+/// about a rank say to find it.
+fn gather_hosts(world: &SimpleCommunicator) {
+    let name = mpi::environment::processor_name().unwrap_or_default();
+    let mut mine = [0_u8; HOST_NAME];
+    let bytes = name.as_bytes();
+    let len = bytes.len().min(HOST_NAME);
+    mine[..len].copy_from_slice(&bytes[..len]);
+    let size = usize::try_from(world.size()).unwrap_or(0);
+    let mut all = vec![0_u8; HOST_NAME * size];
+    world.all_gather_into(&mine[..], &mut all[..]);
+    let hosts = all
+        .chunks_exact(HOST_NAME)
+        .map(|name| {
+            let end = name
+                .iter()
+                .position(|&byte| byte == 0)
+                .unwrap_or(name.len());
+            String::from_utf8_lossy(&name[..end]).into_owned()
+        })
+        .collect();
+    super::set_hosts(hosts);
 }
 
 /// Why this job cannot run tasks, if some rank runs another executable than rank 0.

@@ -10,10 +10,27 @@ mod serve;
 
 pub(crate) use join::join;
 
+/// Each rank's host, by rank (see `join::gather_hosts`).
+static HOSTS: OnceLock<Vec<String>> = OnceLock::new();
+
+fn set_hosts(hosts: Vec<String>) {
+    let _ = HOSTS.set(hosts);
+}
+
+/// The host of `rank`, as its processor name (`None` if unknown).
+fn host_of(rank: mpi::topology::Rank) -> Option<String> {
+    let hosts = HOSTS.get()?;
+    hosts
+        .get(usize::try_from(rank).ok()?)
+        .filter(|host| !host.is_empty())
+        .cloned()
+}
+
 use super::remote::{Placement, Remote};
 use crate::engine::Plan;
 use crate::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 const RUN_HEADER: mpi::Tag = 1;

@@ -17,6 +17,13 @@ pub(crate) enum JobOutcome {
     },
     /// The job ran past its timeout (on processes, its worker was killed).
     TimedOut,
+    /// On MPI: the job ran past its timeout on `rank` (on `host`), which cannot be
+    /// stopped; or, with no rank, it waited that long for one.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // made by MPI ranks only
+    RankTimedOut {
+        rank: Option<u32>,
+        host: Option<String>,
+    },
     /// The run was cancelled before the job was sent.
     Cancelled,
     /// No worker could be started.

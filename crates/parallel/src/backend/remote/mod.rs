@@ -23,9 +23,9 @@ pub(crate) use objects::remember_start;
 
 use crate::engine::BatchSize;
 use crate::engine::{
-    drive, execute_scoped, execute_streaming, Batch, Completion, Dispatcher, Event, EventSource,
-    Failure, OrderedResults, Outcome, Plan, RunState, SettledResults, Stream, TaskResult,
-    PROCESS_TARGET,
+    drive, execute_owned, execute_scoped, execute_streaming, Batch, Completion, Dispatcher, Event,
+    EventSource, Failure, OrderedResults, Outcome, Plan, RunState, SettledResults, Stream,
+    TaskResult, PROCESS_TARGET,
 };
 use crate::error::TaskError;
 use crate::Error;
@@ -170,19 +170,22 @@ where
             );
             drive(&mut dispatcher, &mut spawn, &mut on_event);
         }
-        Remote::Local => execute_scoped(
-            true,
-            &plan,
-            items.map(|item| {
+        Remote::Local => {
+            let items = items.map(|item| {
                 let one = encode_one(item)?;
                 Ok(match &context {
                     Some(context) => context.before(one),
                     None => one,
                 })
-            }),
-            &local_runner(task),
-            on_event,
-        )?,
+            });
+            // The tasks own their arguments (encoded): under a timeout the run returns at
+            // the deadline, as it does on ranks.
+            if plan.timeout.is_some() {
+                execute_owned(&plan, items, local_runner(task), on_event)?;
+            } else {
+                execute_scoped(true, &plan, items, &local_runner(task), on_event)?;
+            }
+        }
     }
     Ok(())
 }
@@ -364,6 +367,14 @@ fn outcome_of<R: DeserializeOwned + 'static>(
             cause: format!("{cause}; rerun one at a time, none of the batch's tasks crashed again"),
         },
         JobOutcome::TimedOut => Outcome::Overran { index: start },
+        JobOutcome::RankTimedOut { rank, host } => Outcome::Error {
+            index: start,
+            error: Error::RankTimeout {
+                index: start,
+                rank,
+                host,
+            },
+        },
         JobOutcome::Cancelled => Outcome::Cancelled,
         JobOutcome::NoWorker { message } => Outcome::NoWorker { message },
         JobOutcome::Singles(outcomes) => Outcome::Singles(
