@@ -78,6 +78,9 @@ fn values(bytes: &[u8]) {
     };
     let _ = decode_values::<(Vec<u64>, String, Option<i8>)>(payload());
     let _ = decode_values::<Vec<f64>>(payload());
+    // Vectors inside other values: read whole by the codec, or named as set aside.
+    let _ = decode_values::<(Vec<f64>, Vec<u32>, Option<Vec<f32>>)>(payload());
+    let _ = decode_values::<Vec<Vec<i8>>>(payload());
     let _ = decode_values::<Shared<[f32]>>(payload());
     let _ = decode_values::<std::collections::HashMap<String, (u8, bool)>>(payload());
 }
