@@ -169,3 +169,17 @@ fn child_entry() {
     }
     memory.wait_for_checks();
 }
+
+#[test]
+fn a_small_items_limit_holds_exactly_once_the_checks_are_done() {
+    static SMALL: FunctionId = FunctionId::new("limits", "small", 1);
+    for round in 0..200 {
+        let dir = fresh_dir();
+        let memory = Memory::new(&dir).items_limit(10);
+        for x in 0..50_u32 {
+            memory.call(&SMALL, &x, || x + 1);
+        }
+        memory.wait_for_checks();
+        assert_eq!(entries_on_disk(&dir), 10, "round {round}");
+    }
+}

@@ -297,6 +297,12 @@ impl View {
         self.pending.bytes -= signed(size);
         self.pending.items -= 1;
     }
+
+    /// Takes back a removal counted by `count_removal` that did not happen here.
+    fn uncount_removal(&mut self, size: u64) {
+        self.pending.bytes += signed(size);
+        self.pending.items += 1;
+    }
 }
 
 /// What writers ask of the keeper, and what it has done.
@@ -463,15 +469,38 @@ impl Shared {
     /// gone, and the count would subtract it a second time); the keeper lists on its own
     /// thread, and removes without holding up the writers.
     fn remove_counted(&self, key: &Key, size: u64, keeper: bool) -> Result<bool, MemoryError> {
-        let held = (!keeper).then(|| self.view());
+        if keeper {
+            return self.remove_counted_first(key, size);
+        }
+        let mut view = self.view();
         let removed = self.inner.remove_entry(key)?;
-        let mut view = held.unwrap_or_else(|| self.view());
         if removed {
             view.count_removal(key, size);
         } else {
             view.remove(key);
         }
         Ok(removed)
+    }
+
+    /// The keeper's removal: counted before the unlink, under the view's lock, and the
+    /// count taken back if another process removed the entry first (it counted it). A
+    /// count after the unlink left a window in which a writer saw the store one entry
+    /// fuller than it was, and removed one more than the limit asks (found by running
+    /// a limit of 10 over 50 writes 200 times: 9 entries left now and then).
+    fn remove_counted_first(&self, key: &Key, size: u64) -> Result<bool, MemoryError> {
+        {
+            let mut view = self.view();
+            if !view.entries.contains_key(key) {
+                // A writer removed it meanwhile, and counted it.
+                return Ok(false);
+            }
+            view.count_removal(key, size);
+        }
+        let removed = self.inner.remove_entry(key);
+        if !matches!(removed, Ok(true)) {
+            self.view().uncount_removal(size);
+        }
+        removed
     }
 
     /// The keeper: lists the store when asked, adds this process's changes to the shared
