@@ -221,3 +221,22 @@ fn an_invalid_setting_is_the_outer_error() {
         .map_settled(|x: u32| x, [1]);
     assert_eq!(run, Err(Error::InvalidTimeout));
 }
+
+#[test]
+fn a_sequential_settled_run_goes_on_past_a_hung_task() {
+    // One task at a time, on one helper thread: the hung first task holds it, and the
+    // others run on a fresh one, still one at a time.
+    let hang_first = |x: u32| {
+        if x == 0 {
+            std::thread::sleep(Duration::from_secs(120));
+        }
+        x * 3
+    };
+    let settled = Parallel::new()
+        .backend(Backend::Sequential)
+        .timeout(Duration::from_millis(300))
+        .map_settled(hang_first, 0..6)
+        .unwrap();
+    assert_eq!(settled[0], Err(Error::Timeout { index: 0 }));
+    assert_eq!(&settled[1..], &[Ok(3), Ok(6), Ok(9), Ok(12), Ok(15)]);
+}
