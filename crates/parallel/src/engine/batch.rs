@@ -249,47 +249,6 @@ pub(crate) fn run_batch<J, R>(
     }
 }
 
-/// [`run_batch`] reporting each task's result through `report` as soon as it is ready
-/// (`last: false`), then closing the batch: what "as completed" means for a batch of
-/// several tasks.
-pub(crate) fn run_batch_per_task<J, R>(
-    batch: Batch<J>,
-    run_one: &impl Fn(Batch<J>) -> Completion<R>,
-    report: &impl Fn(Completion<R>),
-) {
-    let began = Instant::now();
-    let Batch {
-        start,
-        jobs,
-        running,
-    } = batch;
-    let len = jobs.len();
-    for (offset, job) in jobs.into_iter().enumerate() {
-        let mut completion = run_one(Batch {
-            start: start + offset,
-            jobs: vec![job],
-            running: running.clone(),
-        });
-        if !matches!(completion.outcome, Outcome::Done(_)) {
-            // A failure (or a cancellation) ends the batch.
-            completion.start = start;
-            completion.len = len;
-            completion.elapsed = began.elapsed();
-            report(completion);
-            return;
-        }
-        completion.last = false;
-        report(completion);
-    }
-    report(Completion {
-        start,
-        len,
-        elapsed: began.elapsed(),
-        outcome: Outcome::Done(Vec::new()),
-        last: true,
-    });
-}
-
 /// The tasks of a batch without a timeout: no clock per task, so tiny tasks pay only
 /// for the cancellation check.
 fn run_plain<J, R>(

@@ -1,13 +1,14 @@
-//! A batch whose tasks any thread may claim, one at a time: what keeps a slow task from
-//! holding back the quick tasks batched behind it when results are handed out as they
-//! complete (`run_unordered`). The batch goes to the pool twice, as its owner and a
-//! helper; whichever thread gets there takes the next task, so once one thread is held
-//! by a slow task another takes the rest of its batch. Each task is reported as it ends
-//! (`last: false`); whoever ends the last task closes the batch.
+//! A batch answered task by task (`run_unordered`), whose tasks any thread may claim,
+//! one at a time: what keeps a slow task from holding back the quick tasks batched
+//! behind it. The batch goes to the pool twice, as its owner and a helper; whichever
+//! thread gets there takes the next task, so once one thread is held by a slow task
+//! another takes the rest of its batch. Each task is reported as it ends (`last:
+//! false`); whoever ends the last task closes the batch. Under a timeout the batch has
+//! one slot naming its running task, so it has no helper.
 
-use super::batch::{Batch, Completion, Outcome};
+use super::batch::{Batch, Completion, Outcome, Running};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 /// The tasks of one batch, claimable by any thread.
@@ -15,27 +16,36 @@ pub(crate) struct Claimable<J> {
     start: usize,
     len: usize,
     jobs: Mutex<std::iter::Enumerate<std::vec::IntoIter<J>>>,
+    /// The timeout's slot, which names the one task running.
+    running: Option<Arc<Running>>,
     /// Tasks not yet ended, by whoever claimed them.
     unfinished: AtomicUsize,
     /// Set by the first failure, which closes the batch: nothing more is claimed.
     closed: AtomicBool,
-    began: Instant,
+    /// When a thread first took a task: the batch's duration is counted from there, as
+    /// a batch run whole counts its own (the sizing reads it).
+    began: OnceLock<Instant>,
 }
 
 impl<J> Claimable<J> {
-    /// The tasks of `batch`, which must carry no timeout slot: a slot names one running
-    /// task, and two threads may each run one.
+    /// The tasks of `batch`.
     pub(crate) fn new(batch: Batch<J>) -> Self {
-        debug_assert!(batch.running.is_none());
         let len = batch.jobs.len();
         Claimable {
             start: batch.start,
             len,
             jobs: Mutex::new(batch.jobs.into_iter().enumerate()),
+            running: batch.running,
             unfinished: AtomicUsize::new(len),
             closed: AtomicBool::new(false),
-            began: Instant::now(),
+            began: OnceLock::new(),
         }
+    }
+
+    /// Whether a second thread may take tasks of this batch: when it has several, and no
+    /// timeout slot (a slot names one running task, and two threads would each run one).
+    pub(crate) fn wants_help(&self) -> bool {
+        self.len > 1 && self.running.is_none()
     }
 
     fn claim(&self) -> Option<(usize, J)> {
@@ -56,18 +66,19 @@ impl<J> Claimable<J> {
         run_one: &impl Fn(Batch<J>) -> Completion<R>,
         report: &impl Fn(Completion<R>),
     ) {
+        let began = *self.began.get_or_init(Instant::now);
         while let Some((offset, job)) = self.claim() {
             let mut completion = run_one(Batch {
                 start: self.start + offset,
                 jobs: vec![job],
-                running: None,
+                running: self.running.clone(),
             });
             if !matches!(completion.outcome, Outcome::Done(_)) {
                 // A failure (or a cancellation) ends the batch: reported once, closing it.
                 if !self.closed.swap(true, Ordering::AcqRel) {
                     completion.start = self.start;
                     completion.len = self.len;
-                    completion.elapsed = self.began.elapsed();
+                    completion.elapsed = began.elapsed();
                     report(completion);
                 }
                 return;
@@ -80,7 +91,7 @@ impl<J> Claimable<J> {
                 report(Completion {
                     start: self.start,
                     len: self.len,
-                    elapsed: self.began.elapsed(),
+                    elapsed: began.elapsed(),
                     outcome: Outcome::Done(Vec::new()),
                     last: true,
                 });

@@ -135,7 +135,7 @@ where
 
 /// The `spawn` of a run whose tasks own their data: each batch goes to `target` (a pool
 /// lent to the run), runs in the run's configuration scope and reports on `sender`; with
-/// `per_task`, each task's result as it ends. The receiver may be gone by then (the call
+/// `per_task`, each task's result as it ends (`claim.rs`). The receiver may be gone by then (the call
 /// returned at a timeout, the stream was dropped): there is nothing to report to.
 fn spawner_on<J, R, Run>(
     target: Arc<rayon::ThreadPool>,
@@ -162,27 +162,19 @@ where
                 });
             });
         };
-        if per_task && batch.running.is_none() && batch.jobs.len() > 1 {
-            // Its owner and a helper: a slow task holds one thread, not its batch.
+        if per_task {
+            // Its owner, and a helper: a slow task holds one thread, not its batch.
             let claimable = Arc::new(Claimable::new(batch));
             spawn_drain(&claimable);
-            spawn_drain(&claimable);
+            if claimable.wants_help() {
+                spawn_drain(&claimable);
+            }
             return;
         }
-        let sender = sender.clone();
-        let state = Arc::clone(&state);
-        let runner = Arc::clone(&runner);
+        let (sender, state, runner) = (sender.clone(), Arc::clone(&state), Arc::clone(&runner));
         let config = config.clone();
         target.spawn(move || {
-            if per_task {
-                let run_one = |one| run_batch_in(config.as_ref(), one, &*runner, &state);
-                let report = |completion| {
-                    let _ = sender.send(completion);
-                };
-                batch::run_batch_per_task(batch, &run_one, &report);
-            } else {
-                let _ = sender.send(run_batch_in(config.as_ref(), batch, &*runner, &state));
-            }
+            let _ = sender.send(run_batch_in(config.as_ref(), batch, &*runner, &state));
         });
     }
 }
