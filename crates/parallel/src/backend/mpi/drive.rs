@@ -444,10 +444,6 @@ fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job, kept: &mut Kept) -
         give_back,
         ..
     } = job;
-    // What the rank may give back is taken from the arguments it was sent.
-    let give_back = give_back
-        .filter(|_| each)
-        .map(|give_back| (give_back, arguments.clone()));
     let failure = |message: String| Some(JobOutcome::Reply(Reply::failed(0, message)));
     let largest_array = arguments
         .attached
@@ -485,6 +481,12 @@ fn send_job(world: &SimpleCommunicator, rank: Rank, job: Job, kept: &mut Kept) -
         done(outcome, Duration::ZERO);
         return None;
     }
+    // What the rank may give back is taken from the arguments it was sent: kept once
+    // sent (a copy before would also count as a second holder of their arrays, which
+    // then go as arrays the rank keeps).
+    let give_back = give_back
+        .filter(|_| each)
+        .map(|give_back| (give_back, arguments));
     Some(Busy {
         partial,
         done: Some(done),
