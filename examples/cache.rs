@@ -9,7 +9,7 @@
 //! cargo run --example cache -- <dir> clear-stale [<function>]  # every function, or one
 //! ```
 
-use parmemo::memory::{DirStore, FunctionSummary};
+use parmemo::memory::{human_bytes, DirStore, FunctionSummary};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -61,7 +61,7 @@ fn run(dir: &std::path::Path, rest: &[String]) -> Result<(), String> {
                 if removed > 0 {
                     println!(
                         "removed {removed} entries ({}) of {}'s older versions",
-                        human(bytes),
+                        human_bytes(bytes),
                         function.name
                     );
                 }
@@ -104,7 +104,7 @@ fn print_table(functions: &[FunctionSummary]) {
             function.name,
             function.versions.len(),
             function.entries(),
-            human(function.bytes()),
+            human_bytes(function.bytes()),
             last.map_or_else(String::new, ago)
         );
         for version in &function.versions {
@@ -117,25 +117,14 @@ fn print_table(functions: &[FunctionSummary]) {
                 ),
                 "",
                 version.entries,
-                human(version.bytes),
+                human_bytes(version.bytes),
                 ago(version.last_used)
             );
         }
     }
     let total: u64 = functions.iter().map(FunctionSummary::bytes).sum();
     let entries: usize = functions.iter().map(FunctionSummary::entries).sum();
-    println!("{entries} entries, {} in all", human(total));
-}
-
-fn human(bytes: u64) -> String {
-    #[allow(clippy::cast_precision_loss)] // a size to read
-    let value = bytes as f64;
-    match bytes {
-        0..1_000 => format!("{bytes} B"),
-        1_000..1_000_000 => format!("{:.1} KB", value / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.1} MB", value / 1e6),
-        _ => format!("{:.1} GB", value / 1e9),
-    }
+    println!("{entries} entries, {} in all", human_bytes(total));
 }
 
 fn ago(when: SystemTime) -> String {

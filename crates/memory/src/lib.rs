@@ -78,6 +78,7 @@ pub use shelved::Shelved;
 pub use store::SledStore;
 pub use store::{DirStore, Entry, EntryInfo, FunctionSummary, Key, Store, VersionSummary};
 pub use tally::{last_call, CallOutcome};
+pub use warn::human_bytes;
 
 #[doc(hidden)]
 #[path = "macro_support.rs"]

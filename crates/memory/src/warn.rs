@@ -26,8 +26,17 @@ pub(crate) fn warn(message: &str) {
     }
 }
 
-/// A size as people read it: `512 B`, `4.1 KB`, `4.1 MB`, `1.2 GB`.
-pub(crate) fn human_bytes(bytes: u64) -> String {
+/// A size as people read it: `512 B`, `4.1 KB`, `4.1 MB`, `1.2 GB` (decimal units), as
+/// the warnings and the `cache` example write sizes of entries.
+///
+/// ```
+/// use parmemo_memory::human_bytes;
+/// assert_eq!(human_bytes(512), "512 B");
+/// assert_eq!(human_bytes(1_536), "1.5 KB");
+/// assert_eq!(human_bytes(200_000_000), "200.0 MB");
+/// ```
+#[must_use]
+pub fn human_bytes(bytes: u64) -> String {
     #[allow(clippy::cast_precision_loss)] // a size to read, not to compute with
     let value = bytes as f64;
     match bytes {
