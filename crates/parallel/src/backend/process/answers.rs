@@ -2,18 +2,36 @@
 //! soon after its task ends, but not in a message of its own. A message costs a few
 //! microseconds on each side, far more than a tiny task, so the results that end within
 //! `GATHER` of the first one waiting travel together. A thread of the worker sends them,
-//! so that a long task never holds back the results that ended before it.
+//! so that a long task never holds back the results that ended before it. When nothing
+//! has been answered for `LISTEN_AFTER` (a long task), it also starts the thread that
+//! listens for the parent asking for the tasks not started (`yielding.rs`): batches of
+//! quick tasks, which nobody asks back, pay for no thread and no pipe.
 
 use super::channel::send_reply;
 use super::yielding::{listen, Wake};
 use crate::backend::remote::wire::{framed, Payload, Reply};
 use crate::backend::remote::Cursor;
 use std::os::unix::net::UnixStream;
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::Scope;
 use std::time::{Duration, Instant};
 
 /// How long a result may wait for others to travel with it.
 const GATHER: Duration = Duration::from_millis(1);
+
+/// How long the batch may answer nothing before a listener starts: well below the quiet
+/// after which a parent asks (`YIELD_AFTER`, 100 ms), and a request sent before it
+/// starts waits in the channel meanwhile.
+const LISTEN_AFTER: Duration = Duration::from_millis(20);
+
+/// The listener of a batch: the pipe that stops it once it started, whether it still
+/// runs, and whether it may still start.
+#[derive(Default)]
+struct Listener {
+    wake: Option<Arc<Wake>>,
+    running: bool,
+    closed: bool,
+}
 
 #[derive(Default)]
 struct Waiting {
@@ -25,11 +43,14 @@ struct Waiting {
     broken: bool,
 }
 
-/// The results waiting to be sent, shared by the task loop and the sending thread.
+/// The results waiting to be sent, shared by the task loop and the sending thread, and
+/// the batch's listener.
 #[derive(Default)]
 pub(super) struct Answers {
     waiting: Mutex<Waiting>,
     changed: Condvar,
+    listener: Mutex<Listener>,
+    listener_ended: Condvar,
 }
 
 impl Answers {
@@ -44,28 +65,72 @@ impl Answers {
         work: impl FnOnce(&mut dyn FnMut(Payload) -> bool) -> T,
     ) -> T {
         let answers = Answers::default();
-        // Without a pipe to stop it, no listener: the batch just cannot be given back.
-        let wake = cursor.and_then(|cursor| Some((cursor, Wake::new().ok()?)));
+        answers.listening().closed = cursor.is_none();
         std::thread::scope(|scope| {
-            let sender = scope.spawn(|| answers.send_all(channel));
-            let listener = wake.as_ref().map(|(cursor, wake)| {
-                let answers = &answers;
-                scope.spawn(move || {
-                    listen(channel, wake, cursor, &|from| {
-                        answers.control(Reply::Yielded { from });
-                    });
-                })
-            });
+            let answers = &answers;
+            let start_listener = move || {
+                if let Some(cursor) = cursor {
+                    answers.start_listener(scope, channel, cursor);
+                }
+            };
+            let sender = scope.spawn(move || answers.send_all(channel, &start_listener));
             // Ends the other threads even if `work` unwinds: the scope joins them.
-            let finish = Finish(&answers, wake.as_ref().map(|(_, wake)| wake));
+            let finish = Finish(answers);
             let outcome = work(&mut |result| answers.answer(result));
+            // The listener goes first: a reply it queued is sent before the sender ends.
             drop(finish);
-            if let Some(listener) = listener {
-                let _ = listener.join();
-            }
             let _ = sender.join();
             outcome
         })
+    }
+
+    fn listening(&self) -> std::sync::MutexGuard<'_, Listener> {
+        self.listener.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts the listener of a batch, unless it runs or the batch is over. Without a
+    /// pipe to stop it, none starts: the batch just cannot be given back.
+    fn start_listener<'scope, 'env>(
+        &'env self,
+        scope: &'scope Scope<'scope, 'env>,
+        channel: &'env UnixStream,
+        cursor: &'env Cursor,
+    ) {
+        let mut listener = self.listening();
+        if listener.closed || listener.wake.is_some() {
+            return;
+        }
+        let Ok(wake) = Wake::new() else {
+            listener.closed = true;
+            return;
+        };
+        let wake = Arc::new(wake);
+        let woken = Arc::clone(&wake);
+        listener.wake = Some(wake);
+        listener.running = true;
+        scope.spawn(move || {
+            listen(channel, &woken, cursor, &|from| {
+                self.control(Reply::Yielded { from });
+            });
+            self.listening().running = false;
+            self.listener_ended.notify_all();
+        });
+    }
+
+    /// Stops the listener, if it started, and waits until it has ended; none starts
+    /// after.
+    fn stop_listener(&self) {
+        let mut listener = self.listening();
+        listener.closed = true;
+        if let Some(wake) = &listener.wake {
+            wake.wake();
+        }
+        while listener.running {
+            listener = self
+                .listener_ended
+                .wait(listener)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
     }
 
     /// Queues a reply about the batch, sent ahead of any gathering.
@@ -94,16 +159,23 @@ impl Answers {
     }
 
     /// The sending thread: waits for a first result, gathers for up to `GATHER` more,
-    /// sends them as one reply; until the task loop is over and nothing waits.
-    fn send_all(&self, channel: &UnixStream) {
+    /// sends them as one reply; until the task loop is over and nothing waits. Each
+    /// `LISTEN_AFTER` of waiting with nothing to send, it calls `quiet`.
+    fn send_all(&self, channel: &UnixStream, quiet: &dyn Fn()) {
         let mut channel = channel;
         loop {
             let mut waiting = self.lock();
             while waiting.results.is_empty() && waiting.control.is_empty() && !waiting.finished {
-                waiting = self
+                let (now, timed_out) = self
                     .changed
-                    .wait(waiting)
+                    .wait_timeout(waiting, LISTEN_AFTER)
                     .unwrap_or_else(PoisonError::into_inner);
+                waiting = now;
+                if timed_out.timed_out() {
+                    drop(waiting);
+                    quiet();
+                    waiting = self.lock();
+                }
             }
             let control = std::mem::take(&mut waiting.control);
             if !control.is_empty() {
@@ -141,14 +213,13 @@ impl Answers {
     }
 }
 
-/// Tells the sending thread that no more results come, and the listener to stop.
-struct Finish<'a>(&'a Answers, Option<&'a Wake>);
+/// Stops the listener (none may start after) and waits for it, then tells the sending
+/// thread that no more results come.
+struct Finish<'a>(&'a Answers);
 
 impl Drop for Finish<'_> {
     fn drop(&mut self) {
-        if let Some(wake) = self.1 {
-            wake.wake();
-        }
+        self.0.stop_listener();
         self.0.lock().finished = true;
         self.0.changed.notify_one();
     }
