@@ -297,12 +297,6 @@ impl View {
         self.pending.bytes -= signed(size);
         self.pending.items -= 1;
     }
-
-    /// Takes back a removal counted by `count_removal` that did not happen here.
-    fn uncount_removal(&mut self, size: u64) {
-        self.pending.bytes += signed(size);
-        self.pending.items += 1;
-    }
 }
 
 /// What writers ask of the keeper, and what it has done.
@@ -408,9 +402,8 @@ impl Shared {
     }
 
     /// Removes the least recently used entries while the store is over its limits or its
-    /// oldest entry is older than the age limit; at most `budget` removals. `keeper` says
-    /// whether this is the keeper's thread.
-    fn evict(&self, keeper: bool, budget: usize) {
+    /// oldest entry is older than the age limit; at most `budget` removals.
+    fn evict(&self, budget: usize) {
         let limits = self.limits;
         let mut removed = 0;
         while removed < budget {
@@ -448,10 +441,7 @@ impl Shared {
                     }
                 }
                 Ok(Some(info)) => {
-                    if self
-                        .remove_counted(&key, info.size.max(size), keeper)
-                        .is_err()
-                    {
+                    if self.remove_counted(&key, info.size.max(size)).is_err() {
                         return;
                     }
                     removed += 1;
@@ -464,14 +454,12 @@ impl Shared {
 
     /// Removes the entry under `key` (of `size` bytes) from the store and counts it. Says
     /// whether this call removed it (another process may have been first, and counted
-    /// it). Off the keeper's thread, with the view locked across the removal and its
-    /// count, so that no listing's result lands between them (it would count the entry
-    /// gone, and the count would subtract it a second time); the keeper lists on its own
-    /// thread, and removes without holding up the writers.
-    fn remove_counted(&self, key: &Key, size: u64, keeper: bool) -> Result<bool, MemoryError> {
-        if keeper {
-            return self.remove_counted_first(key, size);
-        }
+    /// it). The view stays locked across the removal and its count, on every thread: no
+    /// listing's result may land between them (it would count the entry gone, and the
+    /// count would subtract it a second time), and no writer may see the store one entry
+    /// fuller than it is and remove one more than the limit asks (an unlink counted after
+    /// the lock was let go left 9 entries of a limit of 10 now and then).
+    fn remove_counted(&self, key: &Key, size: u64) -> Result<bool, MemoryError> {
         let mut view = self.view();
         let removed = self.inner.remove_entry(key)?;
         if removed {
@@ -480,27 +468,6 @@ impl Shared {
             view.remove(key);
         }
         Ok(removed)
-    }
-
-    /// The keeper's removal: counted before the unlink, under the view's lock, and the
-    /// count taken back if another process removed the entry first (it counted it). A
-    /// count after the unlink left a window in which a writer saw the store one entry
-    /// fuller than it was, and removed one more than the limit asks (found by running
-    /// a limit of 10 over 50 writes 200 times: 9 entries left now and then).
-    fn remove_counted_first(&self, key: &Key, size: u64) -> Result<bool, MemoryError> {
-        {
-            let mut view = self.view();
-            if !view.entries.contains_key(key) {
-                // A writer removed it meanwhile, and counted it.
-                return Ok(false);
-            }
-            view.count_removal(key, size);
-        }
-        let removed = self.inner.remove_entry(key);
-        if !matches!(removed, Ok(true)) {
-            self.view().uncount_removal(size);
-        }
-        removed
     }
 
     /// The keeper: lists the store when asked, adds this process's changes to the shared
@@ -527,7 +494,7 @@ impl Shared {
                 self.relist();
             }
             self.flush();
-            self.evict(true, usize::MAX);
+            self.evict(usize::MAX);
             self.flush();
             let mut requests = self.requests();
             requests.done = requests.done.max(goal);
@@ -616,7 +583,7 @@ impl Bounded {
             shared.wake_keeper();
         }
         if shared.limits.exceeded_by(estimate, Slack::Full) || shared.requests().stop {
-            shared.evict(false, MAX_EVICTIONS_PER_WRITE);
+            shared.evict(MAX_EVICTIONS_PER_WRITE);
         }
     }
 }
@@ -676,7 +643,7 @@ impl Store for Bounded {
 
     fn remove_entry(&self, key: &Key) -> Result<bool, MemoryError> {
         if let Some(info) = self.shared.inner.info(key)? {
-            return self.shared.remove_counted(key, info.size, false);
+            return self.shared.remove_counted(key, info.size);
         }
         let removed = self.shared.inner.remove_entry(key)?;
         self.shared.view().remove(key);
