@@ -93,6 +93,7 @@ mod fuzzing;
 mod hash;
 mod identity;
 mod memory;
+mod read_into;
 mod shape;
 mod shelved;
 mod store;

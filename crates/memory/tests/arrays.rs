@@ -154,7 +154,8 @@ fn vector_call(memory: &Memory, n: usize) -> (Vec<f32>, bool) {
 
 #[test]
 fn plain_vector_results_are_stored_raw_and_every_hit_is_checked() {
-    for n in [0, 1000, 3 << 20] {
+    // 20 MiB: read while a second thread faults the new vector's pages in.
+    for n in [0, 1000, 5 << 20] {
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path().to_path_buf();
         let (stored, computed) = vector_call(&Memory::new(&dir), n);
