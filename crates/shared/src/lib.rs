@@ -25,6 +25,7 @@ mod element;
 #[cfg(any(test, feature = "fuzzing"))]
 mod fuzzing;
 pub mod plain;
+mod prefault;
 mod region;
 pub mod role;
 mod shared;

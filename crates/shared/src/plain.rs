@@ -211,7 +211,7 @@ pub(crate) fn read_vec(
         ($e:ty) => {
             if element == <$e as Element>::NAME {
                 let mut vector = fresh::<$e>(elements_in::<$e>(len)?)?;
-                fill(bytes_of_mut(&mut vector))?;
+                crate::prefault::fill_with_help(bytes_of_mut(&mut vector), fill)?;
                 return Ok(Attachment(Arc::new(Region::from_vec(vector))));
             }
         };
