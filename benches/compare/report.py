@@ -35,6 +35,7 @@ WORKLOADS = [
     ("big_tuples_to_8_tasks", "8 tuples each with its own 64 MB array to 8 process tasks", 1, "joblib_loky", 0.0),
     ("big_to_8_tasks", "one 64 MB array to 8 process tasks (Shared)", 5, "joblib_loky", 0.0),
     ("big_hit_200mb", "Memory hit, 200 MB array read (plain Vec)", 1, "joblib_memory", 0.0),
+    ("big_hit_200mb_fresh", "Memory hit, 200 MB array read, a new process's first call", 1, "joblib_memory", 0.0),
     ("big_hit_200mb_mapped", "Memory hit, 200 MB array mapped (Shared)", 1, "joblib_memory_mmap", 0.0),
 ]
 

@@ -11,9 +11,11 @@ and its best time to OUT_DIR/timings.tsv, so that report.py can check that both 
 computed the same thing before it compares speeds.
 """
 
+import json
 import math
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -287,6 +289,7 @@ def run(data_dir, out_dir):
         shutil.rmtree(location, ignore_errors=True)
 
     big_data(data_dir, record)
+    fresh_big_hit(data_dir, out_dir, record)
 
 
 def best_with_setup(repeats, make, function):
@@ -368,6 +371,42 @@ def miss_round(location, start):
     print(f"{(time.perf_counter() - started) / 1000:.9f}")
 
 
+def big_result(data_dir):
+    """What `fresh-store` caches: the 200 MB array (read only on a miss)."""
+    return load(data_dir, "big_200mb.f64")
+
+
+def fresh_big_hit(data_dir, out_dir, record):
+    """The 200 MB hit as a new process's first call: stored here, read by a child.
+    run.sh times more such children, alternated with parmemo's, and keeps the best."""
+    location = os.path.join(out_dir, "fresh-store")
+    fresh_store(data_dir, location)
+    printed = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "fresh-hit", data_dir, location],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    seconds, answer = printed.strip().split("\t")
+    record("big_hit_200mb_fresh", "joblib_memory", float(seconds), json.loads(answer))
+
+
+def fresh_store(data_dir, location):
+    """Stores the 200 MB array in a joblib.Memory at `location`, for `fresh_hit`."""
+    shutil.rmtree(location, ignore_errors=True)
+    joblib.Memory(location, verbose=0).cache(big_result)(data_dir)
+
+
+def fresh_hit(data_dir, location):
+    """This process's first call: a joblib.Memory opened on `location` and the hit of the
+    200 MB array; prints the seconds and a summary of what came back."""
+    started = time.perf_counter()
+    cached = joblib.Memory(location, verbose=0).cache(big_result)
+    if not cached.check_call_in_cache(data_dir):
+        sys.exit(f"no stored array in {location}: run fresh-store first")
+    result = cached(data_dir)
+    seconds = time.perf_counter() - started
+    print(f"{seconds:.9f}\t{summary(result)}")
+
+
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "data" and len(sys.argv) == 3:
@@ -376,6 +415,10 @@ if __name__ == "__main__":
         run(sys.argv[2], sys.argv[3])
     elif command == "miss-round" and len(sys.argv) == 4:
         miss_round(sys.argv[2], int(sys.argv[3]))
+    elif command == "fresh-store" and len(sys.argv) == 4:
+        fresh_store(sys.argv[2], sys.argv[3])
+    elif command == "fresh-hit" and len(sys.argv) == 4:
+        fresh_hit(sys.argv[2], sys.argv[3])
     elif command == "versions":
         print(" ".join(f"{k} {v}" for k, v in versions().items()))
     else:
