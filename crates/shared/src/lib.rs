@@ -21,6 +21,7 @@
 
 pub mod attach;
 pub mod codec;
+pub mod copy;
 mod element;
 #[cfg(any(test, feature = "fuzzing"))]
 mod fuzzing;

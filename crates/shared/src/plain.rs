@@ -256,7 +256,7 @@ pub(crate) fn vector_of<E: Element>(attachment: Attachment) -> Result<Vec<E>, St
     let mut vector = elements_in::<E>(bytes.len())
         .and_then(fresh::<E>)
         .map_err(|err| err.to_string())?;
-    bytes_of_mut(&mut vector).copy_from_slice(bytes);
+    crate::copy::copy_bytes(bytes_of_mut(&mut vector), bytes);
     Ok(vector)
 }
 

@@ -168,7 +168,10 @@ fn set_aside<E: Element>(serializer: &mut Bulk<'_, '_>, values: &[E]) -> Option<
         return None;
     }
     let mut copy = plain::fresh::<E>(values.len()).ok()?;
-    copy.copy_from_slice(values);
+    crate::copy::copy_bytes(
+        plain::bytes_of_mut(&mut copy),
+        plain::bytes_of_slice(values),
+    );
     let index = attach::set_aside(&Arc::new(Region::from_vec(copy)))?;
     Some((&mut *serializer.0).serialize_u64(ASIDE_MARK + index as u64))
 }
@@ -553,7 +556,7 @@ fn read_raw<'de, E: Element + Default, D: Deserializer<'de>>(
     } else {
         vec![E::default(); count]
     };
-    plain::bytes_of_mut(&mut vector).copy_from_slice(taken);
+    crate::copy::copy_bytes(plain::bytes_of_mut(&mut vector), taken);
     Ok(vector)
 }
 
