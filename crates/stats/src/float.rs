@@ -86,16 +86,14 @@ mod sealed {
                 (Some(first), Some(last)) => first.abs().max(last.abs()),
                 _ => return true,
             };
-            let least = sorted
-                .iter()
-                .map(|value| {
-                    if *value == 0.0 {
-                        f32::INFINITY
-                    } else {
-                        value.abs()
-                    }
-                })
-                .fold(f32::INFINITY, f32::min);
+            // Sorted: the least non-zero magnitude is next to the zeros (or where they
+            // would be), found by two binary searches.
+            let negatives = sorted.partition_point(|value| *value < 0.0);
+            let non_positives = sorted.partition_point(|value| *value <= 0.0);
+            let least = sorted[..negatives]
+                .last()
+                .map_or(f32::INFINITY, |value| value.abs())
+                .min(sorted.get(non_positives).copied().unwrap_or(f32::INFINITY));
             largest <= f32::MAX / 2.0
                 && (least == f32::INFINITY || largest <= least * 268_435_456.0)
         }
@@ -322,6 +320,17 @@ mod tests {
         assert!(!<f32 as Sealed>::half_sum_is_midpoint(&[1e-30, 1.0]));
         assert!(<f32 as Sealed>::half_sum_is_midpoint(&[0.0, 1e-30, 2e-30]));
         assert!(!<f32 as Sealed>::half_sum_is_midpoint(&[0.0, f32::MAX]));
+        // The least magnitude next to the zeros, on either side of them.
+        assert!(!<f32 as Sealed>::half_sum_is_midpoint(&[
+            -1e-30, -0.0, 0.0, 1.0
+        ]));
+        assert!(!<f32 as Sealed>::half_sum_is_midpoint(&[
+            -1.0, 0.0, 1e-30, 1.0
+        ]));
+        assert!(<f32 as Sealed>::half_sum_is_midpoint(&[
+            -4.0, -1e-3, 0.0, -0.0, 1e-2
+        ]));
+        assert!(<f32 as Sealed>::half_sum_is_midpoint(&[-0.0, 0.0]));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! AVX2, eight `f32` (four `f64`) at a time, packed by a permutation looked up from the
 //! comparison mask, as SIMD sorting and selection libraries do.
 
+use super::band::Band;
+
 /// Copies the values of `values` in `low..=high` into `kept` (emptied first), in order,
 /// and returns how many are below `low` and how many at or below `high`. The values are
 /// finite (checked by the callers) and `low <= high`.
@@ -24,6 +26,18 @@ pub trait KeepBetween: Sized {
         high: Self,
         kept: &mut Vec<Self>,
     ) -> Option<(usize, usize)>;
+
+    /// Two counted rounds over the same half sums, from pivots `low <= high` around
+    /// rank `rank`, and the few averages they leave (`band.rs`). `None` where there is
+    /// no such form, or where the rank lies outside the pivots or they remove nothing.
+    /// The values are finite, and so are their half sums.
+    fn band_of_half_sums(
+        sorted: &[Self],
+        first_column: usize,
+        rank: usize,
+        low: Self,
+        high: Self,
+    ) -> Option<Band<Self>>;
 }
 
 impl KeepBetween for f32 {
@@ -53,6 +67,25 @@ impl KeepBetween for f32 {
         let _ = (sorted, first_column, low, high, kept);
         None
     }
+
+    fn band_of_half_sums(
+        sorted: &[f32],
+        first_column: usize,
+        rank: usize,
+        low: f32,
+        high: f32,
+    ) -> Option<Band<f32>> {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the processor has AVX2, checked just above; the values are finite,
+            // as this trait's callers check.
+            return unsafe {
+                super::band::avx2::band_of_half_sums(sorted, first_column, rank, low, high)
+            };
+        }
+        let _ = (sorted, first_column, rank, low, high);
+        None
+    }
 }
 
 /// Whether the processor has what the `avx2` forms need.
@@ -78,6 +111,16 @@ impl KeepBetween for f64 {
         _high: f64,
         _kept: &mut Vec<f64>,
     ) -> Option<(usize, usize)> {
+        None
+    }
+
+    fn band_of_half_sums(
+        _sorted: &[f64],
+        _first_column: usize,
+        _rank: usize,
+        _low: f64,
+        _high: f64,
+    ) -> Option<Band<f64>> {
         None
     }
 }

@@ -1,9 +1,10 @@
 //! The median of Walsh averages and the Hodges-Lehmann estimator, exact in O(n log n).
 
+mod band;
 pub(crate) mod keep;
 mod rows;
 mod select;
-mod short;
+pub(crate) mod short;
 
 pub mod reference;
 

@@ -3,9 +3,9 @@
 //! still in play beat the implicit matrix's dependent walks (`select.rs`, which wins
 //! beyond). Each round keeps the averages between two pivots:
 //! 1. the first round's pivots come from a sample of pairs; where the type has a fused
-//!    form (`f32` with AVX2) it computes each sorted row's averages eight at a time and
-//!    keeps those between the pivots, never writing the table; elsewhere the table is
-//!    written once and the round is a pass over it;
+//!    form (`f32` with AVX2) two rounds count each sorted row's averages against their
+//!    pivots eight at a time and only the few left are written (`band.rs`); elsewhere
+//!    the table is written once and the round is a pass over it;
 //! 2. the next rounds place their pivots by interpolation in the range the last round
 //!    kept, which is a narrow slice of the distribution and close to uniform, so each
 //!    round costs one pass and no sampling;
@@ -117,7 +117,7 @@ fn bracket<T: Float>(
 /// its proportional place, within about `sqrt(count) / 2` ranks. The pivots are that
 /// place plus or minus 2.5 such deviations, in value. `None` when the range is empty or
 /// too wide for `f64`.
-fn interpolate<T: Float>(rank: usize, count: usize, low: T, high: T) -> Option<(T, T)> {
+pub(crate) fn interpolate<T: Float>(rank: usize, count: usize, low: T, high: T) -> Option<(T, T)> {
     let base = low.to_f64();
     let width = high.to_f64() - base;
     if !(width.is_finite() && width > 0.0) {
@@ -209,14 +209,12 @@ fn median_with<T: Float, const HOW: u8>(sorted: &[T], pairs: Pairs) -> T {
     let rank = (count - 1) / 2;
     let mut rng = SplitMix64(0x5EED ^ sorted.len() as u64);
     let fused = if HOW == OWN {
-        fused_first_round(sorted, pairs, rank, &mut rng)
+        fused_rounds(sorted, pairs, rank, &mut rng)
     } else {
         None
     };
-    let (lower, next) = match fused {
-        Some((band, within, low, high)) => select(band, within, Some((low, high)), &mut rng),
-        None => select(table::<T, HOW>(sorted, pairs), rank, None, &mut rng),
-    };
+    let (lower, next) =
+        fused.unwrap_or_else(|| select(table::<T, HOW>(sorted, pairs), rank, None, &mut rng));
     if count % 2 == 1 {
         return lower;
     }
@@ -225,17 +223,43 @@ fn median_with<T: Float, const HOW: u8>(sorted: &[T], pairs: Pairs) -> T {
     T::midpoint(lower, next)
 }
 
-/// The first round without the table, where the type has a fused form for its own
-/// arithmetic (`f32` with AVX2): pivots from a sample of pairs, then the averages
-/// between them, computed and kept in one pass. Returns them, the rank's place among
-/// them and the pivots; `None` when there is no fused form, or the rank lies outside
-/// the pivots (the caller then starts over on the table).
-fn fused_first_round<T: Float>(
+/// The first rounds without the table, where the type has fused forms for its own
+/// arithmetic (`f32` with AVX2): pivots from a sample of pairs, then two rounds that
+/// count per row (`band.rs`) and write out only the few averages left; where those
+/// decline (ties), one pass that computes the averages and keeps those between the
+/// pivots. `None` when there is no fused form, or the rank lies outside the pivots (the
+/// caller then starts over on the table).
+fn fused_rounds<T: Float>(
     sorted: &[T],
     pairs: Pairs,
     rank: usize,
     rng: &mut SplitMix64,
-) -> Option<(Vec<T>, usize, T, T)> {
+) -> Option<(T, Option<T>)> {
+    let count = pairs.count(sorted.len());
+    let (low, high) = sampled_pivots(sorted, pairs, rank, rng)?;
+    let first_column = pairs.row_start(0);
+    if let Some(band) = T::band_of_half_sums(sorted, first_column, rank, low, high) {
+        return Some(select(
+            band.values,
+            band.rank,
+            Some((band.low, band.high)),
+            rng,
+        ));
+    }
+    let mut kept = Vec::new();
+    let (below, through) = T::keep_half_sums_between(sorted, first_column, low, high, &mut kept)?;
+    let inside = below <= rank && rank < through && kept.len() < count;
+    inside.then(|| select(kept, rank - below, Some((low, high)), rng))
+}
+
+/// Two pivots that should bracket rank `rank` of the pair averages, from a sample of
+/// pairs; `None` when there are so few averages that they are selected among directly.
+fn sampled_pivots<T: Float>(
+    sorted: &[T],
+    pairs: Pairs,
+    rank: usize,
+    rng: &mut SplitMix64,
+) -> Option<(T, T)> {
     let n = sorted.len();
     let count = pairs.count(n);
     if count <= DIRECT_UP_TO {
@@ -267,9 +291,5 @@ fn fused_first_round<T: Float>(
         };
         sample.push(average::<T, OWN>(sorted[row], sorted[column]));
     }
-    let (low, high) = pivots_in_sample(&mut sample, rank, count);
-    let mut band = Vec::new();
-    let (below, through) = T::keep_half_sums_between(sorted, first_column, low, high, &mut band)?;
-    let inside = below <= rank && rank < through && band.len() < count;
-    inside.then(|| (band, rank - below, low, high))
+    Some(pivots_in_sample(&mut sample, rank, count))
 }
