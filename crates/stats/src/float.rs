@@ -66,7 +66,7 @@ mod sealed {
             // the standard library's small-sort networks apply. The keys' vector becomes
             // the result's (same layout: collected in place).
             let mut keys: Vec<u32> = values.iter().map(|v| order_key_32(*v)).collect();
-            keys.sort_unstable();
+            crate::small_sort::sort_keys(&mut keys);
             keys.into_iter().map(from_order_key_32).collect()
         }
         #[inline]

@@ -49,6 +49,7 @@ mod exp;
 mod float;
 mod normal;
 mod output;
+mod small_sort;
 #[cfg(test)]
 mod test_data;
 mod validate;

@@ -145,3 +145,46 @@ fn larger_samples_than_the_properties_cover() {
         assert_eq!(hodges_lehmann(&sample), hodges_lehmann_naive(&sample));
     }
 }
+
+/// Rows as the batched estimators see them: every short length, in shapes that move the
+/// pivots of the short route's counted rounds around (skew, clusters, ties, a gap), each
+/// estimate equal to the naive sort's.
+#[test]
+#[allow(clippy::cast_possible_truncation)] // samples of f64 draws, rounded to f32
+fn short_f32_samples_of_many_shapes_equal_the_naive() {
+    let shapes: [fn(f64, f64) -> f32; 6] = [
+        |u, _| u as f32,
+        |u, v| ((u + v) * 50.0) as f32,
+        |u, _| (-(1.0 - u).ln() * 3.0) as f32,
+        |u, v| {
+            if v < 0.3 {
+                u as f32 * 0.01
+            } else {
+                100.0 + u as f32
+            }
+        },
+        |u, _| (u * 8.0).round() as f32 / 8.0,
+        |u, v| if v < 0.5 { -(u as f32) } else { 1e4 * u as f32 },
+    ];
+    for n in (2..=160).step_by(3).chain([100, 128, 129, 160]) {
+        for (index, shape) in (0..3).flat_map(|_| shapes.iter()).enumerate() {
+            let mut draws = test_data::draws((n * 100 + index) as u64)
+                .map(|draw| (draw >> 11) as f64 / (1_u64 << 53) as f64);
+            let sample: Vec<f32> = (0..n)
+                .map(|_| shape(draws.next().unwrap_or(0.5), draws.next().unwrap_or(0.5)))
+                .collect();
+            assert_eq!(
+                bits32(walsh_median(&sample)),
+                bits32(walsh_median_naive(&sample)),
+                "walsh, n = {n}, shape {}",
+                index % shapes.len()
+            );
+            assert_eq!(
+                bits32(hodges_lehmann(&sample)),
+                bits32(hodges_lehmann_naive(&sample)),
+                "hodges-lehmann, n = {n}, shape {}",
+                index % shapes.len()
+            );
+        }
+    }
+}

@@ -1,18 +1,19 @@
-//! Two counted rounds over the half sums of a short sorted sample, before any average is
-//! written: what the short-sample route spends most of its time on otherwise.
+//! Counted rounds over the half sums of a short sorted sample, before any average is
+//! written: what the short-sample route spent most of its time on otherwise.
 //!
 //! Row `i` of the averages is sorted, so the averages of a row between two pivots are a
 //! run of its columns, and a round only needs, per row, where that run starts and ends:
 //! two counts. Eight columns at a time, each average is computed, compared with both
 //! pivots, and added to two vector counters; nothing is stored, no lane is packed. The
 //! first round counts each row up to where the previous row went above the high pivot
-//! (the columns are sorted too); the second counts only inside each row's run of the
-//! first, against pivots interpolated between the first ones; then the few averages
-//! left are written out, row run after row run, for the flat rounds of `short.rs`.
+//! (the columns are sorted too); the next ones count only inside each row's run, against
+//! pivots interpolated in the bracket the last round kept; once a few hundred are left
+//! they are written out, row run after row run, for the flat rounds of `short.rs`.
 //!
 //! Counting instead of packing: per block of eight, seven vector operations and no
-//! table lookup, store or population count (about 18 600 instructions for the first
-//! round of a row of 100 before, see `README.md`).
+//! table lookup, store or population count. A Walsh median of 100 `f32` took 48 200
+//! instructions with a packing first round, 23 400 with these (the sort of the row in
+//! registers, `small_sort.rs`, included).
 
 /// The averages the counted rounds leave in play, for the flat selection to finish.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub struct Band<T> {
     pub low: T,
     /// See `low`.
     pub high: T,
+    /// The least average above all of `values`, if any.
+    pub above: Option<T>,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -148,6 +151,24 @@ pub(crate) mod avx2 {
         counts
     }
 
+    /// The averages still in play: a run of columns per row, all in `low..=high`, and
+    /// the rank's place among them. Past the end of a run, a row's averages are above
+    /// `high` (the counts rely on it), which is why a run cut at a pivot from above ends
+    /// its bracket just below that pivot.
+    #[derive(Clone, Copy)]
+    struct Runs {
+        starts: Columns,
+        ends: Columns,
+        rank: usize,
+        count: usize,
+        low: f32,
+        high: f32,
+    }
+
+    /// At most this many averages in play are written out for the flat rounds: another
+    /// counted round costs about as much as selecting among them.
+    const GATHER_UP_TO: usize = 256;
+
     /// The runs of each row between two pivots and what the counts say of the rank.
     struct Round {
         /// Per row, the first column at or above the low pivot.
@@ -160,9 +181,9 @@ pub(crate) mod avx2 {
 
     /// Narrows the half sums `(a + b) * 0.5` of the pairs of `sorted` (row `i` pairing
     /// value `i` with those from `i + first_column` on) to the few around rank `rank`,
-    /// starting from pivots `low <= high` that should bracket it. `None` when the rank
-    /// lies outside them or they remove nothing (ties): the caller then takes the
-    /// route that handles any pivots.
+    /// starting from pivots `low <= high` that should bracket it (where they do not, the
+    /// side that holds the rank goes on). `None` when they remove nothing (ties): the
+    /// caller then takes the route that handles any pivots.
     ///
     /// # Safety
     /// The processor must support AVX2. `sorted` holds at most `SHORT_MAX` finite values
@@ -180,81 +201,167 @@ pub(crate) mod avx2 {
             return None;
         }
         let padded = Padded::new(sorted);
-        let row_start = |row: usize| (row + first_column).min(n);
+        // SAFETY: the processor has AVX2, as this function's contract says.
+        let first = unsafe { first_round(&padded, sorted, first_column, low, high) };
+        let total = pairs(n, first_column);
+        if first.through - first.below == total {
+            return None;
+        }
+        let runs = first.runs_holding(rank, sorted, first_column, low, high)?;
+        // SAFETY: as above.
+        let runs = unsafe { narrow(&padded, sorted, runs) };
+        // SAFETY: each run lies within its row.
+        Some(unsafe { gather(&padded, sorted, &runs) })
+    }
+
+    /// The first round: each row's run between `low` and `high`, counted up to where
+    /// the previous row went above `high` (a row's averages above it start at or before
+    /// where the previous row's did: its values are smaller).
+    ///
+    /// # Safety
+    /// The processor must support AVX2; `sorted` holds at most `SHORT_MAX` values.
+    #[target_feature(enable = "avx2")]
+    unsafe fn first_round(
+        padded: &Padded,
+        sorted: &[f32],
+        first_column: usize,
+        low: f32,
+        high: f32,
+    ) -> Round {
+        let n = sorted.len();
         let pivots = Pivots::new(low, high);
-        let mut first = Round {
-            starts: [0; SHORT_MAX],
-            ends: [0; SHORT_MAX],
-            below: 0,
-            through: 0,
-        };
-        // A row's averages above `high` start at or before where the previous row's do.
+        let mut first = Round::new();
         let mut above_from = n;
         for (row, &x) in sorted.iter().enumerate() {
-            let start = row_start(row);
+            let start = (row + first_column).min(n);
             // SAFETY: `above_from <= n <= SHORT_MAX`; past it, averages are above `high`.
-            let (under, through) = unsafe { pivots.count(&padded, x, start, above_from) };
+            let (under, through) = unsafe { pivots.count(padded, x, start, above_from) };
             first.record(row, start, under, through);
             above_from = start + through;
         }
-        let count = first.through - first.below;
-        if !(first.below..first.through).contains(&rank) || count == pairs(n, first_column) {
-            return None;
-        }
-        let within = rank - first.below;
-        let Some((low2, high2)) = crate::walsh::short::interpolate(within, count, low, high) else {
-            // SAFETY: the runs lie within the rows.
-            return Some(unsafe {
-                gather(
-                    &padded,
-                    sorted,
-                    &first.starts,
-                    &first.ends,
-                    within,
+        first
+    }
+
+    /// Interpolated rounds inside the runs, while they leave many and pay.
+    ///
+    /// # Safety
+    /// The processor must support AVX2; the runs lie within the rows of `sorted`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn narrow(padded: &Padded, sorted: &[f32], mut runs: Runs) -> Runs {
+        while runs.count > GATHER_UP_TO {
+            let Some((low, high)) =
+                crate::walsh::short::interpolate(runs.rank, runs.count, runs.low, runs.high)
+            else {
+                break;
+            };
+            let pivots = Pivots::new(low, high);
+            let mut next = Round::new();
+            for (row, &x) in sorted.iter().enumerate() {
+                let (start, end) = (usize::from(runs.starts[row]), usize::from(runs.ends[row]));
+                // SAFETY: `end <= n`; past it, averages are above `runs.high >= high`.
+                let (under, through) = unsafe { pivots.count(padded, x, start, end) };
+                next.record(row, start, under, through);
+            }
+            // The side of the new pivots that holds the rank.
+            let narrowed = if runs.rank < next.below {
+                Runs {
+                    ends: next.starts,
+                    count: next.below,
+                    high: low.next_down(),
+                    ..runs
+                }
+            } else if runs.rank >= next.through {
+                Runs {
+                    starts: next.ends,
+                    rank: runs.rank - next.through,
+                    count: runs.count - next.through,
+                    low: high,
+                    ..runs
+                }
+            } else {
+                Runs {
+                    starts: next.starts,
+                    ends: next.ends,
+                    rank: runs.rank - next.below,
+                    count: next.through - next.below,
                     low,
                     high,
-                )
-            });
-        };
-        let pivots = Pivots::new(low2, high2);
-        let mut second = Round {
-            starts: [0; SHORT_MAX],
-            ends: [0; SHORT_MAX],
-            below: first.below,
-            through: first.below,
-        };
-        for (row, &x) in sorted.iter().enumerate() {
-            let (start, end) = (usize::from(first.starts[row]), usize::from(first.ends[row]));
-            // SAFETY: `end <= n`; past it, averages are above `high >= high2`.
-            let (under, through) = unsafe { pivots.count(&padded, x, start, end) };
-            second.record(row, start, under, through);
+                }
+            };
+            // A round that keeps more than half says the values are far from uniform
+            // (ties, gaps): the flat rounds with sampled pivots do better there.
+            let progress = narrowed.count <= runs.count / 2;
+            runs = narrowed;
+            if !progress {
+                break;
+            }
         }
-        // The side of the second pivots that holds the rank.
-        let (starts, ends, rank, low, high) = if rank < second.below {
-            (&first.starts, &second.starts, within, low, low2)
-        } else if rank >= second.through {
-            (
-                &second.ends,
-                &first.ends,
-                rank - second.through,
-                high2,
-                high,
-            )
-        } else {
-            (
-                &second.starts,
-                &second.ends,
-                rank - second.below,
-                low2,
-                high2,
-            )
-        };
-        // SAFETY: each run lies within its row.
-        let band = unsafe { gather(&padded, sorted, starts, ends, rank, low, high) };
-        Some(band)
+        runs
     }
 
     impl Round {
+        fn new() -> Self {
+            Round {
+                starts: [0; SHORT_MAX],
+                ends: [0; SHORT_MAX],
+                below: 0,
+                through: 0,
+            }
+        }
+
+        /// The runs that hold rank `rank`: between the pivots, or where the rank lies
+        /// outside them, the side that holds it, between the least or the greatest
+        /// average and the pivot.
+        fn runs_holding(
+            &self,
+            rank: usize,
+            sorted: &[f32],
+            first_column: usize,
+            low: f32,
+            high: f32,
+        ) -> Option<Runs> {
+            let n = sorted.len();
+            // The least and the greatest average: the first pair and the last.
+            let least = (sorted[0] + sorted[first_column]) * 0.5;
+            let greatest = (sorted[n - 1 - first_column] + sorted[n - 1]) * 0.5;
+            let runs = if rank < self.below {
+                Runs {
+                    starts: std::array::from_fn(|row| {
+                        // Below SHORT_MAX: the cast is exact.
+                        #[allow(clippy::cast_possible_truncation)]
+                        let start = (row + first_column).min(n) as u8;
+                        start
+                    }),
+                    ends: self.starts,
+                    rank,
+                    count: self.below,
+                    low: least,
+                    // Past the runs' ends the averages are `low` or more: the bracket
+                    // ends below it.
+                    high: low.next_down(),
+                }
+            } else if rank >= self.through {
+                Runs {
+                    starts: self.ends,
+                    ends: [u8::try_from(n).ok()?; SHORT_MAX],
+                    rank: rank - self.through,
+                    count: pairs(n, first_column) - self.through,
+                    low: high,
+                    high: greatest,
+                }
+            } else {
+                Runs {
+                    starts: self.starts,
+                    ends: self.ends,
+                    rank: rank - self.below,
+                    count: self.through - self.below,
+                    low,
+                    high,
+                }
+            };
+            Some(runs)
+        }
+
         fn record(&mut self, row: usize, start: usize, under: usize, through: usize) {
             // Columns are below SHORT_MAX, which fits a u8.
             #[allow(clippy::cast_possible_truncation)]
@@ -271,30 +378,31 @@ pub(crate) mod avx2 {
         (0..n).map(|row| n - (row + first_column).min(n)).sum()
     }
 
-    /// The averages of each row from `starts[row]` up to `ends[row]`, with `rank`'s
-    /// place among them and the bracket they lie in.
+    /// The averages of each row from `runs.starts[row]` up to `runs.ends[row]`, with
+    /// the rank's place among them, the bracket they lie in, and the least average at
+    /// any row's end (the least above them all: past the ends, rows only grow).
     ///
     /// # Safety
     /// The processor must support AVX2; `starts[row] <= ends[row] <= sorted.len()`.
     #[target_feature(enable = "avx2")]
-    unsafe fn gather(
-        padded: &Padded,
-        sorted: &[f32],
-        starts: &Columns,
-        ends: &Columns,
-        rank: usize,
-        low: f32,
-        high: f32,
-    ) -> Band<f32> {
-        let count: usize = (0..sorted.len())
-            .map(|row| usize::from(ends[row]) - usize::from(starts[row]))
-            .sum();
+    unsafe fn gather(padded: &Padded, sorted: &[f32], runs: &Runs) -> Band<f32> {
+        let Runs {
+            starts,
+            ends,
+            rank,
+            count,
+            low,
+            high,
+        } = *runs;
         let mut values: Vec<f32> = Vec::with_capacity(count + 8);
         let out = values.as_mut_ptr();
         let mut written = 0;
+        let mut above = f32::INFINITY;
         for (row, &x) in sorted.iter().enumerate() {
             let xs = _mm256_set1_ps(x);
             let (mut column, end) = (usize::from(starts[row]), usize::from(ends[row]));
+            // Past a row's last column the padding makes this +inf.
+            above = above.min((x + padded.values[end]) * 0.5);
             while column < end {
                 // SAFETY: `column < end <= SHORT_MAX`.
                 let averages = unsafe { padded.averages(xs, column) };
@@ -312,6 +420,7 @@ pub(crate) mod avx2 {
             rank,
             low,
             high,
+            above: above.is_finite().then_some(above),
         }
     }
 }
@@ -355,9 +464,18 @@ mod tests {
                         continue;
                     }
                     let rank = (all.len() - 1) / 2;
-                    for spread in [0, 1, all.len() / 8, all.len() / 3] {
-                        let low = all[rank.saturating_sub(spread)];
-                        let high = all[(rank + spread).min(all.len() - 1)];
+                    let last = all.len() - 1;
+                    // Around the rank, and wholly below or above it.
+                    let brackets = [0, 1, all.len() / 8, all.len() / 3]
+                        .map(|spread| (rank.saturating_sub(spread), (rank + spread).min(last)))
+                        .into_iter()
+                        .chain([
+                            (rank / 4, rank / 2),
+                            (usize::midpoint(rank, last), last),
+                            (0, 0),
+                        ]);
+                    for (from, to) in brackets {
+                        let (low, high, spread) = (all[from], all[to], to - from);
                         // SAFETY: AVX2 checked above; at most 160 finite values.
                         let Some(band) =
                             (unsafe { band_of_half_sums(&sorted, first_column, rank, low, high) })
@@ -368,6 +486,13 @@ mod tests {
                         values.sort_unstable_by(f32::total_cmp);
                         assert_eq!(values[band.rank], all[rank], "{n} {seed} {spread}");
                         assert!(values.iter().all(|v| band.low <= *v && *v <= band.high));
+                        let above = band.above.unwrap_or(f32::INFINITY);
+                        let expected = all.iter().copied().find(|v| *v > values[values.len() - 1]);
+                        assert_eq!(
+                            above,
+                            expected.unwrap_or(f32::INFINITY),
+                            "{n} {seed} {spread}"
+                        );
                     }
                 }
             }

@@ -250,10 +250,15 @@ pub(crate) fn strata(
 /// `target` of those values closely, as Floyd and Rivest do for arrays: the target's
 /// relative rank in the sample, plus or minus about 2.5 standard deviations of where it
 /// falls there. Found by two selections rather than a sort of the sample.
-pub(crate) fn pivots_in_sample<T: Float>(sample: &mut [T], target: usize, count: usize) -> (T, T) {
+pub(crate) fn pivots_in_sample<T: Float>(
+    sample: &mut [T],
+    target: usize,
+    count: usize,
+    spread: f64,
+) -> (T, T) {
     let samples = sample.len();
     let centre = (target as f64 + 0.5) / count as f64 * samples as f64;
-    let spread = 1.25 * (samples as f64).sqrt();
+    let spread = spread * (samples as f64).sqrt();
     let last = (samples - 1) as f64;
     // Clamped to 0..=last first, so the cast neither wraps nor truncates.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -343,7 +348,7 @@ impl<'a, T: Float, const PLAIN: bool, C: Column> Selection<'a, T, PLAIN, C> {
             .min(remaining);
         let positions: Vec<usize> = strata(remaining, samples, &mut self.rng).collect();
         let mut values = self.candidates_at(&positions);
-        pivots_in_sample(&mut values, target, remaining)
+        pivots_in_sample(&mut values, target, remaining, 1.25)
     }
 
     /// Keeps only the candidates on the side of `low <= high` where rank `rank` lies, or

@@ -29,6 +29,13 @@ const SAMPLE_DIVISOR: usize = 8;
 const SAMPLE_MIN: usize = 24;
 const SAMPLE_MAX: usize = 64;
 
+/// The pairs sampled for the pivots of the counted rounds (`band.rs`).
+const FIRST_SAMPLE: usize = 16;
+
+/// How far apart the first pivots are, in standard deviations of the rank's place in
+/// the sample.
+const FIRST_SPREAD: f64 = 0.75;
+
 /// At most this many averages in play: they are selected among directly.
 const DIRECT_UP_TO: usize = 32;
 
@@ -108,7 +115,7 @@ fn bracket<T: Float>(
     let samples = sample_size(count);
     sample.clear();
     sample.extend(strata(count, samples, rng).map(|position| values[position]));
-    pivots_in_sample(sample, target, count)
+    pivots_in_sample(sample, target, count, 1.25)
 }
 
 /// Two pivots for rank `rank` among `count` values known to lie in `low..=high`, placed
@@ -239,12 +246,19 @@ fn fused_rounds<T: Float>(
     let (low, high) = sampled_pivots(sorted, pairs, rank, rng)?;
     let first_column = pairs.row_start(0);
     if let Some(band) = T::band_of_half_sums(sorted, first_column, rank, low, high) {
-        return Some(select(
-            band.values,
-            band.rank,
-            Some((band.low, band.high)),
-            rng,
-        ));
+        // An even count needs the next rank too, which the selection may leave unknown
+        // (ties): then it is in the band, or the least average above it.
+        let kept = count.is_multiple_of(2).then(|| band.values.clone());
+        let (lower, next) = select(band.values, band.rank, Some((band.low, band.high)), rng);
+        let next = next.or_else(|| {
+            let kept = kept?;
+            if band.rank + 1 < kept.len() {
+                Some(next_after(&kept, band.rank, lower))
+            } else {
+                band.above
+            }
+        });
+        return Some((lower, next));
     }
     let mut kept = Vec::new();
     let (below, through) = T::keep_half_sums_between(sorted, first_column, low, high, &mut kept)?;
@@ -265,7 +279,7 @@ fn sampled_pivots<T: Float>(
     if count <= DIRECT_UP_TO {
         return None;
     }
-    let samples = sample_size(count);
+    let samples = FIRST_SAMPLE;
     let first_column = pairs.row_start(0);
     let mut sample = Vec::with_capacity(samples);
     for _ in 0..samples {
@@ -291,5 +305,5 @@ fn sampled_pivots<T: Float>(
         };
         sample.push(average::<T, OWN>(sorted[row], sorted[column]));
     }
-    Some(pivots_in_sample(&mut sample, rank, count))
+    Some(pivots_in_sample(&mut sample, rank, count, FIRST_SPREAD))
 }
