@@ -146,7 +146,8 @@ fn select<T: Float>(
     rng: &mut SplitMix64,
 ) -> (T, Option<T>) {
     let mut sample = Vec::with_capacity(SAMPLE_MAX);
-    let mut kept = Vec::with_capacity(values.len());
+    // A block more than the values: the SIMD passes store whole blocks.
+    let mut kept = Vec::with_capacity(values.len() + 8);
     loop {
         let count = values.len();
         if count <= DIRECT_UP_TO {
@@ -279,10 +280,9 @@ fn sampled_pivots<T: Float>(
     if count <= DIRECT_UP_TO {
         return None;
     }
-    let samples = FIRST_SAMPLE;
     let first_column = pairs.row_start(0);
-    let mut sample = Vec::with_capacity(samples);
-    for _ in 0..samples {
+    let mut sample = [T::ZERO; FIRST_SAMPLE];
+    for drawn in &mut sample {
         // Two uniform indices, ordered: each pair of distinct values is drawn from two
         // cells of the square, a value with itself from one. Close enough to uniform
         // over the pairs for placing pivots, which any values would do for correctness.
@@ -303,7 +303,7 @@ fn sampled_pivots<T: Float>(
         } else {
             (row - 1, n - 1)
         };
-        sample.push(average::<T, OWN>(sorted[row], sorted[column]));
+        *drawn = average::<T, OWN>(sorted[row], sorted[column]);
     }
     Some(pivots_in_sample(&mut sample, rank, count, FIRST_SPREAD))
 }
