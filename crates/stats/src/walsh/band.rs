@@ -26,8 +26,19 @@ pub struct Band<T> {
     pub low: T,
     /// See `low`.
     pub high: T,
-    /// The least average above all of `values`, if any.
-    pub above: Option<T>,
+    /// Per row, where its run ended: past it, the row's averages are above `high`.
+    pub ends: [u8; crate::walsh::short::SHORT_MAX],
+}
+
+impl<T: crate::Float> Band<T> {
+    /// The least average above all of `values`, if any: the least at a row's end.
+    pub fn least_above(&self, sorted: &[T]) -> Option<T> {
+        sorted
+            .iter()
+            .zip(&self.ends)
+            .filter_map(|(&x, &end)| sorted.get(usize::from(end)).map(|&y| T::half_sum(x, y)))
+            .min_by(T::cmp_finite)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -159,10 +170,27 @@ pub(crate) mod avx2 {
     struct Runs {
         starts: Columns,
         ends: Columns,
+        /// The rows whose runs are not empty lie in `rows.0..rows.1`.
+        rows: (usize, usize),
         rank: usize,
         count: usize,
         low: f32,
         high: f32,
+    }
+
+    impl Runs {
+        /// `rows` cut to the first and last row whose run is not empty.
+        fn trimmed(mut self) -> Self {
+            let (mut first, mut end) = self.rows;
+            while first < end && self.starts[first] == self.ends[first] {
+                first += 1;
+            }
+            while end > first && self.starts[end - 1] == self.ends[end - 1] {
+                end -= 1;
+            }
+            self.rows = (first, end);
+            self
+        }
     }
 
     /// At most this many averages in play are written out for the flat rounds: another
@@ -255,8 +283,15 @@ pub(crate) mod avx2 {
                 break;
             };
             let pivots = Pivots::new(low, high);
-            let mut next = Round::new();
-            for (row, &x) in sorted.iter().enumerate() {
+            // Rows outside the active ones keep empty runs.
+            let mut next = Round {
+                starts: runs.starts,
+                ends: runs.starts,
+                below: 0,
+                through: 0,
+            };
+            let (first, end) = runs.rows;
+            for (row, &x) in (first..end).zip(&sorted[first..end]) {
                 let (start, end) = (usize::from(runs.starts[row]), usize::from(runs.ends[row]));
                 // SAFETY: `end <= n`; past it, averages are above `runs.high >= high`.
                 let (under, through) = unsafe { pivots.count(padded, x, start, end) };
@@ -282,6 +317,7 @@ pub(crate) mod avx2 {
                 Runs {
                     starts: next.starts,
                     ends: next.ends,
+                    rows: runs.rows,
                     rank: runs.rank - next.below,
                     count: next.through - next.below,
                     low,
@@ -291,7 +327,7 @@ pub(crate) mod avx2 {
             // A round that keeps more than half says the values are far from uniform
             // (ties, gaps): the flat rounds with sampled pivots do better there.
             let progress = narrowed.count <= runs.count / 2;
-            runs = narrowed;
+            runs = narrowed.trimmed();
             if !progress {
                 break;
             }
@@ -333,6 +369,7 @@ pub(crate) mod avx2 {
                         start
                     }),
                     ends: self.starts,
+                    rows: (0, n),
                     rank,
                     count: self.below,
                     low: least,
@@ -344,6 +381,7 @@ pub(crate) mod avx2 {
                 Runs {
                     starts: self.ends,
                     ends: [u8::try_from(n).ok()?; SHORT_MAX],
+                    rows: (0, n),
                     rank: rank - self.through,
                     count: pairs(n, first_column) - self.through,
                     low: high,
@@ -353,13 +391,14 @@ pub(crate) mod avx2 {
                 Runs {
                     starts: self.starts,
                     ends: self.ends,
+                    rows: (0, n),
                     rank: rank - self.below,
                     count: self.through - self.below,
                     low,
                     high,
                 }
             };
-            Some(runs)
+            Some(runs.trimmed())
         }
 
         fn record(&mut self, row: usize, start: usize, under: usize, through: usize) {
@@ -379,30 +418,22 @@ pub(crate) mod avx2 {
     }
 
     /// The averages of each row from `runs.starts[row]` up to `runs.ends[row]`, with
-    /// the rank's place among them, the bracket they lie in, and the least average at
-    /// any row's end (the least above them all: past the ends, rows only grow).
+    /// the rank's place among them, the bracket they lie in, and where each run ended.
     ///
     /// # Safety
     /// The processor must support AVX2; `starts[row] <= ends[row] <= sorted.len()`.
     #[target_feature(enable = "avx2")]
     unsafe fn gather(padded: &Padded, sorted: &[f32], runs: &Runs) -> Band<f32> {
-        let Runs {
-            starts,
-            ends,
-            rank,
-            count,
-            low,
-            high,
-        } = *runs;
+        let count: usize = (0..sorted.len())
+            .map(|row| usize::from(runs.ends[row]) - usize::from(runs.starts[row]))
+            .sum();
         let mut values: Vec<f32> = Vec::with_capacity(count + 8);
         let out = values.as_mut_ptr();
         let mut written = 0;
-        let mut above = f32::INFINITY;
-        for (row, &x) in sorted.iter().enumerate() {
+        let (first, end) = runs.rows;
+        for (row, &x) in (first..end).zip(&sorted[first..end]) {
             let xs = _mm256_set1_ps(x);
-            let (mut column, end) = (usize::from(starts[row]), usize::from(ends[row]));
-            // Past a row's last column the padding makes this +inf.
-            above = above.min((x + padded.values[end]) * 0.5);
+            let (mut column, end) = (usize::from(runs.starts[row]), usize::from(runs.ends[row]));
             while column < end {
                 // SAFETY: `column < end <= SHORT_MAX`.
                 let averages = unsafe { padded.averages(xs, column) };
@@ -413,14 +444,15 @@ pub(crate) mod avx2 {
                 column += 8;
             }
         }
-        // SAFETY: the first `written == count` values were stored just above.
-        unsafe { values.set_len(written) };
+        // SAFETY: the first `written` values were stored just above, and `written` is at
+        // most `count`, the room.
+        unsafe { values.set_len(written.min(count)) };
         Band {
             values,
-            rank,
-            low,
-            high,
-            above: above.is_finite().then_some(above),
+            rank: runs.rank,
+            low: runs.low,
+            high: runs.high,
+            ends: runs.ends,
         }
     }
 }
@@ -486,7 +518,7 @@ mod tests {
                         values.sort_unstable_by(f32::total_cmp);
                         assert_eq!(values[band.rank], all[rank], "{n} {seed} {spread}");
                         assert!(values.iter().all(|v| band.low <= *v && *v <= band.high));
-                        let above = band.above.unwrap_or(f32::INFINITY);
+                        let above = band.least_above(&sorted).unwrap_or(f32::INFINITY);
                         let expected = all.iter().copied().find(|v| *v > values[values.len() - 1]);
                         assert_eq!(
                             above,

@@ -246,17 +246,18 @@ fn fused_rounds<T: Float>(
     let count = pairs.count(sorted.len());
     let (low, high) = sampled_pivots(sorted, pairs, rank, rng)?;
     let first_column = pairs.row_start(0);
-    if let Some(band) = T::band_of_half_sums(sorted, first_column, rank, low, high) {
+    if let Some(mut band) = T::band_of_half_sums(sorted, first_column, rank, low, high) {
         // An even count needs the next rank too, which the selection may leave unknown
         // (ties): then it is in the band, or the least average above it.
         let kept = count.is_multiple_of(2).then(|| band.values.clone());
-        let (lower, next) = select(band.values, band.rank, Some((band.low, band.high)), rng);
+        let values = std::mem::take(&mut band.values);
+        let (lower, next) = select(values, band.rank, Some((band.low, band.high)), rng);
         let next = next.or_else(|| {
             let kept = kept?;
             if band.rank + 1 < kept.len() {
                 Some(next_after(&kept, band.rank, lower))
             } else {
-                band.above
+                band.least_above(sorted)
             }
         });
         return Some((lower, next));
