@@ -5,7 +5,7 @@
 //! with a 40 KB argument 296 us, with an 8 MB argument 11.7 ms, miss overhead with a
 //! 40 KB argument 667 us.
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{criterion_group, BatchSize, Criterion};
 use parmemo::memory::{FunctionId, Memory, Store};
 use parmemo::Shared;
 use std::hint::black_box;
@@ -73,6 +73,11 @@ fn big_hits(c: &mut Criterion) {
             black_box(hit[N - 1])
         });
     });
+    // The same hit as a new process's first call (a child of this bench, timed from its
+    // `Memory::new` to the vector in hand): what a script that runs once pays.
+    group.bench_function("plain_vec_read_new_process", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| hit_in_a_new_process(dir.path())).sum());
+    });
     // The vector inside a tuple: encoded with the result, its numbers in one step.
     group.bench_function("vec_in_tuple_read", |b| {
         b.iter(|| {
@@ -82,6 +87,40 @@ fn big_hits(c: &mut Criterion) {
         });
     });
     group.finish();
+}
+
+/// Set for a child of `plain_vec_read_new_process`: the directory to hit.
+const NEW_PROCESS_HIT: &str = "PARMEMO_BENCH_NEW_PROCESS_HIT";
+
+/// Runs this bench as a new process that hits the 200 MB vector once, and returns the
+/// time it measured.
+fn hit_in_a_new_process(dir: &std::path::Path) -> std::time::Duration {
+    let child = std::process::Command::new(std::env::current_exe().expect("this bench"))
+        .env(NEW_PROCESS_HIT, dir)
+        .output()
+        .expect("a child process");
+    let printed = String::from_utf8_lossy(&child.stdout);
+    let nanos: u64 = printed.trim().parse().unwrap_or_else(|_| {
+        panic!(
+            "the child printed {printed:?}: {}",
+            String::from_utf8_lossy(&child.stderr)
+        )
+    });
+    std::time::Duration::from_nanos(nanos)
+}
+
+/// In the child: the hit as this process's first call, its time printed in nanoseconds.
+fn new_process_hit(dir: &std::ffi::OsStr) {
+    const N: usize = 25 << 20;
+    let started = std::time::Instant::now();
+    let hit: Result<Vec<f64>, &str> = Memory::new(dir)
+        .prepare(&BIG_VEC, &N)
+        .run_fallible(|| Err("not stored"));
+    let elapsed = started.elapsed();
+    match hit {
+        Ok(hit) if hit.len() == N => println!("{}", elapsed.as_nanos()),
+        _ => eprintln!("no stored vector of {N} in {}", dir.to_string_lossy()),
+    }
 }
 
 fn hits(c: &mut Criterion) {
@@ -322,4 +361,11 @@ criterion_group!(
     big_hits,
     misses_at_scale
 );
-criterion_main!(benches);
+fn main() {
+    if let Some(dir) = std::env::var_os(NEW_PROCESS_HIT) {
+        new_process_hit(&dir);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
