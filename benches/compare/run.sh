@@ -39,20 +39,26 @@ echo "==> misses of a small result, the two sides' rounds alternated"
 # depending on what was deleted nearby lately: measured minutes apart, the two sides
 # met different disks. Five rounds each, taking turns; the fastest of each side replaces
 # its row from the runs above (whose answers were already checked).
-mkdir -p "$work/misses"
 best() { sort -g | head -n 1; }
+# keep_best WORKLOAD DIR: the fastest of DIR/joblib.txt and DIR/parmemo.txt replace the
+# workload's rows of each side's timings; prints them.
+keep_best() {
+    local workload=$1 dir=$2 side label file time
+    for side in python parmemo; do
+        if [ "$side" = python ]; then label=joblib_memory file=joblib; else label=parmemo file=parmemo; fi
+        time=$(best <"$dir/$file.txt")
+        sed -i "s/^$workload\t$label\t.*/$workload\t$label\t$time/" "$work/$side/timings.tsv"
+        echo -n "  $file $time s"
+    done
+    echo
+}
+mkdir -p "$work/misses"
 for round in 1 2 3 4 5; do
     "$venv/bin/python" "$here/workloads.py" miss-round "$work/misses/joblib-$round" $((round * 1000)) \
         >>"$work/misses/joblib.txt"
     "$binary" miss-round "$work/misses/parmemo-$round" $((round * 1000)) >>"$work/misses/parmemo.txt"
 done
-python_miss=$(best <"$work/misses/joblib.txt")
-parmemo_miss=$(best <"$work/misses/parmemo.txt")
-sed -i "s/^memory_miss_small\tjoblib_memory\t.*/memory_miss_small\tjoblib_memory\t$python_miss/" \
-    "$work/python/timings.tsv"
-sed -i "s/^memory_miss_small\tparmemo\t.*/memory_miss_small\tparmemo\t$parmemo_miss/" \
-    "$work/parmemo/timings.tsv"
-echo "  joblib $python_miss s, parmemo $parmemo_miss s per miss"
+keep_best memory_miss_small "$work/misses"
 
 echo "==> a cached 200 MB array read by a new process, the two sides' processes alternated"
 # What a new process pays for fresh memory changes with what the machine did just
@@ -64,14 +70,8 @@ for round in 1 2 3 4 5; do
         | cut -f1 >>"$work/fresh/joblib.txt"
     "$binary" fresh-hit "$work/parmemo/fresh-store" | cut -f1 >>"$work/fresh/parmemo.txt"
 done
-python_fresh=$(best <"$work/fresh/joblib.txt")
-parmemo_fresh=$(best <"$work/fresh/parmemo.txt")
-sed -i "s/^big_hit_200mb_fresh\tjoblib_memory\t.*/big_hit_200mb_fresh\tjoblib_memory\t$python_fresh/" \
-    "$work/python/timings.tsv"
-sed -i "s/^big_hit_200mb_fresh\tparmemo\t.*/big_hit_200mb_fresh\tparmemo\t$parmemo_fresh/" \
-    "$work/parmemo/timings.tsv"
+keep_best big_hit_200mb_fresh "$work/fresh"
 rm -rf "$work/python/fresh-store" "$work/parmemo/fresh-store"
-echo "  joblib $python_fresh s, parmemo $parmemo_fresh s"
 
 echo "==> report"
 {
