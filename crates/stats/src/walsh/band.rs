@@ -7,12 +7,13 @@
 //! pivots, and added to two vector counters; nothing is stored, no lane is packed. The
 //! first round counts each row up to where the previous row went above the high pivot
 //! (the columns are sorted too); the next ones count only inside each row's run, against
-//! pivots interpolated in the bracket the last round kept; once a few hundred are left
-//! they are written out, row run after row run, for the flat rounds of `short.rs`.
+//! pivots interpolated in the bracket the last round kept, and only on the rows whose
+//! runs are not empty; once a few hundred are left they are written out, row run after
+//! row run, for the flat rounds of `short.rs`.
 //!
 //! Counting instead of packing: per block of eight, seven vector operations and no
 //! table lookup, store or population count. A Walsh median of 100 `f32` took 48 200
-//! instructions with a packing first round, 23 400 with these (the sort of the row in
+//! instructions with a packing first round, 21 300 with these (the sort of the row in
 //! registers, `small_sort.rs`, included).
 
 /// The averages the counted rounds leave in play, for the flat selection to finish.
