@@ -64,6 +64,15 @@ const PLAIN_VECTOR: u8 = 4;
 /// them from the file.
 const ARRAY_ALIGN: usize = 4096;
 
+/// Where within its page the one array of a plain-vector entry that may be mapped
+/// starts: such an array is never mapped, only read into a new vector, which glibc's
+/// allocator places 16 bytes into a page (and others on a page). At 16, the kernel's copy
+/// into the vector keeps a distance at which it runs at full speed with either (0, or
+/// 4080 bytes); from a page start it ran at a third of that into glibc's vectors
+/// (`parmemo_shared::copy`). Entries written before keep their page-aligned array and
+/// are read through a buffer instead.
+const PLAIN_VECTOR_PLACE: usize = 16;
+
 /// The alignment of a stored array in an entry too small to be mapped: arrays are copied
 /// out of it, so only the element's own alignment could matter, and 64 covers any.
 const SMALL_ARRAY_ALIGN: usize = 64;
@@ -206,12 +215,25 @@ impl Framing {
 }
 
 /// A result encoded and framed as a stored entry: its leading bytes (header, payload,
-/// array table) and the arrays that follow them, each to be written at the next
-/// multiple of `align`.
+/// array table) and the arrays that follow them, each written where `placement` puts it.
 pub(crate) struct Framed<'a> {
     pub(crate) head: Vec<u8>,
     pub(crate) arrays: Vec<ArrayBytes<'a>>,
+    placement: Placement,
+}
+
+/// Where the arrays of an entry go: at offsets `place` bytes past a multiple of `align`.
+#[derive(Clone, Copy)]
+struct Placement {
     align: usize,
+    place: usize,
+}
+
+impl Placement {
+    /// The first offset at or after `at` where an array may start.
+    fn next(self, at: usize) -> usize {
+        at.saturating_sub(self.place).next_multiple_of(self.align) + self.place
+    }
 }
 
 /// The bytes of an array to store: a `Shared` array's memory, or a plain vector result's.
@@ -237,7 +259,7 @@ impl Framed<'_> {
         let mut parts = vec![&self.head[..]];
         let mut at = self.head.len();
         for array in &self.arrays {
-            let pad = at.next_multiple_of(self.align) - at;
+            let pad = self.placement.next(at) - at;
             parts.push(&ZEROS[..pad]);
             parts.push(array.bytes());
             at += pad + array.bytes().len();
@@ -317,17 +339,26 @@ pub(crate) fn encode_entry<R: Serialize + 'static>(
     let paged = arrays.iter().fold(head.len() + table_len, |at, array| {
         at.next_multiple_of(ARRAY_ALIGN) + array.bytes().len()
     });
-    let align = if paged as u64 >= MAPPED_FROM {
-        ARRAY_ALIGN
-    } else {
-        SMALL_ARRAY_ALIGN
+    let placement = match (paged as u64 >= MAPPED_FROM, plain_flag == PLAIN_VECTOR) {
+        (true, true) => Placement {
+            align: ARRAY_ALIGN,
+            place: PLAIN_VECTOR_PLACE,
+        },
+        (true, false) => Placement {
+            align: ARRAY_ALIGN,
+            place: 0,
+        },
+        (false, _) => Placement {
+            align: SMALL_ARRAY_ALIGN,
+            place: 0,
+        },
     };
     if !arrays.is_empty() {
         let mut table = Vec::with_capacity(table_len);
         table.extend_from_slice(&(arrays.len() as u64).to_le_bytes());
         let mut at = head.len() + table_len;
         for array in &arrays {
-            at = at.next_multiple_of(align);
+            at = placement.next(at);
             let bytes = array.bytes();
             table.extend_from_slice(&(at as u64).to_le_bytes());
             table.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
@@ -341,7 +372,7 @@ pub(crate) fn encode_entry<R: Serialize + 'static>(
     Ok(Framed {
         head,
         arrays,
-        align,
+        placement,
     })
 }
 
@@ -558,10 +589,19 @@ mod tests {
         assert_eq!(back, small);
 
         let large = vec![0.25_f64; (1 << 20) / 8];
+        let shared = parmemo_shared::Shared::<[f64]>::from_slice(&large);
+        let entry = encode_entry(&shared, Framing::now(7)).unwrap();
+        let bytes = entry.concatenated();
+        let table = array_table(&bytes, &Header::read(&bytes).unwrap()).unwrap();
+        assert_eq!(table[0].offset % ARRAY_ALIGN, 0, "a Shared array: mapped");
+        // A plain vector's array is only ever read: placed for the copy into the
+        // vector, 16 bytes into a page.
         let entry = encode_entry(&large, Framing::now(7)).unwrap();
         let bytes = entry.concatenated();
         let table = array_table(&bytes, &Header::read(&bytes).unwrap()).unwrap();
-        assert_eq!(table[0].offset % ARRAY_ALIGN, 0);
+        assert_eq!(table[0].offset % ARRAY_ALIGN, PLAIN_VECTOR_PLACE);
+        let back: Vec<f64> = decoded(&Entry::Owned(bytes), 7, false).unwrap();
+        assert_eq!(back, large);
     }
 
     #[test]
