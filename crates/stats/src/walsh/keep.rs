@@ -15,22 +15,11 @@ pub trait KeepBetween: Sized {
     fn keep_between(values: &[Self], low: Self, high: Self, kept: &mut Vec<Self>)
         -> (usize, usize);
 
-    /// The same for the half sums `(a + b) * 0.5` (the type's own arithmetic) of the
-    /// pairs of the sorted `sorted`, row `i` pairing value `i` with the values from
-    /// `i + first_column` on, computed on the fly: the whole table of averages is never
-    /// written. `None` where there is no such fused form.
-    fn keep_half_sums_between(
-        sorted: &[Self],
-        first_column: usize,
-        low: Self,
-        high: Self,
-        kept: &mut Vec<Self>,
-    ) -> Option<(usize, usize)>;
-
-    /// Two counted rounds over the same half sums, from pivots `low <= high` around
-    /// rank `rank`, and the few averages they leave (`band.rs`). `None` where there is
-    /// no such form, or where the rank lies outside the pivots or they remove nothing.
-    /// The values are finite, and so are their half sums.
+    /// Counted rounds over the half sums `(a + b) * 0.5` (the type's own arithmetic) of
+    /// the pairs of the sorted `sorted` (row `i` pairing value `i` with the values from
+    /// `i + first_column` on), from pivots `low <= high` around rank `rank`, and the few
+    /// averages they leave (`band.rs`). `None` where there is no such form, or where the
+    /// pivots remove nothing. The values are finite, and so are their half sums.
     fn band_of_half_sums(
         sorted: &[Self],
         first_column: usize,
@@ -48,24 +37,6 @@ impl KeepBetween for f32 {
             return unsafe { avx2::keep_between_f32(values, low, high, kept) };
         }
         portable(values, low, high, kept)
-    }
-
-    fn keep_half_sums_between(
-        sorted: &[f32],
-        first_column: usize,
-        low: f32,
-        high: f32,
-        kept: &mut Vec<f32>,
-    ) -> Option<(usize, usize)> {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx2() {
-            // SAFETY: the processor has AVX2 and POPCNT, checked just above.
-            return Some(unsafe {
-                avx2::keep_half_sums_f32(sorted, first_column, low, high, kept)
-            });
-        }
-        let _ = (sorted, first_column, low, high, kept);
-        None
     }
 
     fn band_of_half_sums(
@@ -104,16 +75,6 @@ impl KeepBetween for f64 {
         portable(values, low, high, kept)
     }
 
-    fn keep_half_sums_between(
-        _sorted: &[f64],
-        _first_column: usize,
-        _low: f64,
-        _high: f64,
-        _kept: &mut Vec<f64>,
-    ) -> Option<(usize, usize)> {
-        None
-    }
-
     fn band_of_half_sums(
         _sorted: &[f64],
         _first_column: usize,
@@ -148,10 +109,10 @@ fn portable<T: Copy + PartialOrd + Default>(
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
-        __m256, __m256i, _mm256_add_ps, _mm256_castpd_ps, _mm256_cmp_pd, _mm256_cmp_ps,
-        _mm256_loadu_pd, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_movemask_pd,
-        _mm256_movemask_ps, _mm256_mul_ps, _mm256_permutevar8x32_ps, _mm256_set1_pd,
-        _mm256_set1_ps, _mm256_storeu_ps, _CMP_LE_OQ, _CMP_LT_OQ,
+        __m256, __m256i, _mm256_castpd_ps, _mm256_cmp_pd, _mm256_cmp_ps, _mm256_loadu_pd,
+        _mm256_loadu_ps, _mm256_loadu_si256, _mm256_movemask_pd, _mm256_movemask_ps,
+        _mm256_permutevar8x32_ps, _mm256_set1_pd, _mm256_set1_ps, _mm256_storeu_ps, _CMP_LE_OQ,
+        _CMP_LT_OQ,
     };
 
     /// For each mask of eight lanes, the lanes to move to the front, in order.
@@ -305,56 +266,6 @@ mod avx2 {
         packer.finish(kept)
     }
 
-    /// [`KeepBetween::keep_half_sums_between`](super::KeepBetween::keep_half_sums_between)
-    /// for `f32`: eight pairs of a row at a time; the lanes past a row's end read a
-    /// padding and are masked out of the counts and of what is kept.
-    ///
-    /// # Safety
-    /// The processor must support AVX2 and POPCNT.
-    #[target_feature(enable = "avx2,popcnt")]
-    pub(super) unsafe fn keep_half_sums_f32(
-        sorted: &[f32],
-        first_column: usize,
-        low: f32,
-        high: f32,
-        kept: &mut Vec<f32>,
-    ) -> (usize, usize) {
-        let n = sorted.len();
-        let mut padded = Vec::with_capacity(n + 8);
-        padded.extend_from_slice(sorted);
-        padded.extend_from_slice(&[0.0; 8]);
-        let pairs: usize = (0..n).map(|row| n - (row + first_column).min(n)).sum();
-        let mut packer = Packer::new(kept, pairs);
-        let (lows, highs, halves) = (
-            _mm256_set1_ps(low),
-            _mm256_set1_ps(high),
-            _mm256_set1_ps(0.5),
-        );
-        // The row's averages above `high` start at or before where the previous row's
-        // did (its values are smaller): past that, nothing is counted or kept.
-        let mut above_from = n;
-        for (row, &x) in sorted.iter().enumerate() {
-            let xs = _mm256_set1_ps(x);
-            let start = (row + first_column).min(n);
-            let mut column = start;
-            let through_before = packer.through;
-            while column < above_from {
-                let in_row = (1_u32 << (n - column).min(8)) - 1;
-                // SAFETY: `column < n` and `padded` holds `n + 8` values: eight fit.
-                let ys = unsafe { _mm256_loadu_ps(padded.as_ptr().add(column)) };
-                let averages = _mm256_mul_ps(_mm256_add_ps(xs, ys), halves);
-                let (under, at_or_under) = masks_ps(averages, lows, highs);
-                let (under, at_or_under) = (under & in_row, at_or_under & in_row);
-                let keep = &PACK_8[(at_or_under & !under) as usize];
-                // SAFETY: at most `pairs` averages are kept.
-                unsafe { packer.block(averages, under, at_or_under, keep) };
-                column += 8;
-            }
-            above_from = start + (packer.through - through_before);
-        }
-        packer.finish(kept)
-    }
-
     /// [`KeepBetween::keep_between`](super::KeepBetween::keep_between) for `f64`.
     ///
     /// # Safety
@@ -431,41 +342,5 @@ mod tests {
         let ramp32: Vec<f32> = (0..1000_u16).map(|i| f32::from(i) / 7.0).collect();
         check(&ramp32, -0.0, 0.0);
         check(&ramp32, 142.0, 1e9);
-    }
-
-    #[test]
-    fn keeps_the_half_sums_between_as_the_table_would() {
-        for n in [0_usize, 1, 2, 7, 8, 9, 16, 17, 40, 100] {
-            // Values in 0..128 by eighths: ties and exact half sums.
-            let mut sorted: Vec<f32> = crate::test_data::draws(n as u64)
-                .take(n)
-                .map(|draw| f32::from(u16::try_from(draw >> 54).unwrap_or(0)) / 8.0)
-                .collect();
-            sorted.sort_unstable_by(f32::total_cmp);
-            for first_column in [0, 1] {
-                let table: Vec<f32> = (0..n)
-                    .flat_map(|i| (i + first_column..n).map(move |j| (i, j)))
-                    .map(|(i, j)| (sorted[i] + sorted[j]) * 0.5)
-                    .collect();
-                for (low, high) in [(0.0, 200.0), (30.0, 31.0), (40.0, 40.0), (70.0, 60.0)] {
-                    if low > high {
-                        continue;
-                    }
-                    let (mut fused, mut plain) = (Vec::new(), Vec::new());
-                    let counts =
-                        f32::keep_half_sums_between(&sorted, first_column, low, high, &mut fused);
-                    let Some(counts) = counts else {
-                        return; // no fused form on this processor
-                    };
-                    assert_eq!(
-                        counts,
-                        portable(&table, low, high, &mut plain),
-                        "{n} {low} {high}"
-                    );
-                    // Row by row in both, so in the same order.
-                    assert_eq!(fused, plain, "{n} {first_column} {low} {high}");
-                }
-            }
-        }
     }
 }

@@ -3,7 +3,7 @@
 //! still in play beat the implicit matrix's dependent walks (`select.rs`, which wins
 //! beyond). Each round keeps the averages between two pivots:
 //! 1. the first round's pivots come from a sample of pairs; where the type has a fused
-//!    form (`f32` with AVX2) two rounds count each sorted row's averages against their
+//!    form (`f32` with AVX2) rounds count each sorted row's averages against their
 //!    pivots eight at a time and only the few left are written (`band.rs`); elsewhere
 //!    the table is written once and the round is a pass over it;
 //! 2. the next rounds place their pivots by interpolation in the range the last round
@@ -231,12 +231,10 @@ fn median_with<T: Float, const HOW: u8>(sorted: &[T], pairs: Pairs) -> T {
     T::midpoint(lower, next)
 }
 
-/// The first rounds without the table, where the type has fused forms for its own
-/// arithmetic (`f32` with AVX2): pivots from a sample of pairs, then two rounds that
-/// count per row (`band.rs`) and write out only the few averages left; where those
-/// decline (ties), one pass that computes the averages and keeps those between the
-/// pivots. `None` when there is no fused form, or the rank lies outside the pivots (the
-/// caller then starts over on the table).
+/// The first rounds without the table, where the type has a fused form for its own
+/// arithmetic (`f32` with AVX2): pivots from a sample of pairs, then rounds that count
+/// per row (`band.rs`) and write out only the few averages left. `None` when there is
+/// no fused form or the pivots remove nothing (the caller then selects in the table).
 fn fused_rounds<T: Float>(
     sorted: &[T],
     pairs: Pairs,
@@ -262,10 +260,9 @@ fn fused_rounds<T: Float>(
         });
         return Some((lower, next));
     }
-    let mut kept = Vec::new();
-    let (below, through) = T::keep_half_sums_between(sorted, first_column, low, high, &mut kept)?;
-    let inside = below <= rank && rank < through && kept.len() < count;
-    inside.then(|| select(kept, rank - below, Some((low, high)), rng))
+    // Without the fused form, or with pivots that remove nothing (ties no pivot
+    // splits): the table.
+    None
 }
 
 /// Two pivots that should bracket rank `rank` of the pair averages, from a sample of
