@@ -45,6 +45,7 @@ pub use walsh::{hodges_lehmann, hodges_lehmann_rows, reference, walsh_median, wa
 
 pub mod correction;
 mod error;
+mod erfc;
 mod exp;
 mod float;
 mod normal;

@@ -175,7 +175,7 @@ impl Normal {
     #[inline]
     #[must_use]
     pub fn cdf(&self, x: f64) -> f64 {
-        0.5 * libm::erfc(-self.standardized(x) / SQRT_2)
+        0.5 * crate::erfc::erfc(-self.standardized(x) / SQRT_2)
     }
 
     /// The density at every point of `points`, in a new vector, computed on all cores

@@ -83,7 +83,7 @@ fn check_parameters(mu0: f64, sigma: f64) -> Result<(), StatsError> {
 #[inline]
 pub(crate) fn p_value(mean: f64, n: usize, mu0: f64, sigma: f64) -> f64 {
     let z = (n as f64).sqrt() * (mean - mu0).abs() / sigma;
-    libm::erfc(z / SQRT_2)
+    crate::erfc::erfc(z / SQRT_2)
 }
 
 /// The mean of a non-empty slice, or the error naming its first non-finite value
