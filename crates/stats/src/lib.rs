@@ -44,8 +44,8 @@ pub use normal::Normal;
 pub use walsh::{hodges_lehmann, hodges_lehmann_rows, reference, walsh_median, walsh_median_rows};
 
 pub mod correction;
-mod error;
 mod erfc;
+mod error;
 mod exp;
 mod float;
 mod normal;
