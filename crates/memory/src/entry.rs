@@ -513,7 +513,8 @@ fn plain_vector<R: 'static>(entry: &Entry, header: &Header, payload: &[u8]) -> R
         Entry::Owned(bytes) => {
             let from = &bytes[stored.offset..stored.offset + stored.len];
             hasher.write(from);
-            into.copy_from_slice(from);
+            // A large entry of a store that reads rather than maps (sled) lands here.
+            parmemo_shared::copy::copy_bytes(into, from);
             Ok(())
         }
     })

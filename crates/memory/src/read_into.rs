@@ -7,7 +7,7 @@
 //! copies run at full speed. 200 MB: 80-87 ms read straight in at 16 bytes apart,
 //! 32-37 ms through the buffer, 23-26 ms straight in at a good distance.
 
-use parmemo_shared::copy::{at_full_speed, buffer_start, STEP as CHUNK};
+use parmemo_shared::copy::{at_full_speed, Bounce, STEP as CHUNK};
 use std::fs::File;
 use std::hash::Hasher;
 use std::os::unix::fs::FileExt;
@@ -35,9 +35,8 @@ pub(crate) fn read_hashed(
         }
         return Ok(());
     }
-    let mut space = vec![0_u8; CHUNK.min(into.len()) + PAGE];
-    let start = buffer_start(space.as_ptr() as usize, source);
-    let buffer = &mut space[start..start + CHUNK.min(into.len())];
+    let mut bounce = Bounce::new(source, into.len());
+    let buffer = bounce.buffer();
     let mut at = offset;
     for chunk in into.chunks_mut(CHUNK) {
         let read = &mut buffer[..chunk.len()];

@@ -8,8 +8,8 @@
 //! page (a mapped region, a stored array's place in its file). 200 MB in 256 KiB steps,
 //! measured: 23-26 ms with the two at the same place in their pages or 32 or more bytes
 //! apart, 75-103 ms at 8 or 16 bytes apart. Such a copy goes through a small buffer
-//! placed [`SAFE_DISTANCE`] bytes past the source instead, so that both of its copies
-//! keep their distance (32-37 ms).
+//! placed [`SAFE_DISTANCE`] bytes past the source instead ([`Bounce`]), so that both of
+//! its copies keep their distance (32-37 ms).
 
 /// A destination this many bytes or more past its source (modulo a page) is copied into
 /// at full speed, and one at the same place too. Measured slow at 8 and 16 bytes, fast
@@ -39,19 +39,47 @@ pub fn at_full_speed(source: usize, destination: usize) -> bool {
     distance == 0 || distance >= SAFE_DISTANCE
 }
 
-/// Where in an allocation at address `base` a buffer starts that lies
-/// [`SAFE_DISTANCE`] bytes past `source` within its page, so that copies into it from
-/// `source` and out of it to a destination just past `source` both run at full speed.
-/// Always below 4096: an allocation of the buffer's length plus 4096 holds it.
+/// A buffer of up to [`STEP`] bytes placed [`SAFE_DISTANCE`] bytes past a source's place
+/// within its page, so that copies into it from the source and out of it to a
+/// destination just past the source both run at full speed.
 ///
 /// ```
-/// use parmemo_shared::copy::{at_full_speed, buffer_start};
-/// let (base, source, destination) = (1000, 4096, 16);
-/// let buffer = base + buffer_start(base, source);
-/// assert!(at_full_speed(source, buffer) && at_full_speed(buffer, destination));
+/// use parmemo_shared::copy::{at_full_speed, Bounce};
+/// let source = 4096; // where the bytes to copy lie (only the place in a page matters)
+/// let mut bounce = Bounce::new(source, 1 << 20);
+/// let buffer = bounce.buffer();
+/// assert_eq!(buffer.len(), 256 << 10);
+/// let at = buffer.as_ptr() as usize;
+/// assert!(at_full_speed(source, at) && at_full_speed(at, source + 16));
 /// ```
-#[must_use]
-pub fn buffer_start(base: usize, source: usize) -> usize {
+#[derive(Debug)]
+pub struct Bounce {
+    space: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Bounce {
+    /// A buffer for a copy of `len` bytes from `source` (an address or an offset with
+    /// the same place in its page), taken [`STEP`] bytes at a time.
+    #[must_use]
+    pub fn new(source: usize, len: usize) -> Self {
+        let len = len.min(STEP);
+        let space = vec![0_u8; len + PAGE];
+        let start = buffer_start(space.as_ptr() as usize, source);
+        Bounce { space, start, len }
+    }
+
+    /// The buffer itself.
+    pub fn buffer(&mut self) -> &mut [u8] {
+        &mut self.space[self.start..self.start + self.len]
+    }
+}
+
+/// Where in an allocation at address `base` a buffer starts that lies `SAFE_DISTANCE`
+/// bytes past `source` within its page. Always below 4096: an allocation of the
+/// buffer's length plus 4096 holds it.
+fn buffer_start(base: usize, source: usize) -> usize {
     let wanted = (source + SAFE_DISTANCE) % PAGE;
     (wanted + PAGE - base % PAGE) % PAGE
 }
@@ -74,9 +102,8 @@ pub fn copy_bytes(into: &mut [u8], from: &[u8]) {
         into.copy_from_slice(from);
         return;
     }
-    let mut space = vec![0_u8; STEP + PAGE];
-    let start = buffer_start(space.as_ptr() as usize, source);
-    let buffer = &mut space[start..start + STEP];
+    let mut bounce = Bounce::new(source, from.len());
+    let buffer = bounce.buffer();
     for (into, from) in into.chunks_mut(STEP).zip(from.chunks(STEP)) {
         let buffer = &mut buffer[..from.len()];
         buffer.copy_from_slice(from);
