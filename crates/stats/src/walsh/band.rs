@@ -45,6 +45,7 @@ impl<T: crate::Float> Band<T> {
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {
     use super::Band;
+    use crate::walsh::select::Pairs;
     use crate::walsh::short::SHORT_MAX;
     use std::arch::x86_64::{
         __m256, __m256i, _mm256_add_ps, _mm256_castps_si256, _mm256_castsi256_si128, _mm256_cmp_ps,
@@ -209,7 +210,7 @@ pub(crate) mod avx2 {
     }
 
     /// Narrows the half sums `(a + b) * 0.5` of the pairs of `sorted` (row `i` pairing
-    /// value `i` with those from `i + first_column` on) to the few around rank `rank`,
+    /// value `i` with those from `pairs.row_start(i)` on) to the few around rank `rank`,
     /// starting from pivots `low <= high` that should bracket it (where they do not, the
     /// side that holds the rank goes on). `None` when they remove nothing (ties): the
     /// caller then takes the route that handles any pivots.
@@ -220,7 +221,7 @@ pub(crate) mod avx2 {
     #[target_feature(enable = "avx2")]
     pub(crate) unsafe fn band_of_half_sums(
         sorted: &[f32],
-        first_column: usize,
+        pairs: Pairs,
         rank: usize,
         low: f32,
         high: f32,
@@ -231,12 +232,12 @@ pub(crate) mod avx2 {
         }
         let padded = Padded::new(sorted);
         // SAFETY: the processor has AVX2, as this function's contract says.
-        let first = unsafe { first_round(&padded, sorted, first_column, low, high) };
-        let total = pairs(n, first_column);
+        let first = unsafe { first_round(&padded, sorted, pairs, low, high) };
+        let total = pairs.count(n);
         if first.through - first.below == total {
             return None;
         }
-        let runs = first.runs_holding(rank, sorted, first_column, low, high)?;
+        let runs = first.runs_holding(rank, sorted, pairs, low, high)?;
         // SAFETY: as above.
         let runs = unsafe { narrow(&padded, sorted, runs) };
         // SAFETY: each run lies within its row.
@@ -253,7 +254,7 @@ pub(crate) mod avx2 {
     unsafe fn first_round(
         padded: &Padded,
         sorted: &[f32],
-        first_column: usize,
+        pairs: Pairs,
         low: f32,
         high: f32,
     ) -> Round {
@@ -262,7 +263,7 @@ pub(crate) mod avx2 {
         let mut first = Round::new();
         let mut above_from = n;
         for (row, &x) in sorted.iter().enumerate() {
-            let start = (row + first_column).min(n);
+            let start = pairs.row_start(row).min(n);
             // SAFETY: `above_from <= n <= SHORT_MAX`; past it, averages are above `high`.
             let (under, through) = unsafe { pivots.count(padded, x, start, above_from) };
             first.record(row, start, under, through);
@@ -353,11 +354,12 @@ pub(crate) mod avx2 {
             &self,
             rank: usize,
             sorted: &[f32],
-            first_column: usize,
+            pairs: Pairs,
             low: f32,
             high: f32,
         ) -> Option<Runs> {
             let n = sorted.len();
+            let first_column = pairs.row_start(0);
             // The least and the greatest average: the first pair and the last.
             let least = (sorted[0] + sorted[first_column]) * 0.5;
             let greatest = (sorted[n - 1 - first_column] + sorted[n - 1]) * 0.5;
@@ -366,7 +368,7 @@ pub(crate) mod avx2 {
                     starts: std::array::from_fn(|row| {
                         // Below SHORT_MAX: the cast is exact.
                         #[allow(clippy::cast_possible_truncation)]
-                        let start = (row + first_column).min(n) as u8;
+                        let start = pairs.row_start(row).min(n) as u8;
                         start
                     }),
                     ends: self.starts,
@@ -384,7 +386,7 @@ pub(crate) mod avx2 {
                     ends: [u8::try_from(n).ok()?; SHORT_MAX],
                     rows: (0, n),
                     rank: rank - self.through,
-                    count: pairs(n, first_column) - self.through,
+                    count: pairs.count(n) - self.through,
                     low: high,
                     high: greatest,
                 }
@@ -412,10 +414,6 @@ pub(crate) mod avx2 {
             self.below += under;
             self.through += through;
         }
-    }
-
-    fn pairs(n: usize, first_column: usize) -> usize {
-        (0..n).map(|row| n - (row + first_column).min(n)).sum()
     }
 
     /// The averages of each row from `runs.starts[row]` up to `runs.ends[row]`, with
@@ -461,9 +459,10 @@ pub(crate) mod avx2 {
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::avx2::band_of_half_sums;
+    use crate::walsh::select::Pairs;
 
-    fn half_sums(sorted: &[f32], first_column: usize) -> Vec<f32> {
-        let n = sorted.len();
+    fn half_sums(sorted: &[f32], pairs: Pairs) -> Vec<f32> {
+        let (n, first_column) = (sorted.len(), pairs.row_start(0));
         let mut all: Vec<f32> = (0..n)
             .flat_map(|i| (i + first_column..n).map(move |j| (sorted[i] + sorted[j]) * 0.5))
             .collect();
@@ -491,8 +490,8 @@ mod tests {
                     })
                     .collect();
                 sorted.sort_unstable_by(f32::total_cmp);
-                for first_column in [0, 1] {
-                    let all = half_sums(&sorted, first_column);
+                for pairs in [Pairs::WithSelf, Pairs::Distinct] {
+                    let all = half_sums(&sorted, pairs);
                     if all.is_empty() {
                         continue;
                     }
@@ -511,7 +510,7 @@ mod tests {
                         let (low, high, spread) = (all[from], all[to], to - from);
                         // SAFETY: AVX2 checked above; at most 160 finite values.
                         let Some(band) =
-                            (unsafe { band_of_half_sums(&sorted, first_column, rank, low, high) })
+                            (unsafe { band_of_half_sums(&sorted, pairs, rank, low, high) })
                         else {
                             continue;
                         };

@@ -4,6 +4,7 @@
 //! comparison mask, as SIMD sorting and selection libraries do.
 
 use super::band::Band;
+use super::select::Pairs;
 
 /// Copies the values of `values` in `low..=high` into `kept` (emptied first), in order,
 /// and returns how many are below `low` and how many at or below `high`. The values are
@@ -15,14 +16,18 @@ pub trait KeepBetween: Sized {
     fn keep_between(values: &[Self], low: Self, high: Self, kept: &mut Vec<Self>)
         -> (usize, usize);
 
+    /// Whether [`band_of_half_sums`](Self::band_of_half_sums) has a form on this
+    /// processor: where it has none, its pivots need not be drawn.
+    fn counts_half_sums() -> bool;
+
     /// Counted rounds over the half sums `(a + b) * 0.5` (the type's own arithmetic) of
-    /// the pairs of the sorted `sorted` (row `i` pairing value `i` with the values from
-    /// `i + first_column` on), from pivots `low <= high` around rank `rank`, and the few
-    /// averages they leave (`band.rs`). `None` where there is no such form, or where the
-    /// pivots remove nothing. The values are finite, and so are their half sums.
+    /// the `pairs` of the sorted `sorted`, from pivots `low <= high` around rank `rank`,
+    /// and the few averages they leave (`band.rs`). `None` where there is no such form,
+    /// or where the pivots remove nothing. The values are finite, and so are their half
+    /// sums.
     fn band_of_half_sums(
         sorted: &[Self],
-        first_column: usize,
+        pairs: Pairs,
         rank: usize,
         low: Self,
         high: Self,
@@ -39,9 +44,16 @@ impl KeepBetween for f32 {
         portable(values, low, high, kept)
     }
 
+    fn counts_half_sums() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return has_avx2();
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
     fn band_of_half_sums(
         sorted: &[f32],
-        first_column: usize,
+        pairs: Pairs,
         rank: usize,
         low: f32,
         high: f32,
@@ -50,11 +62,9 @@ impl KeepBetween for f32 {
         if has_avx2() {
             // SAFETY: the processor has AVX2, checked just above; the values are finite,
             // as this trait's callers check.
-            return unsafe {
-                super::band::avx2::band_of_half_sums(sorted, first_column, rank, low, high)
-            };
+            return unsafe { super::band::avx2::band_of_half_sums(sorted, pairs, rank, low, high) };
         }
-        let _ = (sorted, first_column, rank, low, high);
+        let _ = (sorted, pairs, rank, low, high);
         None
     }
 }
@@ -75,9 +85,13 @@ impl KeepBetween for f64 {
         portable(values, low, high, kept)
     }
 
+    fn counts_half_sums() -> bool {
+        false
+    }
+
     fn band_of_half_sums(
         _sorted: &[f64],
-        _first_column: usize,
+        _pairs: Pairs,
         _rank: usize,
         _low: f64,
         _high: f64,

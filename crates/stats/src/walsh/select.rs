@@ -4,7 +4,7 @@ use crate::Float;
 
 /// Which pairs `(i, j)` of the sorted sample take part.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Pairs {
+pub enum Pairs {
     /// `i < j`: the Walsh averages of distinct points.
     Distinct,
     /// `i <= j`: also each point with itself (the Hodges-Lehmann estimator).

@@ -241,10 +241,12 @@ fn fused_rounds<T: Float>(
     rank: usize,
     rng: &mut SplitMix64,
 ) -> Option<(T, Option<T>)> {
+    if !T::counts_half_sums() {
+        return None;
+    }
     let count = pairs.count(sorted.len());
     let (low, high) = sampled_pivots(sorted, pairs, rank, rng)?;
-    let first_column = pairs.row_start(0);
-    if let Some(mut band) = T::band_of_half_sums(sorted, first_column, rank, low, high) {
+    if let Some(mut band) = T::band_of_half_sums(sorted, pairs, rank, low, high) {
         // An even count needs the next rank too, which the selection may leave unknown
         // (ties): then it is in the band, or the least average above it.
         let kept = count.is_multiple_of(2).then(|| band.values.clone());
