@@ -63,8 +63,8 @@ mod sealed {
         }
         fn sorted_finite(values: &[f32]) -> Vec<f32> {
             // As integers: the comparisons of a sort are then single instructions, and
-            // the standard library's small-sort networks apply. The keys' vector becomes
-            // the result's (same layout: collected in place).
+            // a row of up to 128 is sorted in AVX2 registers (`small_sort.rs`). The keys'
+            // vector becomes the result's (same layout: collected in place).
             let mut keys: Vec<u32> = values.iter().map(|v| order_key_32(*v)).collect();
             crate::small_sort::sort_keys(&mut keys);
             keys.into_iter().map(from_order_key_32).collect()

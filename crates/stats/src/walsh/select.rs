@@ -246,10 +246,16 @@ pub(crate) fn strata(
     })
 }
 
+/// The `spread` of [`pivots_in_sample`] for a sample that need not be small: about 2.5
+/// standard deviations each side, which a rank rarely falls outside.
+pub(crate) const FLOYD_RIVEST_SPREAD: f64 = 1.25;
+
 /// Two values of `sample` (drawn evenly from `count` values) expected to bracket rank
 /// `target` of those values closely, as Floyd and Rivest do for arrays: the target's
-/// relative rank in the sample, plus or minus about 2.5 standard deviations of where it
-/// falls there. Found by two selections rather than a sort of the sample.
+/// relative rank in the sample, plus or minus `spread` times the square root of the
+/// sample's size, in ranks of the sample (about `2 * spread` standard deviations of where
+/// the target falls there; [`FLOYD_RIVEST_SPREAD`] is theirs). Found by two selections
+/// rather than a sort of the sample.
 pub(crate) fn pivots_in_sample<T: Float>(
     sample: &mut [T],
     target: usize,
@@ -348,7 +354,7 @@ impl<'a, T: Float, const PLAIN: bool, C: Column> Selection<'a, T, PLAIN, C> {
             .min(remaining);
         let positions: Vec<usize> = strata(remaining, samples, &mut self.rng).collect();
         let mut values = self.candidates_at(&positions);
-        pivots_in_sample(&mut values, target, remaining, 1.25)
+        pivots_in_sample(&mut values, target, remaining, FLOYD_RIVEST_SPREAD)
     }
 
     /// Keeps only the candidates on the side of `low <= high` where rank `rank` lies, or

@@ -14,7 +14,7 @@
 //! The answer is exact whatever the pivots: they only decide how much each round
 //! removes. See `README.md` here for the measurements.
 
-use super::select::{pivots_in_sample, strata, Pairs, SplitMix64};
+use super::select::{pivots_in_sample, strata, Pairs, SplitMix64, FLOYD_RIVEST_SPREAD};
 use crate::Float;
 
 /// The longest sample this path takes: measured against the implicit selection (here,
@@ -32,8 +32,9 @@ const SAMPLE_MAX: usize = 64;
 /// The pairs sampled for the pivots of the counted rounds (`band.rs`).
 const FIRST_SAMPLE: usize = 16;
 
-/// How far apart the first pivots are, in standard deviations of the rank's place in
-/// the sample.
+/// How far apart the first pivots are (the `spread` of `pivots_in_sample`): narrower
+/// than [`FLOYD_RIVEST_SPREAD`], since a miss costs little here (the counted rounds go on
+/// with the side that holds the rank).
 const FIRST_SPREAD: f64 = 0.75;
 
 /// At most this many averages in play: they are selected among directly.
@@ -115,7 +116,7 @@ fn bracket<T: Float>(
     let samples = sample_size(count);
     sample.clear();
     sample.extend(strata(count, samples, rng).map(|position| values[position]));
-    pivots_in_sample(sample, target, count, 1.25)
+    pivots_in_sample(sample, target, count, FLOYD_RIVEST_SPREAD)
 }
 
 /// Two pivots for rank `rank` among `count` values known to lie in `low..=high`, placed
@@ -131,7 +132,7 @@ pub(crate) fn interpolate<T: Float>(rank: usize, count: usize, low: T, high: T) 
         return None;
     }
     let centre = (rank as f64 + 0.5) / count as f64;
-    let margin = 1.25 * (count as f64).sqrt() / count as f64;
+    let margin = FLOYD_RIVEST_SPREAD * (count as f64).sqrt() / count as f64;
     let at = |fraction: f64| T::from_f64_rounded(base + width * fraction.clamp(0.0, 1.0));
     Some((at(centre - margin), at(centre + margin)))
 }
@@ -262,8 +263,7 @@ fn fused_rounds<T: Float>(
         });
         return Some((lower, next));
     }
-    // Without the fused form, or with pivots that remove nothing (ties no pivot
-    // splits): the table.
+    // Pivots that remove nothing (ties no pivot splits): the table.
     None
 }
 
