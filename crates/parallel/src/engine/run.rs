@@ -135,8 +135,9 @@ where
 
 /// The `spawn` of a run whose tasks own their data: each batch goes to `target` (a pool
 /// lent to the run), runs in the run's configuration scope and reports on `sender`; with
-/// `per_task`, each task's result as it ends (`claim.rs`). The receiver may be gone by then (the call
-/// returned at a timeout, the stream was dropped): there is nothing to report to.
+/// `per_task`, each task's result as it ends (`claim.rs`). The receiver may be gone by
+/// then (the call returned at a timeout, the stream was dropped): there is nothing to
+/// report to.
 fn spawner_on<J, R, Run>(
     target: Arc<rayon::ThreadPool>,
     sender: crossbeam_channel::Sender<batch::Completion<R>>,
